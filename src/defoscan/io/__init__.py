@@ -1,0 +1,142 @@
+"""Readers: every supported file into one points representation or one raster representation.
+
+Points (tables, EGMS L2/L3 CSVs, DePSI CSVs, vector files) become a points dataset (:mod:`defoscan.points`);
+rasters (GeoTIFF/COG, MintPy HDF5) a raster dataset (:mod:`defoscan.raster`). Several files are joined per viewing
+geometry (``track``): adjacent bursts of one track are merged, different tracks are kept apart, never averaged.
+"""
+
+import os
+import zipfile
+
+from pyproj import CRS
+
+from defoscan.crs import crs_label
+from defoscan.errors import InputError
+from defoscan.io.geotiff import read_geotiff
+from defoscan.io.mintpy import HDF5_SIGNATURE, read_mintpy
+from defoscan.io.options import ReadOptions
+from defoscan.io.table import open_table, read_table
+from defoscan.io.vector import VECTOR_SUFFIXES, read_vector
+from defoscan.points import concat_points, points_crs, reproject_points
+
+__all__ = ["ReadOptions", "detect_format", "read_input", "read_inputs"]
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".parquet", ".pq")
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
+HDF5_SUFFIXES = (".h5", ".he5", ".hdf5")
+
+
+def detect_format(path):
+    """Name the format of an input file: ``table``, ``mintpy``, ``raster`` or ``vector``.
+
+    The suffix decides where it is known; otherwise the first bytes (HDF5, TIFF, zip, Parquet signatures).
+
+    Raises
+    ------
+    InputError
+        If the file is missing, a directory, empty, or of no format defoscan reads.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "is a directory, expected a file")
+    if os.path.getsize(path) == 0:
+        raise InputError(path, "empty file")
+    lower = path.lower()
+    if lower.endswith(HDF5_SUFFIXES):
+        return "mintpy"
+    if lower.endswith(RASTER_SUFFIXES):
+        return "raster"
+    if lower.endswith(VECTOR_SUFFIXES):
+        return "vector"
+    if lower.endswith(TABLE_SUFFIXES) or lower.endswith(".zip"):
+        return "table"
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head == HDF5_SIGNATURE:
+        return "mintpy"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "raster"
+    if head[:4] == b"PAR1":
+        return "table"
+    if zipfile.is_zipfile(path):
+        return "table"
+    raise InputError(
+        path, "unknown format: expected CSV/TSV/Parquet, EGMS zip, MintPy HDF5, GeoTIFF, Shapefile or GeoPackage"
+    )
+
+
+def read_input(path, options=None):
+    """Read one input file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    options : ReadOptions, optional
+
+    Returns
+    -------
+    xarray.Dataset
+        A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``).
+    """
+    options = options or ReadOptions()
+    path = os.fspath(path)
+    kind = detect_format(path)
+    if kind == "table":
+        return read_table(open_table(path), options)
+    if kind == "mintpy":
+        return read_mintpy(path, options)
+    if kind == "raster":
+        return read_geotiff(path, options)
+    return read_vector(path, options)
+
+
+def read_inputs(paths, options=None):
+    """Read several files of one area, joined per viewing geometry.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+    options : ReadOptions, optional
+
+    Returns
+    -------
+    list of xarray.Dataset
+        One dataset per track, in the order tracks first appear. Points are all in one working CRS.
+
+    Raises
+    ------
+    InputError
+        On mixed points and rasters, or on inputs declared in different projected CRSs.
+    """
+    datasets = [read_input(p, options) for p in paths]
+    kinds = {"point" in ds.dims for ds in datasets}
+    if len(kinds) > 1:
+        raise InputError(paths[0], "cannot mix point tables and rasters in one run; pass them separately")
+    _check_same_projected_crs(paths, datasets)
+    groups = {}
+    for ds in datasets:
+        groups.setdefault(ds.attrs["track"], []).append(ds)
+    if "point" not in datasets[0].dims:
+        return [ds for group in groups.values() for ds in group]
+    declared = [points_crs(ds) for ds in datasets if ds.attrs.get("crs_declared")]
+    target = declared[0] if declared else points_crs(datasets[0])
+    return [concat_points([reproject_points(ds, target) for ds in group]) for group in groups.values()]
+
+
+def _check_same_projected_crs(paths, datasets):
+    declared = {}
+    for path, ds in zip(paths, datasets, strict=True):
+        crs = _declared_crs(ds)
+        if crs is not None and crs.is_projected:
+            declared.setdefault(crs_label(crs), path)
+    if len(declared) > 1:
+        listed = ", ".join(f"{label} in {os.path.basename(os.fspath(p))}" for label, p in declared.items())
+        raise InputError(paths[0], f"inputs are in different CRSs ({listed}); reproject them to one CRS first")
+
+
+def _declared_crs(ds):
+    if "point" in ds.dims:
+        return points_crs(ds) if ds.attrs.get("crs_declared") else None
+    return CRS.from_user_input(ds.rio.crs)

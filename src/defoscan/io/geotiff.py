@@ -1,0 +1,52 @@
+"""Velocity rasters: GeoTIFF / Cloud-Optimised GeoTIFF (any GDAL raster) in any CRS, with nodata."""
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+
+from defoscan.errors import InputError
+from defoscan.io.egms import parse_egms_name
+from defoscan.io.units import mm_per_year
+from defoscan.raster import make_raster
+
+
+def read_geotiff(path, options):
+    """Read the velocity band of a raster file.
+
+    The band named ``velocity`` (band description) is used if there is one, else band 1. Units come from
+    ``--units``, else the band's unit or a ``units`` tag, else mm/yr.
+
+    Parameters
+    ----------
+    path : str
+    options : defoscan.io.options.ReadOptions
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    try:
+        with rasterio.open(path) as src:
+            band = _velocity_band(src)
+            values = src.read(band, masked=True).astype(np.float64)
+            crs = src.crs
+            transform = src.transform
+            unit = options.units or src.units[band - 1] or src.tags(band).get("units") or src.tags().get("units")
+    except RasterioIOError as err:
+        raise InputError(path, f"corrupt or unreadable raster ({err})") from None
+    if crs is None:
+        if not options.crs:
+            raise InputError(path, "the raster has no CRS; pass --crs")
+        crs = rasterio.crs.CRS.from_user_input(options.crs)
+    if transform.b != 0 or transform.d != 0 or transform.e >= 0:
+        raise InputError(path, "rotated or south-up rasters are not supported; warp it north-up first")
+    velocity = values.filled(np.nan) * mm_per_year(unit or "mm/yr", path)
+    track = (parse_egms_name(path) or {}).get("track")
+    return make_raster(velocity, transform, crs.to_wkt(), track=track, sources=[path])
+
+
+def _velocity_band(src):
+    for index, description in enumerate(src.descriptions, start=1):
+        if description and description.strip().lower() in ("velocity", "mean_velocity", "vel"):
+            return index
+    return 1

@@ -1,0 +1,71 @@
+"""MintPy HDF5 velocity files (``velocity.h5``), geocoded.
+
+MintPy stores the grid in attributes: ``X_FIRST``/``Y_FIRST`` are the outer corner of the first pixel (checked on
+the bundled Kirishima file, whose ``REF_LON = X_FIRST + (REF_X + 0.5) * X_STEP`` exactly), ``X_STEP``/``Y_STEP``
+the pixel size, ``UNIT`` the velocity unit (``m/year``). Zero marks no data in masked products.
+"""
+
+import h5py
+import numpy as np
+from affine import Affine
+from pyproj import CRS
+
+from defoscan.errors import InputError
+from defoscan.io.units import mm_per_year
+from defoscan.raster import make_raster
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def read_mintpy(path, options):
+    """Read a geocoded MintPy velocity file into a raster dataset.
+
+    Parameters
+    ----------
+    path : str
+    options : defoscan.io.options.ReadOptions
+
+    Returns
+    -------
+    xarray.Dataset
+        In the file's CRS (EPSG:4326 for MintPy's lat/lon geocoding, else its ``EPSG`` attribute).
+    """
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(path, f"corrupt or unreadable HDF5 file ({err})") from None
+    with handle:
+        if "velocity" not in handle:
+            raise InputError(path, f"no 'velocity' dataset in this HDF5 file (it holds: {', '.join(handle)})")
+        attrs = {k: _text(v) for k, v in handle.attrs.items()}
+        try:
+            velocity = handle["velocity"][()].astype(np.float64)
+            std = handle["velocityStd"][()].astype(np.float64) if "velocityStd" in handle else None
+        except OSError as err:
+            raise InputError(path, f"corrupt HDF5 dataset 'velocity' ({err})") from None
+    if velocity.ndim != 2:
+        raise InputError(path, f"'velocity' has {velocity.ndim} dimensions, expected 2")
+    if not all(k in attrs for k in ("X_FIRST", "Y_FIRST", "X_STEP", "Y_STEP")):
+        raise InputError(path, "not geocoded (no X_FIRST/Y_FIRST attributes): geocode it with MintPy first")
+    transform = Affine(
+        float(attrs["X_STEP"]), 0.0, float(attrs["X_FIRST"]), 0.0, float(attrs["Y_STEP"]), float(attrs["Y_FIRST"])
+    )
+    crs = CRS.from_epsg(int(attrs["EPSG"])) if "EPSG" in attrs else CRS.from_epsg(4326)
+    factor = mm_per_year(options.units or attrs.get("UNIT", "m/year"), path)
+    nodata = (velocity == 0) | ~np.isfinite(velocity)
+    velocity[nodata] = np.nan
+    if std is not None:
+        std[nodata] = np.nan
+        std = std * factor
+    track = "-".join(str(attrs[k]) for k in ("PLATFORM", "ORBIT_DIRECTION", "trackNumber") if k in attrs)
+    return make_raster(velocity * factor, transform, crs, track=track or None, sources=[path], velocity_std=std)
+
+
+def is_hdf5(path):
+    """True when the file starts with the HDF5 signature."""
+    with open(path, "rb") as handle:
+        return handle.read(8) == HDF5_SIGNATURE
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value

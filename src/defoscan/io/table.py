@@ -1,0 +1,316 @@
+"""Points tables: CSV/TSV (plain, gzipped or inside a zip such as EGMS's) and Parquet, read in batches.
+
+Only the columns needed are parsed, batch by batch, so a file of hundreds of MB is never held in memory whole;
+coordinates are projected to the working CRS batch by batch as they arrive.
+"""
+
+import gzip
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pyproj import CRS, Transformer
+
+from defoscan.crs import WGS84, working_crs
+from defoscan.errors import InputError
+from defoscan.io.columns import UNITS_BY_NAME, date_columns, find_column
+from defoscan.io.egms import looks_like_egms_table, parse_egms_name, read_egms_xml
+from defoscan.io.units import mm_per_year
+from defoscan.points import OPTIONAL_VARIABLES, make_points
+
+BLOCK_SIZE = 16 << 20  # bytes of CSV text per parsed batch: large enough to keep pyarrow's threads busy
+DELIMITERS = (",", ";", "\t", "|")
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """Where a table's bytes are and how they are laid out."""
+
+    path: str
+    kind: str  # "csv" or "parquet"
+    names: tuple
+    delimiter: str = ","
+    member: str | None = None  # CSV member of a zip
+    egms: dict | None = None  # EGMS product identity, from the name or the XML
+
+
+def open_table(path):
+    """Inspect a table file: its layout and column names, without reading its body.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    TableSource
+
+    Raises
+    ------
+    InputError
+        On a corrupt zip, a zip without a CSV, or an empty file.
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    egms = parse_egms_name(name)
+    if path.lower().endswith((".parquet", ".pq")):
+        try:
+            names = tuple(pq.ParquetFile(path).schema_arrow.names)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(path, f"not a readable Parquet file ({err})") from None
+        return TableSource(path, "parquet", names, egms=egms)
+    member = None
+    if zipfile.is_zipfile(path):
+        member, xml = _zip_members(path)
+        if xml is not None:
+            egms = {**(egms or {}), **_egms_from_xml(path, xml)}
+    elif path.lower().endswith(".zip"):
+        raise InputError(path, "corrupt zip archive (cannot read its directory)")
+    header = _first_line(path, member)
+    if not header.strip():
+        raise InputError(path, "empty file: no header line")
+    delimiter = max(DELIMITERS, key=header.count)
+    names = tuple(n.strip().strip('"') for n in header.rstrip("\r\n").split(delimiter))
+    return TableSource(path, "csv", names, delimiter, member, egms)
+
+
+def read_table(source, options):
+    """Read a points table into a points dataset in the working CRS.
+
+    Parameters
+    ----------
+    source : TableSource
+        From :func:`open_table`.
+    options : defoscan.io.options.ReadOptions
+
+    Returns
+    -------
+    xarray.Dataset
+        See :mod:`defoscan.points`.
+    """
+    roles = _resolve_columns(source, options)
+    factor = mm_per_year(_velocity_unit(source, roles, options), source.path)
+    geographic = "lon" in roles
+    src_crs = WGS84 if geographic else _projected_crs(source, options)
+    dates_cols, dates = date_columns(source.names) if options.time_series else ([], None)
+    # DePSI displacements are in metres like its velocities; EGMS and others in mm.
+    disp_factor = 1000.0 if roles["velocity"].lower() == "pnt_linear" else 1.0
+
+    wanted = list(dict.fromkeys([*roles.values(), *dates_cols]))
+    parts = {key: [] for key in [*roles, "displacement"]}
+    n_rows = 0
+    for batch in _batches(source, wanted):
+        n_rows += batch.num_rows
+        columns = {role: _as_float(batch, name) for role, name in roles.items()}
+        if geographic:
+            _check_lonlat(source.path, columns["lon"], columns["lat"])
+        for role, values in columns.items():
+            parts[role].append(values)
+        if dates_cols:
+            stack = np.column_stack([_as_float(batch, c) for c in dates_cols]).astype(np.float32)
+            parts["displacement"].append(stack * np.float32(disp_factor))
+    if n_rows == 0:
+        raise InputError(source.path, "empty table: a header but no rows")
+
+    data = {role: np.concatenate(chunks) for role, chunks in parts.items() if chunks}
+    first, second = ("lon", "lat") if geographic else ("x", "y")
+    valid = np.isfinite(data[first]) & np.isfinite(data[second]) & np.isfinite(data["velocity"])
+    if not valid.any():
+        raise InputError(source.path, f"no row has finite coordinates and a finite {roles['velocity']!r} value")
+    data = {k: v[valid] for k, v in data.items()}
+
+    if geographic:
+        target = working_crs(data["lon"], data["lat"], egms=source.egms is not None)
+        x, y = _project(data["lon"], data["lat"], WGS84, target)
+    else:
+        target, x, y = src_crs, data["x"], data["y"]
+    optional = {name: data.get(name) for name in OPTIONAL_VARIABLES}
+    if "velocity_std" in data:
+        optional["velocity_std"] = data["velocity_std"] * factor
+    if dates_cols:
+        optional.update(displacement=data["displacement"], time=dates)
+    track = (source.egms or {}).get("track")
+    return make_points(
+        x,
+        y,
+        data["velocity"] * factor,
+        crs=target,
+        track=track,
+        sources=[source.path],
+        crs_declared=not geographic,
+        **optional,
+    )
+
+
+def _resolve_columns(source, options):
+    names, given = source.names, options.columns
+    roles = {}
+    for role in ("lon", "lat", "x", "y", "velocity", *OPTIONAL_VARIABLES):
+        column = find_column(names, role, given.get(role))
+        if given.get(role) is not None and column is None:
+            raise InputError(source.path, f"no column named {given[role]!r} (columns: {_preview(names)})")
+        if column is not None:
+            roles[role] = column
+    egms_xy = source.egms is not None or looks_like_egms_table(names)
+    has_lonlat, has_xy = "lon" in roles and "lat" in roles, "x" in roles and "y" in roles
+    # EGMS tables carry both: easting/northing in EPSG:3035 are exact, lon/lat rounded to 1e-6 deg.
+    prefer_xy = has_xy and (egms_xy or options.crs is not None or "x" in given)
+    if has_lonlat and not prefer_xy:
+        roles.pop("x", None), roles.pop("y", None)
+    elif has_xy:
+        roles.pop("lon", None), roles.pop("lat", None)
+    else:
+        raise InputError(
+            source.path,
+            "no recognisable coordinate columns (longitude/latitude or "
+            f"easting/northing); name them with --lon/--lat or --x/--y (columns: {_preview(names)})",
+        )
+    if "velocity" not in roles:
+        raise InputError(
+            source.path,
+            "no recognisable velocity column (velocity, vel, mean_velocity, ...); "
+            f"name it with --velocity (columns: {_preview(names)})",
+        )
+    return roles
+
+
+def _velocity_unit(source, roles, options):
+    if options.units:
+        return options.units
+    if source.egms is not None:
+        return "mm/yr"
+    return UNITS_BY_NAME.get(roles["velocity"].strip().lower(), "mm/yr")
+
+
+def _projected_crs(source, options):
+    if options.crs:
+        try:
+            crs = CRS.from_user_input(options.crs)
+        except Exception:
+            raise InputError(source.path, f"unknown CRS {options.crs!r}") from None
+    elif source.egms is not None or looks_like_egms_table(source.names):
+        crs = CRS.from_epsg(3035)
+    else:
+        raise InputError(source.path, "easting/northing columns need their CRS: pass --crs (for example EPSG:27700)")
+    if not crs.is_projected:
+        raise InputError(source.path, f"--crs {options.crs} is not a projected CRS; for degrees use --lon/--lat")
+    return crs
+
+
+def _batches(source, columns):
+    """Yield pyarrow RecordBatches holding only ``columns``, as float64 (float32 for time series)."""
+    if source.kind == "parquet":
+        yield from pq.ParquetFile(source.path).iter_batches(columns=columns, batch_size=1 << 20)
+        return
+    convert = pacsv.ConvertOptions(
+        include_columns=columns, column_types={c: pa.float64() for c in columns}, strings_can_be_null=True
+    )
+    parse = pacsv.ParseOptions(delimiter=source.delimiter)
+    read = pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=True)
+    stream = _open_member(source.path, source.member) if source.member else source.path
+    try:
+        reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+        yield from reader
+    except pa.ArrowInvalid as err:
+        raise InputError(source.path, f"cannot parse the table: {_first_sentence(err)}") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise InputError(source.path, f"corrupt or truncated file ({_first_sentence(err)})") from None
+    finally:
+        if not isinstance(stream, str):
+            stream.close()
+
+
+def _as_float(batch, name):
+    return batch.column(name).to_numpy(zero_copy_only=False)
+
+
+def _check_lonlat(path, lon, lat):
+    lat_bad = np.abs(lat) > 90
+    lon_bad = np.abs(lon) > 180
+    if lat_bad.any():
+        hint = "; are longitude and latitude swapped?" if (np.abs(lon[lat_bad]) <= 90).all() else ""
+        raise InputError(path, f"latitude {np.nanmax(np.abs(lat)):g} out of range [-90, 90]{hint}")
+    if lon_bad.any():
+        raise InputError(
+            path,
+            f"longitude {np.nanmax(np.abs(lon)):g} out of range [-180, 180]; "
+            "are these projected coordinates? pass --x/--y and --crs",
+        )
+
+
+def _project(a, b, source_crs, target_crs):
+    transformer = Transformer.from_crs(source_crs, target_crs, always_xy=True)
+    return transformer.transform(a, b)
+
+
+def _zip_members(path):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise InputError(path, f"corrupt zip archive ({err})") from None
+    csvs = [n for n in names if n.lower().endswith((".csv", ".tsv", ".txt"))]
+    xmls = [n for n in names if n.lower().endswith(".xml")]
+    if len(csvs) != 1:
+        raise InputError(path, f"expected one CSV in the zip archive, found {len(csvs)}: {_preview(names)}")
+    return csvs[0], (xmls[0] if xmls else None)
+
+
+def _egms_from_xml(path, member):
+    try:
+        with zipfile.ZipFile(path) as archive:
+            fields = read_egms_xml(archive.read(member))
+    except Exception as err:  # a broken sidecar must not hide a good CSV, but must not pass silently either
+        raise InputError(path, f"unreadable XML metadata {member!r} ({err})") from None
+    if "track" in fields:
+        return {"level": fields.get("product_level", ""), "track": f"T{int(fields['track']):03d}"}
+    return {"level": fields.get("product_level", "")} if "product_level" in fields else {}
+
+
+def _open_member(path, member):
+    archive = zipfile.ZipFile(path)
+    handle = archive.open(member)
+    return _ClosingMember(handle, archive)
+
+
+class _ClosingMember(io.BufferedReader):
+    """A zip member that closes its archive with it."""
+
+    def __init__(self, handle, archive):
+        super().__init__(handle, buffer_size=1 << 20)
+        self._archive = archive
+
+    def close(self):
+        super().close()
+        self._archive.close()
+
+
+def _first_line(path, member):
+    try:
+        if member is not None:
+            with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+                raw = handle.readline(1 << 20)
+        else:
+            with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as handle:
+                raw = handle.readline(1 << 20)
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise InputError(path, f"corrupt or unreadable file ({err})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text table (cannot decode its first line as UTF-8)") from None
+
+
+def _preview(names, limit=12):
+    names = list(names)
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _first_sentence(err):
+    return str(err).strip().splitlines()[0][:200]
