@@ -1,0 +1,90 @@
+"""``report.html``: a self-contained page (images inlined, no scripts from the network) summarising a run."""
+
+import base64
+import html
+
+from defoscan.outputs import atomic_path
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; }
+th { background: #f2f2f2; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
+"""
+
+
+def write_report(path, record, frame, overview_png):
+    """Write the HTML report of a run.
+
+    Parameters
+    ----------
+    path : str
+    record : dict
+        The run record (``run.json``).
+    frame : geopandas.GeoDataFrame
+        Detections, with ``id``, ``score``, ``area_km2``, ``n_points``, ``mean_velocity``, ``peak_velocity``,
+        ``sign``, ``kind``, ``track``.
+    overview_png : str
+        Path of the overview figure, inlined as base64.
+    """
+    with open(overview_png, "rb") as handle:
+        image = base64.b64encode(handle.read()).decode("ascii")
+    grid = record["grid"]
+    area_km2 = grid["width"] * grid["height"] * grid["cell_size_m"] ** 2 / 1e6
+    summary_rows = [
+        ("Inputs", ", ".join(i["path"].rsplit("/", 1)[-1] for i in record["inputs"])),
+        ("Points", "gridded raster input" if record["points"] is None else f"{record['points']:,}"),
+        ("Grid", f"{grid['width']} x {grid['height']} cells of {grid['cell_size_m']:g} m in {grid['crs']}"),
+        ("Area covered by the grid", f"{area_km2:,.1f} km²"),
+        ("Coverage (cells with data)", ", ".join(f"{t['track']}: {t['coverage']:.1%}" for t in record["tracks"])),
+        ("Detector", record["parameters"]["detector"]),
+        (
+            "Detections",
+            f"{record['detections']['count']} ({record['detections']['by_sign']['subsidence']} "
+            f"subsidence, {record['detections']['by_sign']['uplift']} uplift)",
+        ),
+        ("Run time", f"{record['timings']['total_s']:.1f} s"),
+    ]
+    summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary_rows)
+    centroids = frame.to_crs(4326).geometry.representative_point() if len(frame) else []
+    body = "".join(_detection_row(row, point) for (_, row), point in zip(frame.iterrows(), centroids, strict=True))
+    table = (
+        "<table><thead><tr><th>#</th><th>score</th><th>type</th><th>sign</th><th>track</th>"
+        "<th>area (km²)</th><th>points</th><th>mean velocity (mm/yr)</th><th>peak velocity (mm/yr)</th>"
+        f"<th>lon, lat</th></tr></thead><tbody>{body}</tbody></table>"
+        if len(frame)
+        else "<p>No deformation detected.</p>"
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in record["software"].items())
+    document = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>defoscan report</title><style>{_STYLE}</style></head>
+<body>
+<h1>Ground deformation report</h1>
+<table>{summary}</table>
+<h2>Overview</h2>
+<img alt="Gridded velocity with detections outlined and numbered" src="data:image/png;base64,{image}">
+<h2>Detections</h2>
+{table}
+<p class="note">Velocities are along the satellite line of sight; negative = motion away from the satellite
+(subsidence where motion is mostly vertical). Scores rank detections; they are not calibrated probabilities.</p>
+<p class="note">Software: {html.escape(versions)}</p>
+</body></html>
+"""
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(document)
+
+
+def _detection_row(row, point):
+    cells = [
+        row["id"],
+        f"{row['score']:.2f}",
+        row["kind"],
+        row["sign"],
+        row["track"],
+        f"{row['area_km2']:.3f}",
+        row["n_points"],
+        f"{row['mean_velocity']:.1f}",
+        f"{row['peak_velocity']:.1f}",
+        f"{point.x:.5f}, {point.y:.5f}",
+    ]
+    return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
