@@ -8,7 +8,6 @@ import sys
 from importlib.resources import files
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Find ground deformation in sparse satellite InSAR velocity maps.",
 )
-console = Console(stderr=True)
+console = Console()  # results: stdout
+progress = Console(stderr=True)  # stage messages: stderr, and only on a terminal, so errors stay one line
 
 DEMO_DATASETS = {
     "kirishima": ("kirishima/velocity.h5",),
@@ -155,7 +155,8 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the versi
 
 
 def _log(stage):
-    console.print(f"[dim]defoscan:[/dim] {stage} ...")
+    if progress.is_terminal:
+        progress.print(f"[dim]defoscan:[/dim] {stage} ...")
 
 
 def _print_summary(result, out):
@@ -177,20 +178,17 @@ def _print_summary(result, out):
     console.print(table)
     if len(frame) > 15:
         console.print(f"... and {len(frame) - 15} more in detections.geojson")
-    console.print(f"report: {Path(out) / 'report.html'}  (open it in a browser)")
+    console.print(f"report: {Path(out) / 'report.html'}  (open it in a browser)", soft_wrap=True)
 
 
 def main(argv=None):
-    """Entry point of the ``defoscan`` script: exit status 2 and one line for bad input."""
+    """Entry point of the ``defoscan`` script: exit status 2 and one line for bad input.
+
+    Usage errors are click's (status 2, with the usage line); :class:`InputError` from any stage becomes
+    ``defoscan: error: FILE: problem`` on stderr and status 2.
+    """
     try:
-        rc = app(args=argv, standalone_mode=False, prog_name="defoscan")
+        app(args=argv, prog_name="defoscan")  # standalone: exits itself on success and on usage errors
     except InputError as err:
         print(f"defoscan: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.ClickException as err:  # usage errors: click's own message, status 2
-        err.show()
-        sys.exit(err.exit_code)
-    except click.exceptions.Abort:
-        print("defoscan: aborted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(rc if isinstance(rc, int) else 0)

@@ -26,6 +26,9 @@ GEOJSON_DECIMALS = 7  # about 1 cm in longitude/latitude: RFC 7946 advises no mo
 def check_writable_dir(path):
     """Refuse an output directory that cannot be created or written, before any work is done.
 
+    The nearest existing ancestor is probed by creating (and removing) a directory in it: permission bits alone
+    do not tell (root ignores them, read-only mounts honour none).
+
     Raises
     ------
     InputError
@@ -36,8 +39,12 @@ def check_writable_dir(path):
     existing = path
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(path, "output directory is not writable")
+    if not os.path.isdir(existing):
+        raise InputError(path, f"cannot create the output directory: {existing} is a file")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".defoscan-probe-", dir=existing))
+    except OSError as err:
+        raise InputError(path, f"output directory is not writable ({err.strerror})") from None
 
 
 @contextlib.contextmanager
@@ -52,18 +59,28 @@ def staged_directory(out_dir):
     out_dir = os.path.abspath(os.fspath(out_dir))
     check_writable_dir(out_dir)
     parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
+    existing = parent
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
     try:
+        os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    except PermissionError:
-        raise InputError(out_dir, "output directory is not writable") from None
+    except OSError as err:
+        raise InputError(out_dir, f"output directory is not writable ({err.strerror})") from None
+    succeeded = False
     try:
         yield staging
         os.makedirs(out_dir, exist_ok=True)
         for name in sorted(os.listdir(staging)):
             os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+        succeeded = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not succeeded:  # remove the parents this run created, so a failure leaves the disk as it was
+            created = parent
+            while created != existing and not os.listdir(created):
+                os.rmdir(created)
+                created = os.path.dirname(created)
 
 
 def atomic_path(path):

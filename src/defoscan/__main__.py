@@ -1,0 +1,5 @@
+"""``python -m defoscan``: the command line."""
+
+from defoscan.cli import main
+
+main()

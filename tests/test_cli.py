@@ -1,0 +1,338 @@
+"""The command line: the outputs of the contract, and one clear line with exit status 2 for every bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from defoscan.cli import main
+
+OUTPUTS = {"detections.geojson", "detections.gpkg", "velocity.tif", "run.json", "overview.png", "report.html"}
+
+
+def run_cli(args, capsys):
+    """Run the command line in-process; return (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def assert_bad_input(args, capsys, out_dir, *, names, says):
+    """Exit 2, one line on stderr naming the file and the problem, no traceback, nothing left behind."""
+    status, _, err = run_cli(args, capsys)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert str(names) in lines[0]
+    assert says in lines[0].lower()
+    assert not os.path.exists(out_dir)
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    if os.path.isdir(parent):
+        assert not [n for n in os.listdir(parent) if ".partial-" in n]
+    return lines[0]
+
+
+def write_csv(path, text):
+    path.write_text(text)
+    return path
+
+
+def geotiff(path, crs, values=None, transform=None):
+    values = np.ones((8, 8), dtype=np.float32) if values is None else values
+    transform = transform or from_origin(4_500_000, 1_800_000, 100, 100)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=values.shape[1],
+        height=values.shape[0],
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=transform,
+        nodata=-9999,
+    ) as dst:
+        dst.write(values, 1)
+    return path
+
+
+# --- bad input: one test per case --------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path, capsys):
+    missing = tmp_path / "nowhere.csv"
+    assert_bad_input(
+        ["detect", missing, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=missing, says="no such file"
+    )
+
+
+def test_unknown_format(tmp_path, capsys):
+    odd = tmp_path / "velocities.xyz"
+    odd.write_bytes(b"\x00\x01\x02 not a format defoscan knows")
+    assert_bad_input(
+        ["detect", odd, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=odd, says="unknown format"
+    )
+
+
+def test_no_coordinate_columns(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "a,b,velocity\n1,2,3\n4,5,6\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="no recognisable coordinate columns",
+    )
+
+
+def test_no_velocity_column(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,height\n13.1,38.7,3\n13.2,38.71,4\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="no recognisable velocity column",
+    )
+
+
+def test_named_column_missing(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,v_mm\n13.1,38.7,3\n")
+    assert_bad_input(
+        ["detect", table, "--velocity", "rate", "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="no column named 'rate'",
+    )
+
+
+def test_latitude_out_of_range(tmp_path, capsys):
+    # 95 is no latitude, and 120 could not be one either: no hint of swapped columns.
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n13.1,38.7,1\n120.0,95.0,2\n")
+    line = assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="latitude 95 out of range",
+    )
+    assert "swapped" not in line
+
+
+def test_lonlat_swapped(tmp_path, capsys):
+    # Kirishima's place written with the columns the wrong way round: latitude 130.9 cannot be.
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n31.91,130.88,1\n31.92,130.89,2\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="swapped"
+    )
+
+
+def test_longitude_out_of_range(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n530000,38.7,1\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="longitude 530000 out of range",
+    )
+
+
+def test_empty_file(tmp_path, capsys):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert_bad_input(
+        ["detect", empty, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=empty, says="empty file"
+    )
+
+
+def test_header_only(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="no rows"
+    )
+
+
+def test_all_nan_velocity(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n13.1,38.7,nan\n13.2,38.71,\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="no row has finite coordinates",
+    )
+
+
+def test_all_nodata_raster(tmp_path, capsys):
+    raster = geotiff(tmp_path / "v.tif", "EPSG:3035", np.full((8, 8), -9999, dtype=np.float32))
+    assert_bad_input(
+        ["detect", raster, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=raster, says="no valid velocity"
+    )
+
+
+def test_corrupt_zip(tmp_path, capsys, ustica_l2b_022_zip):
+    broken = tmp_path / "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip"
+    broken.write_bytes(ustica_l2b_022_zip.read_bytes()[:200_000])  # a download cut short
+    assert_bad_input(
+        ["detect", broken, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=broken, says="corrupt"
+    )
+
+
+def test_zip_without_csv(tmp_path, capsys):
+    archive = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("readme.txt.md", "nothing here")
+    assert_bad_input(
+        ["detect", archive, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=archive, says="expected one csv"
+    )
+
+
+def test_corrupt_hdf5(tmp_path, capsys, kirishima_velocity_h5):
+    broken = tmp_path / "velocity.h5"
+    broken.write_bytes(kirishima_velocity_h5.read_bytes()[:4096])
+    assert_bad_input(
+        ["detect", broken, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=broken, says="corrupt"
+    )
+
+
+def test_hdf5_without_velocity(tmp_path, capsys):
+    other = tmp_path / "coherence.h5"
+    with h5py.File(other, "w") as f:
+        f["temporalCoherence"] = np.ones((4, 4), dtype=np.float32)
+    assert_bad_input(
+        ["detect", other, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=other,
+        says="no 'velocity' dataset",
+    )
+
+
+def test_mixed_crs(tmp_path, capsys):
+    laea = geotiff(tmp_path / "a.tif", "EPSG:3035")
+    utm = geotiff(tmp_path / "b.tif", "EPSG:32633", transform=from_origin(300_000, 4_290_000, 100, 100))
+    line = assert_bad_input(
+        ["detect", laea, utm, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=laea, says="different crss"
+    )
+    assert "EPSG:3035" in line and "EPSG:32633" in line
+
+
+def test_points_and_raster_mixed(tmp_path, capsys, kirishima_velocity_h5):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n130.88,31.91,1\n")
+    assert_bad_input(
+        ["detect", table, kirishima_velocity_h5, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="cannot mix",
+    )
+
+
+def test_easting_northing_without_crs(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "easting,northing,velocity\n530000,180000,1\n")
+    assert_bad_input(
+        ["detect", table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="pass --crs"
+    )
+
+
+def test_unknown_units(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n13.1,38.7,1\n")
+    assert_bad_input(
+        ["detect", table, "--units", "furlongs/fortnight", "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="unknown velocity unit",
+    )
+
+
+def test_output_parent_is_a_file(tmp_path, capsys, kirishima_velocity_h5):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    out = blocker / "out"
+    assert_bad_input(["detect", kirishima_velocity_h5, "--out", out], capsys, out, names=out, says="is a file")
+
+
+def test_output_not_writable(tmp_path, capsys, kirishima_velocity_h5):
+    if os.geteuid() == 0:  # root ignores permission bits: use a place no one may create directories in
+        out = "/proc/defoscan-test/out"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "out"
+    assert_bad_input(["detect", kirishima_velocity_h5, "--out", out], capsys, out, names=out, says="not writable")
+
+
+def test_failure_keeps_existing_outputs(tmp_path, capsys, ustica_l2b_117_zip):
+    out = tmp_path / "out"
+    status, _, _ = run_cli(["detect", ustica_l2b_117_zip, "--out", out], capsys)
+    assert status == 0
+    before = {name: (out / name).read_bytes() for name in OUTPUTS}
+    bad = write_csv(tmp_path / "t.csv", "a,b\n1,2\n")
+    status, _, err = run_cli(["detect", bad, "--out", out], capsys)
+    assert status == 2
+    assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
+    assert not [n for n in os.listdir(tmp_path) if ".partial-" in n]
+
+
+# --- the real script, as users and other tools call it -------------------------------------------------------
+
+
+def test_script_bad_input_exit_status(tmp_path):
+    missing = tmp_path / "nowhere.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "defoscan", "detect", str(missing), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"defoscan: error: {missing}: no such file"
+
+
+def test_script_usage_error_exit_status():
+    result = subprocess.run([sys.executable, "-m", "defoscan", "detect"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+# --- successful runs --------------------------------------------------------------------------------------------
+
+
+def test_demo_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "demo"
+    status, printed, err = run_cli(["demo", "--out", out], capsys)
+    assert status == 0, err
+    assert OUTPUTS <= set(os.listdir(out))
+    assert f"report: {out / 'report.html'}" in printed
+    record = json.loads((out / "run.json").read_text())
+    assert record["grid"]["crs"] == "EPSG:32652"
+    assert record["detections"]["count"] == len(json.loads((out / "detections.geojson").read_text())["features"])
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http://" not in html and "https://" not in html
+
+
+def test_grid_command_writes_velocity_and_count(tmp_path, capsys):
+    table = write_csv(
+        tmp_path / "t.csv", "easting,northing,velocity\n530010,180010,1\n530020,180020,3\n530150,180010,-4\n"
+    )
+    out = tmp_path / "grid.tif"
+    status, _, err = run_cli(["grid", table, "--crs", "27700", "--cell-size", "100", "--out", out], capsys)
+    assert status == 0, err
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 27700
+        assert src.descriptions == ("velocity all", "count all")
+        assert src.transform.c == 530000 and src.transform.f == 180100 and src.res == (100.0, 100.0)
+        velocity, count = src.read(1), src.read(2)
+    assert velocity[0, 0] == 2.0 and count[0, 0] == 2  # median of 1 and 3
+    assert velocity[0, 1] == -4.0 and count[0, 1] == 1
