@@ -42,6 +42,11 @@ def read_vector(path, options):
     geom_types = set(table.geometry.geom_type.dropna())
     if not geom_types <= {"Point"}:
         raise InputError(path, f"expected point features, found {sorted(geom_types)}")
+    # Features with a null or empty geometry have no position: drop them (keeping attributes aligned).
+    placed = ~(shapely.is_missing(table.geometry.values) | shapely.is_empty(table.geometry.values))
+    if not placed.any():
+        raise InputError(path, "no feature has a point geometry")
+    table = table[placed].reset_index(drop=True)
     crs = table.crs
     if crs is None:
         if not options.crs:
