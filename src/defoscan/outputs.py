@@ -154,7 +154,8 @@ def write_geojson(path, frame):
     geographic = frame.to_crs(WGS84)
     features = []
     for row, geometry in zip(geographic.drop(columns="geometry").to_dict("records"), geographic.geometry, strict=True):
-        geometry = shapely.set_precision(shapely.orient_polygons(geometry), 10.0**-GEOJSON_DECIMALS)
+        # Orient after snapping: set_precision rebuilds rings and may turn them clockwise.
+        geometry = shapely.orient_polygons(shapely.set_precision(geometry, 10.0**-GEOJSON_DECIMALS))
         features.append(
             {
                 "type": "Feature",

@@ -91,9 +91,17 @@ def robust_background(velocity, cell_size, background_size, min_valid=10):
     # Empty blocks (sea, gaps) take the nearest counted block's median so interpolation has values everywhere.
     nearest = ndimage.distance_transform_edt(~enough, return_distances=False, return_indices=True)
     medians = medians[tuple(nearest)]
-    # Cell centres in block-centre coordinates, for bilinear interpolation between block medians.
-    ry = (np.arange(height) + 0.5) / block - 0.5
-    rx = (np.arange(width) + 0.5) / block - 0.5
+    # Extend by one block on every side, linearly, so a ramp is removed out to the map's edges too.
+    for axis in (0, 1):
+        if medians.shape[axis] > 1:
+            first, second = np.take(medians, [0], axis), np.take(medians, [1], axis)
+            last, before = np.take(medians, [-1], axis), np.take(medians, [-2], axis)
+            medians = np.concatenate([2 * first - second, medians, 2 * last - before], axis=axis)
+        else:
+            medians = np.concatenate([medians] * 3, axis=axis)
+    # Cell centres in the extended block-centre coordinates, for bilinear interpolation between block medians.
+    ry = (np.arange(height) + 0.5) / block + 0.5
+    rx = (np.arange(width) + 0.5) / block + 0.5
     grid_y, grid_x = np.meshgrid(ry, rx, indexing="ij")
     return ndimage.map_coordinates(medians, [grid_y, grid_x], order=1, mode="nearest")
 

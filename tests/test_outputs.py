@@ -1,0 +1,120 @@
+"""Output writers: RFC 7946 GeoJSON, GeoPackage, COG, and atomic, all-or-nothing writing."""
+
+import json
+import os
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from shapely.geometry import Polygon, box
+
+from defoscan.errors import InputError
+from defoscan.outputs import atomic_path, staged_directory, write_cog, write_geojson, write_geopackage
+from defoscan.regions import detections_frame, label_polygons
+
+
+def frame_of(polygons, crs="EPSG:32631"):
+    records = [
+        {
+            "geometry": p,
+            "score": 0.5 + i / 10,
+            "n_points": 10,
+            "mean_velocity": -5.0,
+            "peak_velocity": -9.0,
+            "sign": "subsidence",
+            "kind": "deformation",
+            "track": "all",
+            "detector": "threshold",
+        }
+        for i, p in enumerate(polygons)
+    ]
+    return detections_frame(records, crs)
+
+
+def test_geojson_is_rfc7946_lonlat_anticlockwise(tmp_path):
+    clockwise = Polygon([(630000, 5800000), (630000, 5800200), (630200, 5800200), (630200, 5800000)])
+    assert not clockwise.exterior.is_ccw
+    write_geojson(tmp_path / "d.geojson", frame_of([clockwise]))
+    document = json.loads((tmp_path / "d.geojson").read_text())
+    assert "crs" not in document
+    (feature,) = document["features"]
+    ring = feature["geometry"]["coordinates"][0]
+    assert shapely.LinearRing(ring).is_ccw
+    lons, lats = zip(*ring, strict=True)
+    assert 4.8 < min(lons) < max(lons) < 5.0 and 52.3 < min(lats) < max(lats) < 52.4  # UTM 31N near Amsterdam
+    assert feature["properties"]["id"] == 1 and feature["properties"]["area_km2"] == pytest.approx(0.04)
+
+
+def test_detections_numbered_by_score(tmp_path):
+    frame = frame_of([box(0, 0, 10, 10), box(20, 0, 30, 10), box(40, 0, 50, 10)])
+    assert list(frame["id"]) == [1, 2, 3]
+    assert list(frame["score"]) == sorted(frame["score"], reverse=True)
+
+
+def test_empty_results_are_valid_files(tmp_path):
+    empty = frame_of([])
+    write_geojson(tmp_path / "d.geojson", empty)
+    write_geopackage(tmp_path / "d.gpkg", empty)
+    assert json.loads((tmp_path / "d.geojson").read_text()) == {"type": "FeatureCollection", "features": []}
+    read_back = gpd.read_file(tmp_path / "d.gpkg")
+    assert len(read_back) == 0 and read_back.crs.to_epsg() == 32631
+
+
+def test_geopackage_keeps_working_crs_and_attributes(tmp_path):
+    write_geopackage(tmp_path / "d.gpkg", frame_of([box(630000, 5800000, 630100, 5800100)]))
+    back = gpd.read_file(tmp_path / "d.gpkg")
+    assert back.crs.to_epsg() == 32631
+    assert back.loc[0, "sign"] == "subsidence" and back.loc[0, "area_km2"] == pytest.approx(0.01)
+
+
+def test_cog_is_tiled_with_overviews_and_band_names(tmp_path):
+    values = np.arange(1024 * 1024, dtype=np.float32).reshape(1024, 1024)
+    values[0, 0] = np.nan
+    transform = Affine(20, 0, 600000, 0, -20, 5800000)
+    write_cog(tmp_path / "v.tif", [("velocity", values), ("count", values * 0 + 1)], transform, "EPSG:32631")
+    with rasterio.open(tmp_path / "v.tif") as src:
+        assert src.profile["tiled"] and src.overviews(1)
+        assert src.descriptions == ("velocity", "count")
+        assert src.transform == transform and src.crs.to_epsg() == 32631
+        back = src.read(1)
+    assert np.isnan(back[0, 0]) and np.array_equal(back[1:], values[1:])
+
+
+def test_label_polygons_follow_cell_edges():
+    labels = np.zeros((4, 5), dtype=np.int32)
+    labels[1:3, 1:3] = 1
+    labels[0, 4] = 2
+    polygons = label_polygons(labels, Affine(10, 0, 1000, 0, -10, 2000))
+    assert polygons[1].equals(box(1010, 1970, 1030, 1990))
+    assert polygons[2].equals(box(1040, 1990, 1050, 2000))
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        with open(temporary, "w") as handle:
+            handle.write("half")
+        raise RuntimeError("interrupted")
+    assert os.listdir(tmp_path) == []
+
+
+def test_staged_directory_is_all_or_nothing(tmp_path):
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(RuntimeError), staged_directory(out) as staging:
+        (open(os.path.join(staging, "a.txt"), "w")).close()
+        raise RuntimeError("stage failed")
+    assert os.listdir(tmp_path) == []  # not even the parent it created
+    with staged_directory(out) as staging:
+        with open(os.path.join(staging, "a.txt"), "w") as handle:
+            handle.write("done")
+    assert os.listdir(out) == ["a.txt"] and os.listdir(out.parent) == ["out"]
+
+
+def test_output_path_that_is_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="not a directory"), staged_directory(blocker):
+        pass
