@@ -5,7 +5,9 @@ LAEA Europe, the EGMS grid) for EGMS inputs, else the local UTM zone of the data
 """
 
 import numpy as np
+import shapely
 from pyproj import CRS
+from shapely import Polygon
 
 BRITISH_NATIONAL_GRID = CRS.from_epsg(27700)
 EGMS_LAEA = CRS.from_epsg(3035)
@@ -14,6 +16,16 @@ WGS84 = CRS.from_epsg(4326)
 # Great Britain (not Northern Ireland, which uses the Irish grid) as [west, east, south, north] in degrees:
 # the extent of EPSG:27700's area of use, which is where the grid is defined and its distortion small.
 _GREAT_BRITAIN = (-9.01, 2.01, 49.75, 61.01)
+
+# Land inside that box that is not Great Britain, as coarse (lon, lat) polygons drawn through the sea between the
+# coasts. The island of Ireland (Republic and Northern Ireland): through St George's Channel, the Irish Sea west of
+# the Isle of Man and the North Channel between Antrim and Kintyre, Rathlin on Ireland's side, Islay on Britain's.
+_IRELAND = Polygon(
+    [(-11.0, 51.2), (-5.85, 51.2), (-5.85, 53.3), (-5.3, 54.2), (-5.3, 54.6), (-5.95, 55.2), (-6.1, 55.35)]
+    + [(-6.4, 55.5), (-11.0, 55.5)]
+)
+# The French Channel coast from Normandy to Calais: through the English Channel and the Strait of Dover.
+_FRANCE = Polygon([(-0.5, 49.5), (0.0, 49.9), (1.3, 50.85), (1.5, 51.05), (2.1, 51.3), (2.1, 49.5)])
 
 
 def utm_crs(lon, lat):
@@ -52,14 +64,14 @@ def working_crs(lon, lat, *, egms=False):
     lon0 = float(np.nanmedian(lon))
     lat0 = float(np.nanmedian(lat))
     west, east, south, north = _GREAT_BRITAIN
-    if west <= lon0 <= east and south <= lat0 <= north and not _in_ireland(lon0, lat0):
+    if west <= lon0 <= east and south <= lat0 <= north and not _not_great_britain(lon0, lat0):
         return BRITISH_NATIONAL_GRID
     return utm_crs(lon0, lat0)
 
 
-def _in_ireland(lon, lat):
-    # The island of Ireland (Republic and Northern Ireland) sits inside the GB box's west: keep it on UTM 29N.
-    return lon < -5.3 and 51.3 < lat < 55.5
+def _not_great_britain(lon, lat):
+    # Ireland and the French coast lie inside the GB box: they stay on their UTM zones.
+    return bool(shapely.contains_xy(_IRELAND, lon, lat) or shapely.contains_xy(_FRANCE, lon, lat))
 
 
 def crs_label(crs):
