@@ -14,6 +14,8 @@ round sizes make grids of different runs line up. For a raster the default is it
 rounded to the nearest nice size.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +33,8 @@ from defoscan.raster import make_raster
 NICE_CELL_SIZES = (5.0, 10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0)
 MIN_DEFAULT_CELL, MAX_DEFAULT_CELL = 10.0, 1000.0
 _OCCUPANCY_CELL = 100.0  # metres: the scale at which "where there are points" is measured
+_MAX_KEY_CELLS = 2**32  # cell indices that fit the high half of a 64-bit sort key
+_MIN_SORT_PART = 1_000_000  # keys: below this a sort is too quick to be worth splitting across threads
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,9 @@ def default_cell_size(points):
     float
     """
     x, y = points["x"].values, points["y"].values
+    finite = np.isfinite(x) & np.isfinite(y)
+    if not finite.all():  # a NaN would poison min() below
+        x, y = x[finite], y[finite]
     if x.size == 0:
         return MAX_DEFAULT_CELL
     ix = np.floor((x - x.min()) / _OCCUPANCY_CELL).astype(np.int64)
@@ -132,18 +139,25 @@ def grid_points(points, cell_size=None, grid=None):
     """
     x, y, v = points["x"].values, points["y"].values, points["velocity"].values
     keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(v)
-    x, y, v = x[keep], y[keep], v[keep].astype(np.float32)
+    if not keep.all():  # copies only when there is something to drop
+        x, y, v = x[keep], y[keep], v[keep]
+    v = v.astype(np.float32, copy=False)
     if grid is None:
         if x.size == 0:
             raise ValueError("no valid points to grid")
         cell_size = cell_size or default_cell_size(points)
         grid = aligned_grid(points_crs(points), cell_size, x.min(), x.max(), y.min(), y.max())
     cell = grid.cell_size
-    cols = np.floor(x / cell).astype(np.int64) - int(round(grid.west / cell))
-    rows = int(round(grid.north / cell)) - np.ceil(y / cell).astype(np.int64)
+    cols = _floor_div(x, cell, np.floor) - int(round(grid.west / cell))
+    rows = int(round(grid.north / cell)) - _floor_div(y, cell, np.ceil)
     inside = (cols >= 0) & (cols < grid.width) & (rows >= 0) & (rows < grid.height)
-    flat = rows[inside] * grid.width + cols[inside]
-    median, count = cell_medians(flat, v[inside], grid.width * grid.height)
+    if not inside.all():
+        rows, cols, v = rows[inside], cols[inside], v[inside]
+    flat = rows
+    flat *= grid.width
+    flat += cols
+    del cols
+    median, count = cell_medians(flat, v, grid.width * grid.height)
     return make_raster(
         median.reshape(grid.height, grid.width),
         grid.transform,
@@ -154,11 +168,19 @@ def grid_points(points, cell_size=None, grid=None):
     )
 
 
+def _floor_div(a, step, rounding):
+    """``rounding(a / step)`` as int64, with one temporary instead of three."""
+    q = a / step
+    rounding(q, out=q)
+    return q.astype(np.int64)
+
+
 def cell_medians(cells, values, n_cells):
     """Median and count of ``values`` per cell index.
 
     One sort of a combined 64-bit key (cell index in the high half, the value's order-preserving bits in the
     low half) groups values by cell and orders them within it, which is several times faster than a lexsort.
+    Counts and medians then come from the runs of equal cells in the sorted keys, touching only occupied cells.
 
     Parameters
     ----------
@@ -175,24 +197,86 @@ def cell_medians(cells, values, n_cells):
     count : numpy.ndarray of int32, shape (n_cells,)
     """
     values = np.ascontiguousarray(values, dtype=np.float32)
-    if n_cells < 2**32:
-        bits = values.view(np.uint32)
-        ordered = np.where(bits & np.uint32(0x80000000), ~bits, bits | np.uint32(0x80000000))
-        keys = np.sort((cells.astype(np.uint64) << np.uint64(32)) | ordered.astype(np.uint64))
-        sorted_cells = (keys >> np.uint64(32)).astype(np.int64)
-        low = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        sorted_values = np.where(low & np.uint32(0x80000000), low & np.uint32(0x7FFFFFFF), ~low).view(np.float32)
+    cells = np.asarray(cells, dtype=np.int64)
+    median = np.full(n_cells, np.nan, dtype=np.float32)
+    count = np.zeros(n_cells, dtype=np.int32)
+    if values.size == 0:
+        return median, count
+    if n_cells <= _MAX_KEY_CELLS:
+        keys = _sorted_keys(cells, values)
+        sorted_cells = keys >> np.uint64(32)
+
+        def value_at(index):
+            # Undo the order-preserving map of _sorted_keys, only where a median needs it.
+            low = keys[index].astype(np.uint32)  # the low 32 bits
+            return np.where(low & np.uint32(0x80000000), low & np.uint32(0x7FFFFFFF), ~low).view(np.float32)
+
     else:  # grids of more than 4 billion cells: slower, same answer
         order = np.lexsort((values, cells))
         sorted_cells, sorted_values = cells[order], values[order]
-    count = np.bincount(sorted_cells, minlength=n_cells).astype(np.int32)
-    median = np.full(n_cells, np.nan, dtype=np.float32)
-    occupied = np.flatnonzero(count)
-    starts = np.concatenate([[0], np.cumsum(count[occupied])[:-1]])
-    lower = sorted_values[starts + (count[occupied] - 1) // 2]
-    upper = sorted_values[starts + count[occupied] // 2]
+        del order
+
+        def value_at(index):
+            return sorted_values[index]
+
+    # Runs of equal cells in sorted order: where each starts, which cell, how long.
+    starts = np.flatnonzero(sorted_cells[1:] != sorted_cells[:-1])
+    starts += 1
+    starts = np.concatenate([[0], starts])
+    occupied = sorted_cells[starts].astype(np.int64)
+    runs = np.diff(starts, append=sorted_cells.size)
+    del sorted_cells
+    count[occupied] = runs
+    lower = value_at(starts + (runs - 1) // 2)
+    upper = value_at(starts + runs // 2)
     median[occupied] = 0.5 * (lower.astype(np.float64) + upper)
     return median, count
+
+
+def _sorted_keys(cells, values):
+    """Sorted ``cell << 32 | ordered(value)`` keys, ``ordered`` mapping float32 bits to uint32 in value order.
+
+    The map flips all bits of negative values and only the sign bit of the others (so -0.0 sorts just before
+    0.0). With several cores the keys are split into ranges of cells, sorted in threads (numpy releases the GIL
+    while sorting) and laid end to end, which is the same as sorting them whole.
+    """
+    bits = values.view(np.uint32)
+    flip = (values.view(np.int32) >> 31).view(np.uint32)  # all ones for negative values, else zeros
+    flip |= np.uint32(0x80000000)
+    flip ^= bits
+    keys = cells.astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= flip
+    del flip
+    parts = min(_workers(), keys.size // _MIN_SORT_PART)
+    if parts < 2:
+        keys.sort()
+        return keys
+    # Split points: quantiles of a sample of the keys, so each part gets about the same number of keys.
+    sample = np.sort(keys[:: max(1, keys.size // 4096)])
+    pivots = np.unique(sample[np.linspace(0, sample.size, parts + 1)[1:-1].astype(np.int64)])
+    out = np.empty_like(keys)
+    bounds = [0]
+    for lo, hi in zip([None, *pivots], [*pivots, None], strict=True):
+        if lo is None:
+            chunk = keys[keys < hi]
+        elif hi is None:
+            chunk = keys[keys >= lo]
+        else:
+            chunk = keys[(keys >= lo) & (keys < hi)]
+        out[bounds[-1] : bounds[-1] + chunk.size] = chunk
+        bounds.append(bounds[-1] + chunk.size)
+    del keys, chunk
+    with ThreadPoolExecutor(max_workers=len(bounds) - 1) as pool:
+        list(pool.map(lambda i: out[bounds[i] : bounds[i + 1]].sort(), range(len(bounds) - 1)))
+    return out
+
+
+def _workers():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def grid_raster(raster, cell_size=None, grid=None, crs=None):

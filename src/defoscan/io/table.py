@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,31 +105,40 @@ def read_table(source, options):
     wanted = list(dict.fromkeys([*roles.values(), *dates_cols]))
     parts = {key: [] for key in [*roles, "displacement"]}
     n_rows = 0
-    for batch in _batches(source, wanted):
-        n_rows += batch.num_rows
-        columns = {role: _as_float(batch, name) for role, name in roles.items()}
+    projector = _BatchProjector(egms=source.egms is not None) if geographic else None
+    try:
+        for batch in _batches(source, wanted):
+            n_rows += batch.num_rows
+            columns = {role: _as_float(batch, name) for role, name in roles.items()}
+            if geographic:
+                _check_lonlat(source.path, columns["lon"], columns["lat"])
+                projector.submit(columns["lon"], columns["lat"])
+            for role, values in columns.items():
+                parts[role].append(values)
+            if dates_cols:
+                stack = np.column_stack([_as_float(batch, c) for c in dates_cols]).astype(np.float32)
+                parts["displacement"].append(stack * np.float32(disp_factor))
+        if n_rows == 0:
+            raise InputError(source.path, "empty table: a header but no rows")
+
+        data = {role: _join(chunks) for role, chunks in parts.items() if chunks}
+        first, second = ("lon", "lat") if geographic else ("x", "y")
+        valid = np.isfinite(data[first]) & np.isfinite(data[second]) & np.isfinite(data["velocity"])
+        if not valid.any():
+            raise InputError(source.path, f"no row has finite coordinates and a finite {roles['velocity']!r} value")
+        if not valid.all():  # the usual case is a clean file: no copy then
+            data = {k: v[valid] for k, v in data.items()}
+
         if geographic:
-            _check_lonlat(source.path, columns["lon"], columns["lat"])
-        for role, values in columns.items():
-            parts[role].append(values)
-        if dates_cols:
-            stack = np.column_stack([_as_float(batch, c) for c in dates_cols]).astype(np.float32)
-            parts["displacement"].append(stack * np.float32(disp_factor))
-    if n_rows == 0:
-        raise InputError(source.path, "empty table: a header but no rows")
-
-    data = {role: np.concatenate(chunks) for role, chunks in parts.items() if chunks}
-    first, second = ("lon", "lat") if geographic else ("x", "y")
-    valid = np.isfinite(data[first]) & np.isfinite(data[second]) & np.isfinite(data["velocity"])
-    if not valid.any():
-        raise InputError(source.path, f"no row has finite coordinates and a finite {roles['velocity']!r} value")
-    data = {k: v[valid] for k, v in data.items()}
-
-    if geographic:
-        target = working_crs(data["lon"], data["lat"], egms=source.egms is not None)
-        x, y = _project(data["lon"], data["lat"], WGS84, target)
-    else:
-        target, x, y = src_crs, data["x"], data["y"]
+            target = working_crs(data["lon"], data["lat"], egms=source.egms is not None)
+            x, y = projector.result(target, valid)
+            if x is None:  # the first batch suggested another CRS than the whole file: project again
+                x, y = _project(data["lon"], data["lat"], WGS84, target)
+        else:
+            target, x, y = src_crs, data["x"], data["y"]
+    finally:
+        if projector is not None:
+            projector.close()
     optional = {name: data.get(name) for name in OPTIONAL_VARIABLES}
     if "velocity_std" in data:
         optional["velocity_std"] = data["velocity_std"] * factor
@@ -227,6 +237,67 @@ def _batches(source, columns):
 
 def _as_float(batch, name):
     return batch.column(name).to_numpy(zero_copy_only=False)
+
+
+def _join(chunks):
+    """Concatenate and let go of the chunks (and of the Arrow buffers behind them) at once."""
+    joined = np.concatenate(chunks)
+    chunks.clear()
+    return joined
+
+
+class _BatchProjector:
+    """Projects lon/lat batches to the working CRS in worker threads while the next batches are parsed.
+
+    Projection (PROJ, which releases the GIL) costs several times the CSV parsing, so it runs alongside it. The
+    working CRS depends on the median of *all* points, unknown until the end: the batches are projected to the
+    CRS the first batch points to, and :meth:`result` gives up (returns ``None``) when the whole file points
+    elsewhere, in which case the caller projects again. Each point is projected on its own, so batch by batch
+    gives the same coordinates as all at once.
+    """
+
+    def __init__(self, egms):
+        self._egms = egms
+        self._guess = None
+        self._futures = []
+        self._pool = None
+
+    def submit(self, lon, lat):
+        if self._guess is None:
+            finite = np.isfinite(lon) & np.isfinite(lat)
+            if not finite.any():
+                return self._futures.append(None)
+            self._guess = working_crs(lon[finite], lat[finite], egms=self._egms)
+            # One Transformer serves all threads: pyproj gives each thread its own PROJ object.
+            self._transformer = Transformer.from_crs(WGS84, self._guess, always_xy=True)
+            self._pool = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="defoscan-project")
+        self._futures.append(self._pool.submit(self._transformer.transform, lon, lat))
+
+    def result(self, target, valid):
+        """Projected ``x, y`` of the valid rows, or ``None, None`` if they were projected to another CRS."""
+        if self._guess is None or None in self._futures or not _same_crs(self._guess, target):
+            return None, None
+        xs, ys = [], []
+        for future in self._futures:
+            xs.append(future.result()[0]), ys.append(future.result()[1])
+        self._futures.clear()
+        x, y = _join(xs), _join(ys)
+        return (x, y) if valid.all() else (x[valid], y[valid])
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _workers():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _same_crs(a, b):
+    return a is b or a == b
 
 
 def _check_lonlat(path, lon, lat):
