@@ -1,0 +1,145 @@
+"""Run defoscan's benchmarks: ``make bench`` (all, full size) or ``.venv/bin/python benchmarks/run.py --help``.
+
+Each benchmark is a module ``benchmarks/bench_<name>.py`` with a ``run(ctx)`` function that prints its figures
+and returns ``{"summary": dict, "markdown": str}``. This script prints the command, the machine and the load, runs
+the benchmarks chosen, and writes their results under ``--out`` (``bench-output/``, not tracked); ``--record``
+also replaces each benchmark's generated block in ``BENCHMARKS.md``.
+"""
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import shlex
+import sys
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BENCHMARKS = ("read_grid",)  # in running order; each is benchmarks/bench_<name>.py
+QUICK_NOTE = "--quick: smaller inputs, a smoke run; its figures are not the ones to record"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a benchmark's ``run`` is told."""
+
+    quick: bool
+    repeats: int
+    out_dir: str
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs (1M points) for a fast smoke run")
+    parser.add_argument(
+        "--only", action="append", metavar="NAME", help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per side; the median is reported")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench-output"), help="inputs and results folder")
+    parser.add_argument("--record", action="store_true", help="write the results into BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    names = args.only or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    if args.record and args.quick:
+        parser.error("--record keeps full-size results only; drop --quick")
+
+    command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "benchmarks/run.py", *sys.argv[1:]])
+    machine = machine_info()
+    print(f"command: {command}")
+    print(f"date: {machine['date']}")
+    for key in ("cpu", "cores", "ram", "os", "python", "versions", "load"):
+        print(f"{key}: {machine[key]}")
+    if machine["load_1min"] > 0.5:
+        print(f"warning: the machine is busy (load {machine['load_1min']:.2f}): timings will be noisy")
+    if args.quick:
+        print(QUICK_NOTE)
+    os.makedirs(args.out, exist_ok=True)
+    sys.path.insert(0, HERE)
+    ctx = Context(quick=args.quick, repeats=args.repeats, out_dir=args.out)
+    for name in names:
+        print(f"\n== {name} ==")
+        result = importlib.import_module(f"bench_{name}").run(ctx)
+        block = _block(name, result["markdown"], command, machine)
+        with open(os.path.join(args.out, f"{name}.md"), "w") as handle:
+            handle.write(block + "\n")
+        with open(os.path.join(args.out, f"{name}.json"), "w") as handle:
+            json.dump({"command": command, "machine": machine, **result["summary"]}, handle, indent=1)
+        if args.record:
+            _record(name, block)
+            print(f"recorded in BENCHMARKS.md ({name})")
+
+
+def machine_info():
+    """CPU, cores, memory, software versions and load, as printed with every result."""
+    import numpy
+    import pyarrow
+    import pyproj
+
+    import defoscan
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    try:
+        ram = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB"
+    except (ValueError, OSError, AttributeError):
+        ram = "unknown"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "cpu": cpu,
+        "cores": f"{os.cpu_count()} logical, {usable} usable",
+        "ram": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": (
+            f"defoscan {getattr(defoscan, '__version__', '?')}, numpy {numpy.__version__}, "
+            f"pyarrow {pyarrow.__version__}, pyproj {pyproj.__version__} (PROJ {pyproj.proj_version_str})"
+        ),
+        "load": f"{load:.2f} (1-minute load average at the start)",
+        "load_1min": load,
+    }
+
+
+def _block(name, markdown, command, machine):
+    return "\n".join(
+        [
+            f"<!-- bench:{name}:start (generated by benchmarks/run.py --record; edit outside these markers) -->",
+            f"Command: `{command}`  ",
+            f"Date: {machine['date']}  ",
+            f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram']} RAM, {machine['os']}; "
+            f"Python {machine['python']}; {machine['versions']}; load {machine['load_1min']:.2f} at the start",
+            "",
+            markdown,
+            f"<!-- bench:{name}:end -->",
+        ]
+    )
+
+
+def _record(name, block):
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    start, end = f"<!-- bench:{name}:start", f"<!-- bench:{name}:end -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + f"\n\n## {name}\n\n{block}\n"
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+if __name__ == "__main__":
+    main()
