@@ -15,6 +15,7 @@ rounded to the nearest nice size.
 """
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -148,8 +149,10 @@ def grid_points(points, cell_size=None, grid=None):
         cell_size = cell_size or default_cell_size(points)
         grid = aligned_grid(points_crs(points), cell_size, x.min(), x.max(), y.min(), y.max())
     cell = grid.cell_size
-    cols = _floor_div(x, cell, np.floor) - int(round(grid.west / cell))
-    rows = int(round(grid.north / cell)) - _floor_div(y, cell, np.ceil)
+    cols = _floor_div(x, cell, np.floor)
+    cols -= int(round(grid.west / cell))
+    rows = _floor_div(y, cell, np.ceil)
+    np.subtract(int(round(grid.north / cell)), rows, out=rows)
     inside = (cols >= 0) & (cols < grid.width) & (rows >= 0) & (rows < grid.height)
     if not inside.all():
         rows, cols, v = rows[inside], cols[inside], v[inside]
@@ -204,11 +207,14 @@ def cell_medians(cells, values, n_cells):
         return median, count
     if n_cells <= _MAX_KEY_CELLS:
         keys = _sorted_keys(cells, values)
-        sorted_cells = keys >> np.uint64(32)
+        if sys.byteorder == "little":  # the halves of the keys as strided views, no copies
+            sorted_cells, low_bits = keys.view(np.uint32)[1::2], keys.view(np.uint32)[0::2]
+        else:
+            sorted_cells, low_bits = keys >> np.uint64(32), keys.astype(np.uint32)
 
         def value_at(index):
             # Undo the order-preserving map of _sorted_keys, only where a median needs it.
-            low = keys[index].astype(np.uint32)  # the low 32 bits
+            low = low_bits[index]
             return np.where(low & np.uint32(0x80000000), low & np.uint32(0x7FFFFFFF), ~low).view(np.float32)
 
     else:  # grids of more than 4 billion cells: slower, same answer
@@ -237,13 +243,14 @@ def _sorted_keys(cells, values):
     """Sorted ``cell << 32 | ordered(value)`` keys, ``ordered`` mapping float32 bits to uint32 in value order.
 
     The map flips all bits of negative values and only the sign bit of the others (so -0.0 sorts just before
-    0.0). With several cores the keys are split into ranges of cells, sorted in threads (numpy releases the GIL
-    while sorting) and laid end to end, which is the same as sorting them whole.
+    0.0). With several cores the keys are first partitioned in place (``ndarray.partition``: every key before a
+    split point is no greater than every key after it), then the pieces are sorted in threads (numpy releases
+    the GIL while sorting): the same result as one sort, in about half the time on two cores. Arrays are
+    updated in place throughout: fresh memory is slow to come by on some machines.
     """
-    bits = values.view(np.uint32)
     flip = (values.view(np.int32) >> 31).view(np.uint32)  # all ones for negative values, else zeros
     flip |= np.uint32(0x80000000)
-    flip ^= bits
+    flip ^= values.view(np.uint32)
     keys = cells.astype(np.uint64)
     keys <<= np.uint64(32)
     keys |= flip
@@ -252,24 +259,12 @@ def _sorted_keys(cells, values):
     if parts < 2:
         keys.sort()
         return keys
-    # Split points: quantiles of a sample of the keys, so each part gets about the same number of keys.
-    sample = np.sort(keys[:: max(1, keys.size // 4096)])
-    pivots = np.unique(sample[np.linspace(0, sample.size, parts + 1)[1:-1].astype(np.int64)])
-    out = np.empty_like(keys)
-    bounds = [0]
-    for lo, hi in zip([None, *pivots], [*pivots, None], strict=True):
-        if lo is None:
-            chunk = keys[keys < hi]
-        elif hi is None:
-            chunk = keys[keys >= lo]
-        else:
-            chunk = keys[(keys >= lo) & (keys < hi)]
-        out[bounds[-1] : bounds[-1] + chunk.size] = chunk
-        bounds.append(bounds[-1] + chunk.size)
-    del keys, chunk
-    with ThreadPoolExecutor(max_workers=len(bounds) - 1) as pool:
-        list(pool.map(lambda i: out[bounds[i] : bounds[i + 1]].sort(), range(len(bounds) - 1)))
-    return out
+    splits = [keys.size * i // parts for i in range(1, parts)]
+    keys.partition(splits)
+    bounds = [0, *splits, keys.size]
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        list(pool.map(lambda i: keys[bounds[i] : bounds[i + 1]].sort(), range(parts)))
+    return keys
 
 
 def _workers():
