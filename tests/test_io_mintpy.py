@@ -36,11 +36,15 @@ def test_shape_crs_and_track(kirishima, h5_content):
     assert attrs["UNIT"] == "m/year"
 
 
-def test_velocity_in_mm_per_year_and_zero_is_nodata(kirishima, h5_content):
-    velocity, std, _ = h5_content
+def test_velocity_in_mm_per_year_and_zero_is_nodata_except_the_reference(kirishima, h5_content):
+    velocity, std, attrs = h5_content
     nodata = (velocity == 0) | ~np.isfinite(velocity)
+    ref = int(attrs["REF_Y"]), int(attrs["REF_X"])
+    assert velocity[ref] == 0  # the reference pixel is zero by construction, and it is data
+    nodata[ref] = False
     read = kirishima["velocity"].values
-    assert int(np.isfinite(read).sum()) == int((~nodata).sum()) == 291_655
+    assert read[ref] == 0.0
+    assert int(np.isfinite(read).sum()) == int((~nodata).sum()) == 291_656
     assert np.isnan(read[nodata]).all()
     np.testing.assert_allclose(read[~nodata], velocity[~nodata].astype(np.float64) * 1000.0, rtol=1e-6)
     np.testing.assert_allclose(

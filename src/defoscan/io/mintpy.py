@@ -2,7 +2,8 @@
 
 MintPy stores the grid in attributes: ``X_FIRST``/``Y_FIRST`` are the outer corner of the first pixel (checked on
 the bundled Kirishima file, whose ``REF_LON = X_FIRST + (REF_X + 0.5) * X_STEP`` exactly), ``X_STEP``/``Y_STEP``
-the pixel size, ``UNIT`` the velocity unit (``m/year``). Zero marks no data in masked products.
+the pixel size, ``UNIT`` the velocity unit (``m/year``). Zero marks no data in masked products, except at the
+reference pixel (``REF_Y``/``REF_X``), which is zero by construction.
 """
 
 import h5py
@@ -53,6 +54,10 @@ def read_mintpy(path, options):
     crs = CRS.from_epsg(int(attrs["EPSG"])) if "EPSG" in attrs else CRS.from_epsg(4326)
     factor = mm_per_year(options.units or attrs.get("UNIT", "m/year"), path)
     nodata = (velocity == 0) | ~np.isfinite(velocity)
+    if "REF_Y" in attrs and "REF_X" in attrs:  # the reference pixel is 0 by construction, and it is data
+        ref = int(attrs["REF_Y"]), int(attrs["REF_X"])
+        if 0 <= ref[0] < velocity.shape[0] and 0 <= ref[1] < velocity.shape[1]:
+            nodata[ref] = False
     velocity[nodata] = np.nan
     if std is not None:
         std[nodata] = np.nan
