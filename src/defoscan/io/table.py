@@ -103,7 +103,9 @@ def read_table(source, options):
     disp_factor = 1000.0 if roles["velocity"].lower() == "pnt_linear" else 1.0
 
     wanted = list(dict.fromkeys([*roles.values(), *dates_cols]))
-    parts = {key: [] for key in [*roles, "displacement"]}
+    coords = ("lon", "lat") if geographic else ("x", "y")
+    scale = {"velocity": factor, "velocity_std": factor}
+    parts = {key: [] for key in [*roles, "displacement", "valid"]}
     n_rows = 0
     projector = _BatchProjector(egms=source.egms is not None) if geographic else None
     try:
@@ -113,7 +115,11 @@ def read_table(source, options):
             if geographic:
                 _check_lonlat(source.path, columns["lon"], columns["lat"])
                 projector.submit(columns["lon"], columns["lat"])
+            finite = np.isfinite(columns[coords[0]]) & np.isfinite(columns[coords[1]])
+            parts["valid"].append(finite & np.isfinite(columns["velocity"]))
             for role, values in columns.items():
+                if role not in coords:  # kept as the float32 the points dataset holds: half the memory
+                    values = (values * scale[role] if role in scale else values).astype(np.float32)
                 parts[role].append(values)
             if dates_cols:
                 stack = np.column_stack([_as_float(batch, c) for c in dates_cols]).astype(np.float32)
@@ -121,34 +127,33 @@ def read_table(source, options):
         if n_rows == 0:
             raise InputError(source.path, "empty table: a header but no rows")
 
-        data = {role: _join(chunks) for role, chunks in parts.items() if chunks}
-        first, second = ("lon", "lat") if geographic else ("x", "y")
-        valid = np.isfinite(data[first]) & np.isfinite(data[second]) & np.isfinite(data["velocity"])
+        valid = _join(parts.pop("valid"))
         if not valid.any():
             raise InputError(source.path, f"no row has finite coordinates and a finite {roles['velocity']!r} value")
-        if not valid.all():  # the usual case is a clean file: no copy then
-            data = {k: v[valid] for k, v in data.items()}
-
+        keep = None if valid.all() else valid  # the usual case is a clean file: no filtering copies then
+        # lon/lat stay in their batches: only their median and (rarely) a second projection need them.
+        lonlat = [parts.pop(role) for role in coords] if geographic else None
+        data = {role: _join(chunks, keep) for role, chunks in parts.items() if chunks}
         if geographic:
-            target = working_crs(data["lon"], data["lat"], egms=source.egms is not None)
-            x, y = projector.result(target, valid)
-            if x is None:  # the first batch suggested another CRS than the whole file: project again
-                x, y = _project(data["lon"], data["lat"], WGS84, target)
+            target = working_crs(*_median_point(*lonlat, keep), egms=source.egms is not None)
+            if projector.projected_to(target):
+                del lonlat  # let go of the parsed lon/lat before joining x/y
+                x, y = projector.result(keep)
+            else:  # the first batch pointed to another CRS than the whole file does: project again
+                x, y = _project(_join(lonlat[0], keep), _join(lonlat[1], keep), WGS84, target)
         else:
             target, x, y = src_crs, data["x"], data["y"]
     finally:
         if projector is not None:
             projector.close()
     optional = {name: data.get(name) for name in OPTIONAL_VARIABLES}
-    if "velocity_std" in data:
-        optional["velocity_std"] = data["velocity_std"] * factor
     if dates_cols:
         optional.update(displacement=data["displacement"], time=dates)
     track = (source.egms or {}).get("track")
     return make_points(
         x,
         y,
-        data["velocity"] * factor,
+        data["velocity"],
         crs=target,
         track=track,
         sources=[source.path],
@@ -239,11 +244,26 @@ def _as_float(batch, name):
     return batch.column(name).to_numpy(zero_copy_only=False)
 
 
-def _join(chunks):
-    """Concatenate and let go of the chunks (and of the Arrow buffers behind them) at once."""
+def _join(chunks, keep=None):
+    """Concatenate (the rows where ``keep``), letting go of the chunks and the Arrow buffers behind them."""
     joined = np.concatenate(chunks)
     chunks.clear()
-    return joined
+    return joined if keep is None else joined[keep]
+
+
+def _median_point(lon_chunks, lat_chunks, keep):
+    """``[median longitude], [median latitude]`` of the rows kept, for :func:`working_crs`.
+
+    The same values as ``working_crs`` takes from whole arrays (the kept rows are finite, so ``np.median`` equals
+    its ``np.nanmedian``), found in one scratch array, partitioned in place, instead of two joined copies each
+    copied again by the median.
+    """
+    scratch = np.empty(sum(chunk.size for chunk in lon_chunks))
+    medians = []
+    for chunks in (lon_chunks, lat_chunks):
+        values = np.concatenate(chunks, out=scratch)
+        medians.append([np.median(values if keep is None else values[keep], overwrite_input=True)])
+    return medians
 
 
 class _BatchProjector:
@@ -251,8 +271,8 @@ class _BatchProjector:
 
     Projection (PROJ, which releases the GIL) costs several times the CSV parsing, so it runs alongside it. The
     working CRS depends on the median of *all* points, unknown until the end: the batches are projected to the
-    CRS the first batch points to, and :meth:`result` gives up (returns ``None``) when the whole file points
-    elsewhere, in which case the caller projects again. Each point is projected on its own, so batch by batch
+    CRS the first batch points to; when the whole file points elsewhere (:meth:`projected_to` says no), the
+    caller projects again. Each point is projected on its own, so batch by batch
     gives the same coordinates as all at once.
     """
 
@@ -273,16 +293,17 @@ class _BatchProjector:
             self._pool = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="defoscan-project")
         self._futures.append(self._pool.submit(self._transformer.transform, lon, lat))
 
-    def result(self, target, valid):
-        """Projected ``x, y`` of the valid rows, or ``None, None`` if they were projected to another CRS."""
-        if self._guess is None or None in self._futures or not _same_crs(self._guess, target):
-            return None, None
+    def projected_to(self, target):
+        """Whether every batch went to ``target``."""
+        return self._guess is not None and None not in self._futures and _same_crs(self._guess, target)
+
+    def result(self, keep=None):
+        """Projected ``x, y`` of all rows (those where ``keep``), in order."""
         xs, ys = [], []
         for future in self._futures:
             xs.append(future.result()[0]), ys.append(future.result()[1])
         self._futures.clear()
-        x, y = _join(xs), _join(ys)
-        return (x, y) if valid.all() else (x[valid], y[valid])
+        return _join(xs, keep), _join(ys, keep)
 
     def close(self):
         if self._pool is not None:
