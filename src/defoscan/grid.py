@@ -107,10 +107,12 @@ def default_cell_size(points):
         x, y = x[finite], y[finite]
     if x.size == 0:
         return MAX_DEFAULT_CELL
-    ix = np.floor((x - x.min()) / _OCCUPANCY_CELL).astype(np.int64)
-    iy = np.floor((y - y.min()) / _OCCUPANCY_CELL).astype(np.int64)
+    iy = _floor_div(y, _OCCUPANCY_CELL, np.floor, origin=y.min())
     ny = int(iy.max()) + 1
-    flat = ix * ny + iy
+    flat = _floor_div(x, _OCCUPANCY_CELL, np.floor, origin=x.min())
+    flat *= ny
+    flat += iy
+    del iy
     if flat.max() < 500_000_000:  # a bitmap is an order of magnitude faster than a sort
         seen = np.zeros(int(flat.max()) + 1, dtype=bool)
         seen[flat] = True
@@ -171,9 +173,17 @@ def grid_points(points, cell_size=None, grid=None):
     )
 
 
-def _floor_div(a, step, rounding):
-    """``rounding(a / step)`` as int64, with one temporary instead of three."""
-    q = a / step
+def _floor_div(a, step, rounding, origin=None):
+    """``rounding((a - origin) / step)`` as int64, with one temporary instead of three.
+
+    Fresh memory is slow to come by on some machines (a virtual machine's first touch of a page), so the
+    arithmetic is done in place; the results are the same, operation for operation.
+    """
+    if origin is None:
+        q = a / step
+    else:
+        q = a - origin
+        q /= step
     rounding(q, out=q)
     return q.astype(np.int64)
 
