@@ -123,7 +123,7 @@ def test_grid_support_rule_keeps_a_pair_only_when_one_supporter_is_enough():
     assert not removed_one[20, 20] and not removed_one[20, 21]
 
 
-def test_grid_too_few_neighbours_are_not_judged():
+def test_grid_cells_with_too_few_neighbours_are_not_judged():
     velocity = np.full((20, 20), np.nan)
     velocity[2:8, 2:8] = 1.0
     velocity[15, 15] = 80.0  # alone: no neighbour within its window
@@ -257,3 +257,13 @@ def test_kirishima_keeps_the_crater(kirishima_velocity_h5):
     # The lobes themselves stay whole: every cell beyond 30 mm/yr is kept.
     assert np.isfinite(after[np.abs(np.nan_to_num(before)) > 30]).all()
     assert removed.values.mean() < 0.001
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_too_few_values_remove_nothing(n):
+    points = make_points(np.arange(n) * 10.0, np.zeros(n), np.full(n, 50.0), crs="EPSG:32632")
+    despiked, removed = despike_points(points)
+    assert despiked.sizes["point"] == n and not removed.values.any()
+    assert removed.attrs["judged"] == 0 and removed.attrs["sigma_mm_yr"] is None
+    grid = grid_of(np.full((6, 6), np.nan))
+    assert not despike_grid(grid)[1].values.any()
