@@ -299,13 +299,6 @@ def test_default_cell_size_is_bounded():
     assert default_cell_size(_points([], [], [])) == 1000.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grid.py bug: default_cell_size measures the occupied area in 100 m cells, so a point never counts "
-    "for more than 100 m x 100 m and the default can never exceed 2 * 100 m = 200 m: points 400 m apart get "
-    "200 m cells holding one point each, not the documented ~4 per cell (800 m -> 1000 m); the [10, 1000] m "
-    "upper bound is unreachable",
-)
 def test_default_cell_size_for_sparse_points():
     gx, gy = np.meshgrid(np.arange(50) * 400.0, np.arange(50) * 400.0)
     points = _points(gx.ravel() + 400_000.0, gy.ravel() + 5_000_000.0, np.zeros(gx.size))

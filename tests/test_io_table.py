@@ -142,11 +142,6 @@ def test_windows_line_endings_bom_and_quotes(tmp_path):
     _assert_lonlat_points(read_input(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="table.py bug: open_table strips spaces from header names but pyarrow does not, so a header "
-    "'lon, lat, velocity' raises pyarrow's ArrowKeyError (column ' lat' vs 'lat') instead of being read",
-)
 def test_spaces_after_delimiters_in_header(tmp_path):
     path = _write_text(tmp_path / "p.csv", _table_text(["lon", " lat", " velocity"]))
     _assert_lonlat_points(read_input(path))

@@ -6,12 +6,11 @@ resampling. A cell holds the median velocity of its points (robust to a stray sc
 Default cell size
 -----------------
 About four points per occupied cell on average: ``2 * sqrt(A / n)`` for ``n`` points spread over an occupied area
-``A`` (the area of the 100 m cells holding at least one point), rounded to the nearest of ``NICE_CELL_SIZES``
-(log scale) and kept within [10, 1000] m. Measuring density over the occupied area, not the bounding box, keeps
-the cell fine in
-towns however much sea or farmland the map also covers; four points give the median something to be robust with;
-round sizes make grids of different runs line up. For a raster the default is its own resolution in metres,
-rounded to the nearest nice size.
+``A`` (the area of the 100 m cells holding at least one point; 1 km cells for points sparser than that), rounded
+to the nearest of ``NICE_CELL_SIZES`` (log scale) and kept within [10, 1000] m. Measuring density over the
+occupied area, not the bounding box, keeps the cell fine in towns however much sea or farmland the map also
+covers; four points give the median something to be robust with; round sizes make grids of different runs line
+up. For a raster the default is its own resolution in metres, rounded to the nearest nice size.
 """
 
 import os
@@ -34,6 +33,7 @@ from defoscan.raster import make_raster
 NICE_CELL_SIZES = (5.0, 10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0)
 MIN_DEFAULT_CELL, MAX_DEFAULT_CELL = 10.0, 1000.0
 _OCCUPANCY_CELL = 100.0  # metres: the scale at which "where there are points" is measured
+_OCCUPANCY_CELL_SPARSE = 1000.0  # ... and for points sparser than one per 100 m cell
 _MAX_KEY_CELLS = 2**32  # cell indices that fit the high half of a 64-bit sort key
 _MIN_SORT_PART = 1_000_000  # keys: below this a sort is too quick to be worth splitting across threads
 
@@ -107,9 +107,19 @@ def default_cell_size(points):
         x, y = x[finite], y[finite]
     if x.size == 0:
         return MAX_DEFAULT_CELL
-    iy = _floor_div(y, _OCCUPANCY_CELL, np.floor, origin=y.min())
+    spacing = _spacing_over_occupied_area(x, y, _OCCUPANCY_CELL)
+    if 2.0 * spacing > 1.5 * _OCCUPANCY_CELL:
+        # Sparser than about one point per occupied 100 m cell: at that scale every point occupies a cell of its
+        # own and the spacing reads as 100 m however sparse the points. Measure at 1 km instead.
+        spacing = _spacing_over_occupied_area(x, y, _OCCUPANCY_CELL_SPARSE)
+    return nearest_nice_size(float(np.clip(2.0 * spacing, MIN_DEFAULT_CELL, MAX_DEFAULT_CELL)))
+
+
+def _spacing_over_occupied_area(x, y, scale):
+    """``sqrt(A / n)``: the mean point spacing over the area ``A`` of the ``scale`` cells holding a point."""
+    iy = _floor_div(y, scale, np.floor, origin=y.min())
     ny = int(iy.max()) + 1
-    flat = _floor_div(x, _OCCUPANCY_CELL, np.floor, origin=x.min())
+    flat = _floor_div(x, scale, np.floor, origin=x.min())
     flat *= ny
     flat += iy
     del iy
@@ -119,8 +129,7 @@ def default_cell_size(points):
         occupied = int(np.count_nonzero(seen))
     else:
         occupied = np.unique(flat).size
-    spacing = np.sqrt(occupied * _OCCUPANCY_CELL**2 / x.size)
-    return nearest_nice_size(float(np.clip(2.0 * spacing, MIN_DEFAULT_CELL, MAX_DEFAULT_CELL)))
+    return float(np.sqrt(occupied * scale**2 / x.size))
 
 
 def grid_points(points, cell_size=None, grid=None):

@@ -226,7 +226,8 @@ def _batches(source, columns):
         include_columns=columns, column_types={c: pa.float64() for c in columns}, strings_can_be_null=True
     )
     parse = pacsv.ParseOptions(delimiter=source.delimiter)
-    read = pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=True)
+    # The names we recognised (spaces stripped) replace the header, so " lat" in "lon, lat" is found as "lat".
+    read = pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=True, column_names=list(source.names), skip_rows=1)
     stream = _open_member(source.path, source.member) if source.member else source.path
     try:
         reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
