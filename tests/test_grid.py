@@ -438,3 +438,33 @@ def test_grid_points_of_real_track_median_per_cell(ustica_l2b_117_zip, l2b_117_f
     np.testing.assert_allclose(got, expected.to_numpy(np.float32), rtol=1e-6)
     assert int(grid["count"].values.sum()) == 11_759
     assert int(np.isfinite(grid["velocity"].values).sum()) == len(expected)
+
+
+def test_rasters_of_one_track_mosaic_into_one_grid(tmp_path, ustica_l3_u_tiff):
+    """The L3 U tile cut into a west and an east file grids back to the whole tile, one band, every cell kept."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from defoscan.io import read_inputs
+
+    halves = []
+    with rasterio.open(ustica_l3_u_tiff) as src:
+        whole = src.read(1)
+        for name, window in (("west", Window(0, 0, 980, 1000)), ("east", Window(980, 0, 20, 1000))):
+            profile = {
+                **src.profile,
+                "width": window.width,
+                "height": window.height,
+                "transform": src.window_transform(window),
+            }
+            path = tmp_path / f"EGMS_L3_E45N17_100km_U_2020_2024_1_{name}.tif"
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(src.read(1, window=window), 1)
+            halves.append(path)
+    (grid,) = grid_inputs(read_inputs(halves))
+    valid = whole != -9999
+    assert grid.attrs["track"] == "L3-U" and len(grid.attrs["sources"]) == 2
+    assert int(np.isfinite(grid["velocity"].values).sum()) == int(valid.sum()) == 522
+    np.testing.assert_allclose(
+        np.sort(grid["velocity"].values[np.isfinite(grid["velocity"].values)]), np.sort(whole[valid]), rtol=1e-6
+    )

@@ -12,7 +12,7 @@ from defoscan import __version__
 from defoscan.crs import crs_label
 from defoscan.errors import InputError
 from defoscan.figures import write_overview
-from defoscan.grid import GridDefinition, check_grid_size, grid_inputs
+from defoscan.grid import GridDefinition, grid_inputs
 from defoscan.io import ReadOptions, read_inputs
 from defoscan.outputs import (
     check_writable_dir,
@@ -68,7 +68,6 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
     transform = first.rio.transform(recalc=True)
     crs = CRS.from_user_input(first.rio.crs)
     definition = GridDefinition(crs, transform.a, transform.c, transform.f, first.sizes["x"], first.sizes["y"])
-    check_grid_size(definition, inputs[0])
     if not any(np.isfinite(g["velocity"].values).any() for g in grids):
         raise InputError(inputs[0], "no valid velocity values to grid")
     timings["grid_s"] = time.perf_counter() - mark

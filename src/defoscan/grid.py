@@ -367,8 +367,15 @@ def grid_inputs(datasets, cell_size=None):
     Returns
     -------
     list of xarray.Dataset
-        One gridded dataset per input, all on the same grid.
+        One gridded dataset per track, all on the same grid. Rasters of one track (adjacent tiles) are
+        mosaicked: a count-weighted mean where they overlap.
+
+    Raises
+    ------
+    InputError
+        If the common grid would be too large to hold (usually a wrong CRS or unit).
     """
+    source = (datasets[0].attrs.get("sources") or [None])[0]
     if "point" in datasets[0].dims:
         crs = points_crs(datasets[0])
         cell_size = cell_size or min(default_cell_size(ds) for ds in datasets)
@@ -377,6 +384,7 @@ def grid_inputs(datasets, cell_size=None):
         south = min(float(ds["y"].min()) for ds in datasets)
         north = max(float(ds["y"].max()) for ds in datasets)
         grid = aligned_grid(crs, cell_size, west, east, south, north)
+        check_grid_size(grid, source)
         return [grid_points(ds, grid=grid) for ds in datasets]
     crs = raster_working_crs(datasets[0])
     cell_size = cell_size or min(default_raster_cell_size(ds, crs) for ds in datasets)
@@ -389,7 +397,36 @@ def grid_inputs(datasets, cell_size=None):
         min(b[1] for b in boxes) + 1e-6 * cell_size,
         max(b[3] for b in boxes),
     )
-    return [grid_raster(ds, grid=grid) for ds in datasets]
+    check_grid_size(grid, source)
+    return mosaic_tracks([grid_raster(ds, grid=grid) for ds in datasets])
+
+
+def mosaic_tracks(grids):
+    """Join grids of the same track (on one grid definition) into one; tracks stay apart, in first-seen order.
+
+    Where grids of one track overlap, velocity is the count-weighted mean and counts add up.
+    """
+    merged = {}
+    for grid in grids:
+        track = grid.attrs.get("track", "")
+        if track not in merged:
+            merged[track] = grid
+            continue
+        first = merged[track]
+        counts = first["count"].values.astype(np.float64), grid["count"].values.astype(np.float64)
+        total = counts[0] + counts[1]
+        weighted = sum(np.nan_to_num(g["velocity"].values) * c for g, c in zip((first, grid), counts, strict=True))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            velocity = np.where(total > 0, weighted / total, np.nan)
+        merged[track] = make_raster(
+            velocity,
+            first.rio.transform(recalc=True),
+            first.rio.crs.to_wkt(),
+            count=total,
+            track=track or None,
+            sources=[*first.attrs.get("sources", []), *grid.attrs.get("sources", [])],
+        )
+    return list(merged.values())
 
 
 def check_grid_size(grid, path=None, max_cells=2_000_000_000):
