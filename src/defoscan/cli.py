@@ -161,20 +161,32 @@ def _log(stage):
 
 def _print_summary(result, out):
     frame = result["detections"]
-    table = Table(title=f"{len(frame)} detection(s)", show_lines=False)
-    for column in ("#", "score", "sign", "track", "area km²", "points", "mean mm/yr", "peak mm/yr"):
-        table.add_column(column, justify="right")
+    several_tracks = frame["track"].nunique() > 1
+    columns = [
+        "#",
+        "score",
+        "sign",
+        *(["track"] if several_tracks else []),
+        "area km²",
+        "points",
+        "mean mm/yr",
+        "peak mm/yr",
+    ]
+    table = Table(title=f"{len(frame)} detection(s)")
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
     for _, row in frame.head(15).iterrows():
-        table.add_row(
+        cells = [
             str(row["id"]),
             f"{row['score']:.2f}",
             row["sign"],
-            row["track"],
+            *([row["track"]] if several_tracks else []),
             f"{row['area_km2']:.3f}",
             str(row["n_points"]),
             f"{row['mean_velocity']:.1f}",
             f"{row['peak_velocity']:.1f}",
-        )
+        ]
+        table.add_row(*cells)
     console.print(table)
     if len(frame) > 15:
         console.print(f"... and {len(frame) - 15} more in detections.geojson")
