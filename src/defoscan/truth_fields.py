@@ -251,3 +251,49 @@ def synthetic_map(shape, coverage, seed, *, noise=1.5, spike_fraction=0.01, **bo
     noisy, spikes = add_spikes(noisy, observed, rng, fraction=spike_fraction)
     velocity = np.where(observed, noisy, np.nan).astype(np.float32)
     return SyntheticMap(truth, velocity, count, observed, deformation, spikes)
+
+
+def blocked_holdout(observed, rng, *, block=16, fraction=0.1, stratum=None):
+    """Hide whole blocks of observed cells, for scoring a gap filler on real data (spatially blocked hold-out).
+
+    Hiding single cells scatters the test cells among their neighbours, which any interpolator recovers; hiding
+    blocks makes real gaps, like the ones a filler must bridge. Blocks lie on a grid of ``block`` cells with a
+    random offset and are drawn in random order until ``fraction`` of the observed cells are hidden. With a
+    ``stratum``, the blocks mostly inside it and the others are drawn separately, each to ``fraction``, so a
+    small area of interest (a deformation area) gets its share of test cells.
+
+    Parameters
+    ----------
+    observed : numpy.ndarray of bool
+    rng : numpy.random.Generator
+    block : int
+        Block side, cells.
+    fraction : float
+        Share of the observed cells to hide.
+    stratum : numpy.ndarray of bool, optional
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The hidden cells (a subset of ``observed``).
+    """
+    rows, cols = observed.shape
+    dy, dx = rng.integers(block), rng.integers(block)
+    label = ((np.arange(rows)[:, None] + dy) // block) * (cols // block + 2) + (np.arange(cols)[None, :] + dx) // block
+    ids, inverse = np.unique(label, return_inverse=True)
+    inverse = inverse.reshape(observed.shape)
+    per_block = np.bincount(inverse.ravel(), weights=observed.ravel(), minlength=ids.size)
+    centre_in = np.zeros(ids.size, dtype=bool)
+    if stratum is not None:
+        centre_in = np.bincount(inverse.ravel(), weights=stratum.ravel(), minlength=ids.size) > 0.5 * np.bincount(
+            inverse.ravel(), minlength=ids.size
+        )
+    chosen = np.zeros(ids.size, dtype=bool)
+    for part in (centre_in, ~centre_in) if stratum is not None else (np.ones(ids.size, dtype=bool),):
+        candidates = np.flatnonzero(part & (per_block > 0))
+        order = rng.permutation(candidates)
+        wanted = fraction * per_block[candidates].sum()
+        taken = np.cumsum(per_block[order])
+        if wanted > 0:
+            chosen[order[: int(np.searchsorted(taken, wanted)) + 1]] = True
+    return observed & chosen[inverse]

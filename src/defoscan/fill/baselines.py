@@ -12,10 +12,9 @@ observed values and blanks what is too far from data.
 
 import numpy as np
 from scipy import ndimage
-from scipy.interpolate import LinearNDInterpolator
-from scipy.spatial import cKDTree
+from scipy.spatial import Delaunay, QhullError, cKDTree
 
-from defoscan.fill.lowrank import soft_threshold_svd, spectral_norm
+from defoscan.fill.lowrank import randomized_svd, spectral_norm
 
 
 def nearest(velocity, weight, target):
@@ -27,23 +26,65 @@ def nearest(velocity, weight, target):
     return velocity[rows, cols].astype(np.float64)
 
 
-def linear(velocity, weight, target):
-    """Linear interpolation on the Delaunay triangulation of the observed cells; nearest outside their hull."""
+def linear(velocity, weight, target, *, seed=0):
+    """Linear interpolation on the Delaunay triangulation of the observed cells; nearest outside their hull.
+
+    The triangles are rasterised directly (every cell tested against the triangles whose bounding box holds
+    it): ``scipy.spatial.Delaunay.find_simplex`` takes tens of seconds for a million cells on grid-aligned
+    points, which lie on triangle edges. The points are jittered by 1e-3 cell for the triangulation only
+    (cells on a grid are cocircular, a degenerate case for qhull); values are interpolated at the exact cells.
+    """
     observed = np.isfinite(velocity)
     out = nearest(velocity, weight, target)
-    wanted = target & ~observed
-    if observed.sum() < 3 or not wanted.any():
+    if observed.sum() < 3 or not (target & ~observed).any():
         return out
     points = np.argwhere(observed).astype(np.float64)
+    jitter = np.random.default_rng(seed).uniform(-1e-3, 1e-3, points.shape)
     try:
-        interpolator = LinearNDInterpolator(points, velocity[observed].astype(np.float64))
-    except Exception:  # qhull refuses collinear or too few points: nearest is then the honest answer
+        simplices = Delaunay(points + jitter).simplices
+    except QhullError:  # all points on a line: nearest is then the honest answer
         return out
-    inside = interpolator(np.argwhere(wanted).astype(np.float64))
-    values = out[wanted]
-    good = np.isfinite(inside)
-    values[good] = inside[good]
-    out[wanted] = values
+    inside = _rasterise_triangles(points, velocity[observed].astype(np.float64), simplices, velocity.shape)
+    fill = np.isfinite(inside) & ~observed
+    out[fill] = inside[fill]
+    return out
+
+
+def _rasterise_triangles(points, values, simplices, shape, chunk=4_000_000):
+    """Barycentric interpolation inside each triangle, at every cell centre the triangle holds (NaN elsewhere).
+
+    Triangles are grouped by bounding box size (rounded up to powers of two) so each group is one vectorised
+    test of its candidate cells; a cell on a shared edge gets the same value from either triangle.
+    """
+    out = np.full(shape, np.nan)
+    r, c, v = points[simplices, 0], points[simplices, 1], values[simplices]
+    dr1, dr2 = r[:, 1] - r[:, 0], r[:, 2] - r[:, 0]
+    dc1, dc2 = c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]
+    det = dr1 * dc2 - dr2 * dc1
+    top, left = r.min(axis=1).astype(np.int64), c.min(axis=1).astype(np.int64)
+    height = r.max(axis=1).astype(np.int64) - top + 1
+    width = c.max(axis=1).astype(np.int64) - left + 1
+    box_h = 1 << np.ceil(np.log2(height)).astype(np.int64)
+    box_w = 1 << np.ceil(np.log2(width)).astype(np.int64)
+    key = np.where(det != 0, box_h * (1 << 32) + box_w, -1)  # slivers (det 0) hold no cell of their own
+    order = np.argsort(key, kind="stable")
+    for group in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
+        if key[group[0]] < 0:
+            continue
+        bh, bw = int(box_h[group[0]]), int(box_w[group[0]])
+        off_r, off_c = np.divmod(np.arange(bh * bw), bw)
+        step = max(1, chunk // (bh * bw))
+        for i in range(0, group.size, step):
+            t = group[i : i + step, None]
+            rows, cols = top[t] + off_r, left[t] + off_c
+            u, w = rows - r[t, 0], cols - c[t, 0]
+            l1 = (u * dc2[t] - dr2[t] * w) / det[t]
+            l2 = (dr1[t] * w - u * dc1[t]) / det[t]
+            l0 = 1.0 - l1 - l2
+            inside = (off_r < height[t]) & (off_c < width[t]) & (l0 >= -1e-9) & (l1 >= -1e-9) & (l2 >= -1e-9)
+            ti, ci = np.nonzero(inside)
+            tri = t[ti, 0]
+            out[rows[ti, ci], cols[ti, ci]] = l0[ti, ci] * v[tri, 0] + l1[ti, ci] * v[tri, 1] + l2[ti, ci] * v[tri, 2]
     return out
 
 
@@ -69,28 +110,30 @@ def knn(velocity, weight, target, *, k=12, power=2.0):
     return out
 
 
-def softimpute(velocity, weight, target, *, shrinkage=0.05, rank=64, iterations=100, tol=1e-4, seed=0):
+def softimpute(velocity, weight, target, *, shrinkage=0.05, rank=48, iterations=60, tol=1e-4, seed=0):
     """Plain SoftImpute (Mazumder, Hastie & Tibshirani 2010): iterated soft-thresholded SVD.
 
     ``Z <- S_lambda(P_obs(Y) + P_unobs(Z))`` with ``S_lambda`` the singular value soft threshold, on the tile
     centred at the weighted mean of the data; ``lambda = shrinkage * sigma_1`` of the zero-filled data.
-    The SVD is a randomized one of at most ``rank`` components.
+    The SVD is a randomized one of at most ``rank`` components, warm-started from the previous right
+    singular vectors.
     """
     observed = np.isfinite(velocity)
     if not observed.any():
         return np.full(velocity.shape, np.nan)
     mean = float(np.average(velocity[observed], weights=np.maximum(weight[observed], 1e-12)))
-    data = np.where(observed, velocity - mean, 0.0)
+    data = np.where(observed, velocity - mean, 0.0).astype(np.float32)
     rng = np.random.default_rng(seed)
+    threshold = shrinkage * spectral_norm(data, rng)
     z = np.zeros_like(data)
-    threshold = None
+    basis = None
     for _ in range(iterations):
-        filled = np.where(observed, data, z)
-        if threshold is None:
-            threshold = shrinkage * spectral_norm(data, rng)
-        z_new = soft_threshold_svd(filled, threshold, rank, rng)
-        change = np.linalg.norm(z_new - z) / max(np.linalg.norm(z), 1e-12)
+        left, s, right = randomized_svd(np.where(observed, data, z), rank, rng, basis=basis)
+        basis = right.T
+        keep = s > threshold
+        z_new = (left[:, keep] * (s[keep] - threshold)) @ right[keep]
+        change = np.linalg.norm(z_new - z) / max(float(np.linalg.norm(z)), 1e-12)
         z = z_new
         if change < tol:
             break
-    return z + mean
+    return z.astype(np.float64) + mean
