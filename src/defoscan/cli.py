@@ -147,6 +147,68 @@ def grid(
     )
 
 
+@app.command()
+def fill(
+    inputs: list[Path] = Inputs,
+    out: Path = typer.Option(..., "--out", help="Output GeoTIFF (Cloud-Optimised).", show_default=False),
+    method: str = typer.Option(
+        "completion", "--method", help="completion (default), nearest, linear, knn or softimpute."
+    ),
+    cell_size: float = CellSize,
+    max_distance: float = typer.Option(
+        1000.0, "--max-distance", help="Metres: cells farther than this from any data stay empty."
+    ),
+    crs: str = Crs,
+    units: str = Units,
+    lon: str = Lon,
+    lat: str = Lat,
+    x: str = X,
+    y: str = Y,
+    velocity: str = Velocity,
+):
+    """Grid the inputs and fill the gaps: a COG with velocity_filled and velocity bands (a pair per track)."""
+    import numpy as np
+
+    from defoscan.fill import METHODS, fill_grid
+    from defoscan.grid import grid_inputs
+    from defoscan.io import read_inputs
+    from defoscan.outputs import check_writable_dir, write_cog
+
+    if method not in METHODS:
+        raise InputError(None, f"unknown fill method {method!r}; choose from {', '.join(METHODS)}")
+    if not max_distance > 0:
+        raise InputError(None, f"--max-distance must be positive, got {max_distance:g}")
+    check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    _log("reading")
+    datasets = read_inputs([str(p) for p in inputs], _read_options(crs, units, lon, lat, x, y, velocity))
+    _log("gridding")
+    grids = grid_inputs(datasets, cell_size=cell_size)
+    _log(f"filling ({method})")
+    bands, filled_cells = [], 0
+    for g in grids:
+        filled = fill_grid(g, method=method, max_distance=max_distance)
+        suffix = f" {g.attrs.get('track') or 'all'}" if len(grids) > 1 else ""
+        bands += [
+            (f"velocity_filled{suffix}", filled["velocity_filled"].values),
+            (f"velocity{suffix}", g["velocity"].values),
+        ]
+        filled_cells += int(np.isfinite(filled["velocity_filled"].values).sum())
+    write_cog(
+        str(out),
+        bands,
+        grids[0].rio.transform(recalc=True),
+        grids[0].rio.crs.to_wkt(),
+        tags={
+            "units": "mm/yr",
+            "fill_method": method,
+            "fill_max_distance_m": str(max_distance),
+            "software": f"defoscan {__version__}",
+        },
+    )
+    observed = sum(int(np.isfinite(g["velocity"].values).sum()) for g in grids)
+    console.print(f"wrote {out}: {filled_cells:,} cells with a value ({observed:,} observed), method {method}")
+
+
 @app.callback(invoke_without_command=True)
 def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
     if version:
