@@ -110,13 +110,14 @@ def knn(velocity, weight, target, *, k=12, power=2.0):
     return out
 
 
-def softimpute(velocity, weight, target, *, shrinkage=0.05, rank=48, iterations=60, tol=1e-4, seed=0):
+def softimpute(velocity, weight, target, *, shrinkage=0.05, rank=48, iterations=60, path=6, tol=1e-4, seed=0):
     """Plain SoftImpute (Mazumder, Hastie & Tibshirani 2010): iterated soft-thresholded SVD.
 
     ``Z <- S_lambda(P_obs(Y) + P_unobs(Z))`` with ``S_lambda`` the singular value soft threshold, on the tile
-    centred at the weighted mean of the data; ``lambda = shrinkage * sigma_1`` of the zero-filled data.
-    The SVD is a randomized one of at most ``rank`` components, warm-started from the previous right
-    singular vectors.
+    centred at the weighted mean of the data, along the paper's warm-started path of ``path`` thresholds from
+    ``sigma_1 / 2`` down to ``lambda = shrinkage * sigma_1`` (``sigma_1`` of the zero-filled data), at most
+    ``iterations`` in all. The SVD is a randomized one of at most ``rank`` components, warm-started from the
+    previous right singular vectors.
     """
     observed = np.isfinite(velocity)
     if not observed.any():
@@ -124,16 +125,17 @@ def softimpute(velocity, weight, target, *, shrinkage=0.05, rank=48, iterations=
     mean = float(np.average(velocity[observed], weights=np.maximum(weight[observed], 1e-12)))
     data = np.where(observed, velocity - mean, 0.0).astype(np.float32)
     rng = np.random.default_rng(seed)
-    threshold = shrinkage * spectral_norm(data, rng)
+    sigma = spectral_norm(data, rng)
     z = np.zeros_like(data)
     basis = None
-    for _ in range(iterations):
-        left, s, right = randomized_svd(np.where(observed, data, z), rank, rng, basis=basis)
-        basis = right.T
-        keep = s > threshold
-        z_new = (left[:, keep] * (s[keep] - threshold)) @ right[keep]
-        change = np.linalg.norm(z_new - z) / max(float(np.linalg.norm(z)), 1e-12)
-        z = z_new
-        if change < tol:
-            break
+    for threshold in np.geomspace(0.5 * sigma, shrinkage * sigma, path) if sigma > 0 else ():
+        for _ in range(max(1, iterations // path)):
+            left, s, right = randomized_svd(np.where(observed, data, z), rank, rng, basis=basis)
+            basis = right.T
+            keep = s > threshold
+            z_new = (left[:, keep] * (s[keep] - threshold)) @ right[keep]
+            change = np.linalg.norm(z_new - z) / max(float(np.linalg.norm(z)), 1e-12)
+            z = z_new
+            if change < tol:
+                break
     return z.astype(np.float64) + mean
