@@ -42,7 +42,7 @@ _BLOCK = 262_144  # values per block: bounds the (block, neighbours) matrices to
 def despike_points(
     points,
     *,
-    radius=150.0,
+    radius=250.0,
     neighbours=16,
     k=4.0,
     min_neighbours=3,
