@@ -34,7 +34,8 @@ import numpy as np
 import xarray as xr
 from scipy.spatial import cKDTree
 
-MAD_TO_SIGMA = 1.4826  # the MAD of a Gaussian is 0.6745 sigma
+from defoscan.robust import MAD_TO_SIGMA, robust_sigma
+
 SUPPORT_NOISE = 3.0  # map sigmas a supporter must depart by, whatever the candidate's size
 _BLOCK = 262_144  # values per block: bounds the (block, neighbours) matrices to a few tens of MB
 
@@ -226,7 +227,7 @@ def _find_spikes(values, blocks, neighbour_values, *, k, min_neighbours, min_sup
         residual[index] = values[index] - median
     judged = count >= min_neighbours
     del count
-    sigma = _robust_sigma(residual[judged])
+    sigma = robust_sigma(residual[judged])
     magnitude = np.abs(residual)
     candidate = judged & (magnitude >= min_residual) & (magnitude > k * local)  # NaN compares False
     if np.isfinite(sigma):
@@ -275,10 +276,3 @@ def _row_median(sorted_rows, count):
     median = 0.5 * (lower + upper)
     median[count == 0] = np.nan
     return median
-
-
-def _robust_sigma(values):
-    """``1.4826 * MAD`` of values (NaN when there are none)."""
-    if values.size == 0:
-        return np.nan
-    return MAD_TO_SIGMA * float(np.median(np.abs(values - np.median(values))))

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-MAD_TO_SIGMA = 1.4826  # the MAD of a Gaussian is 0.6745 sigma
+from defoscan.robust import robust_sigma
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,6 @@ def robust_background(velocity, cell_size, background_size, min_valid=10):
     rx = (np.arange(width) + 0.5) / block + 0.5
     grid_y, grid_x = np.meshgrid(ry, rx, indexing="ij")
     return ndimage.map_coordinates(medians, [grid_y, grid_x], order=1, mode="nearest")
-
-
-def robust_sigma(values):
-    """``1.4826 * MAD`` of the finite values (the standard deviation for Gaussian noise, robust to signals)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.nan
-    return MAD_TO_SIGMA * float(np.median(np.abs(finite - np.median(finite))))
 
 
 def threshold_detect(velocity, count, cell_size, parameters=None):
