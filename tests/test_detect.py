@@ -60,9 +60,12 @@ def test_ustica_stable_control_flags_nothing(tmp_path, ustica_l2b_022_zip, ustic
     assert [(t["track"], t["points"]) for t in record["tracks"]] == [("T022", 11590), ("T117", 11759)]
     assert record["points"] == 11590 + 11759
     assert record["grid"]["crs"] == "EPSG:3035"
+    removed = [t["despike"]["removed"] for t in record["tracks"]]
+    assert all(0 < r < 0.01 * n for r, n in zip(removed, (11590, 11759), strict=True))  # a few bad scatterers
     with rasterio.open(tmp_path / "out" / "velocity.tif") as src:
         assert src.descriptions == ("velocity T022", "velocity T117", "count T022", "count T117")
-        assert src.read(3).sum() == 11590 and src.read(4).sum() == 11759
+        # Every point kept after despiking is counted once in its track's count band.
+        assert src.read(3).sum() == 11590 - removed[0] and src.read(4).sum() == 11759 - removed[1]
 
 
 def test_same_inputs_give_byte_identical_outputs(tmp_path, ustica_l2b_117_zip, kirishima_run):

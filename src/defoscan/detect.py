@@ -10,6 +10,7 @@ from pyproj import CRS
 
 from defoscan import __version__
 from defoscan.crs import crs_label
+from defoscan.despike import despike_grid, despike_points
 from defoscan.errors import InputError
 from defoscan.figures import write_overview
 from defoscan.grid import GridDefinition, grid_inputs
@@ -61,16 +62,29 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
     datasets = read_inputs(list(inputs), options)
     timings["read_s"] = time.perf_counter() - started
 
-    log("gridding")
+    log("despiking and gridding")
     mark = time.perf_counter()
-    grids = grid_inputs(datasets, cell_size=cell_size)
+    spikes = {}
+    if "point" in datasets[0].dims:  # points: despike before gridding; the cell median absorbs what is left
+        despiked = []
+        for points in datasets:
+            kept, spike = despike_points(points)
+            spikes[points.attrs.get("track") or "all"] = dict(spike.attrs)
+            despiked.append(kept)
+        grids = grid_inputs(despiked, cell_size=cell_size)
+    else:  # rasters: despike the gridded map
+        grids = []
+        for grid in grid_inputs(datasets, cell_size=cell_size):
+            kept, spike = despike_grid(grid)
+            spikes[grid.attrs.get("track") or "all"] = dict(spike.attrs)
+            grids.append(kept)
     first = grids[0]
     transform = first.rio.transform(recalc=True)
     crs = CRS.from_user_input(first.rio.crs)
     definition = GridDefinition(crs, transform.a, transform.c, transform.f, first.sizes["x"], first.sizes["y"])
     if not any(np.isfinite(g["velocity"].values).any() for g in grids):
         raise InputError(inputs[0], "no valid velocity values to grid")
-    timings["grid_s"] = time.perf_counter() - mark
+    timings["despike_grid_s"] = time.perf_counter() - mark
 
     log("detecting")
     mark = time.perf_counter()
@@ -96,7 +110,7 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
 
     log("writing")
     mark = time.perf_counter()
-    record = _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, frame)
+    record = _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, spikes, frame)
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]
         bands += [(f"count {g.attrs.get('track') or 'all'}", g["count"].values) for g in grids]
@@ -118,7 +132,7 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
     return {**record, "detections": frame}
 
 
-def _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, frame):
+def _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, spikes, frame):
     cells = definition.width * definition.height
     n_points = int(sum(ds.sizes.get("point", 0) for ds in datasets))
     tracks = []
@@ -132,6 +146,7 @@ def _run_record(inputs, datasets, grids, definition, options, cell_size, paramet
                 "cells_with_data": occupied,
                 "coverage": occupied / cells,
                 "noise": noise.get(grid.attrs.get("track") or "all", {}),
+                "despike": spikes.get(grid.attrs.get("track") or "all", {}),
             }
         )
     return {
