@@ -110,7 +110,7 @@ def knn(velocity, weight, target, *, k=12, power=2.0):
     return out
 
 
-def softimpute(velocity, weight, target, *, shrinkage=0.05, rank=48, iterations=60, path=6, tol=1e-4, seed=0):
+def softimpute(velocity, weight, target, *, shrinkage=0.03, rank=48, iterations=60, path=6, tol=1e-4, seed=0):
     """Plain SoftImpute (Mazumder, Hastie & Tibshirani 2010): iterated soft-thresholded SVD.
 
     ``Z <- S_lambda(P_obs(Y) + P_unobs(Z))`` with ``S_lambda`` the singular value soft threshold, on the tile

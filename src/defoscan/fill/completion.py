@@ -58,6 +58,10 @@ class CompletionParameters:
         ``b``, weight of the thin-plate energy.
     huber : float
         ``c``, robust standard deviations beyond which a residual counts linearly.
+    count_power : float
+        Data weight ``w = count ** count_power``: 1 trusts a cell of ``n`` points ``n`` times more (independent
+        point noise), 0 weighs all cells alike; points of one cell share building and atmosphere, so the truth
+        is in between.
     robust_passes : int
         Reweighting passes after the first (least-squares) solve; 0 gives a plain weighted fit.
     iterations : int
@@ -77,6 +81,7 @@ class CompletionParameters:
     membrane: float = 0.3
     plate: float = 3.0
     huber: float = 2.5
+    count_power: float = 0.5
     robust_passes: int = 2
     iterations: int = 10
     nuclear: float = 0.0
@@ -115,7 +120,7 @@ def complete(velocity, weight, target=None, parameters=None, *, seed=0):
     if not observed.any():
         return np.full(velocity.shape, np.nan, dtype=np.float32)
     y = np.where(observed, velocity, 0.0).astype(np.float32)
-    w = np.where(observed, weight, 0.0).astype(np.float32)
+    w = np.where(observed, np.power(np.maximum(weight, 1e-12), p.count_power), 0.0).astype(np.float32)
     rough = max(2, p.iterations // 2)
     x = solve(y, w, p.membrane, p.plate, iterations=rough if p.robust_passes else p.iterations)
     for step in range(p.robust_passes):
