@@ -82,22 +82,22 @@ def test_ustica_coverage_is_completed_over_the_island(ustica):
 def test_kirishima_hidden_blocks_error_bound(kirishima):
     ours = _holdout_rmse(kirishima, "completion", seed=7)
     knn = _holdout_rmse(kirishima, "knn", seed=7)
-    assert ours < 1.2  # mm/yr; measured 1.0
-    assert ours < knn
+    assert ours < 1.1  # mm/yr; measured 0.94 (knn 1.16, linear 1.03)
+    assert ours < 0.9 * knn
 
 
 def test_kirishima_thinned_to_15_percent_error_bound(kirishima):
     ours = _holdout_rmse(kirishima, "completion", seed=8, coverage=0.15)
     knn = _holdout_rmse(kirishima, "knn", seed=8, coverage=0.15)
-    assert ours < 1.6  # mm/yr; measured 1.3
+    assert ours < 1.25  # mm/yr; measured 1.08 (knn 1.11, linear 1.15)
     assert ours < 1.05 * knn
 
 
 def test_ustica_hidden_blocks_error_bound(ustica):
     ours = _holdout_rmse(ustica, "completion", seed=9)
     knn = _holdout_rmse(ustica, "knn", seed=9)
-    assert ours < 1.0  # mm/yr; measured 0.8
-    assert ours < 1.1 * knn
+    assert ours < 1.0  # mm/yr; measured 0.89 (knn 0.88, linear 0.92)
+    assert ours < 1.05 * knn
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -78,10 +78,10 @@ class CompletionParameters:
         ADMM penalty.
     """
 
-    membrane: float = 0.3
-    plate: float = 3.0
+    membrane: float = 0.03
+    plate: float = 0.3
     huber: float = 2.5
-    count_power: float = 0.5
+    count_power: float = 0.0
     robust_passes: int = 2
     iterations: int = 10
     nuclear: float = 0.0
