@@ -14,7 +14,15 @@ from rasterio.transform import from_origin
 
 from defoscan.cli import main
 
-OUTPUTS = {"detections.geojson", "detections.gpkg", "velocity.tif", "run.json", "overview.png", "report.html"}
+OUTPUTS = {
+    "detections.geojson",
+    "detections.gpkg",
+    "velocity.tif",
+    "velocity_filled.tif",
+    "run.json",
+    "overview.png",
+    "report.html",
+}
 
 
 def run_cli(args, capsys):

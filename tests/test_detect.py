@@ -43,6 +43,12 @@ def test_kirishima_outputs_agree_with_each_other(kirishima_run):
     with rasterio.open(out / "velocity.tif") as src:
         assert src.crs.to_epsg() == 32652 and src.res == (20.0, 20.0)
         assert list(src.bounds) == [record["grid"]["bounds"][i] for i in (0, 2, 1, 3)]
+    with rasterio.open(out / "velocity.tif") as src, rasterio.open(out / "velocity_filled.tif") as filled:
+        gridded, completed = src.read(1), filled.read(1)
+        assert filled.transform == src.transform and filled.tags()["fill_method"] == "completion"
+    observed = np.isfinite(gridded)
+    assert np.array_equal(completed[observed], gridded[observed])  # data cells are kept as they are
+    assert np.isfinite(completed[~observed]).mean() > 0.9  # gaps inside the volcano map are filled
     properties = geojson["features"][0]["properties"]
     assert set(properties) >= {"id", "score", "area_km2", "n_points", "mean_velocity", "peak_velocity", "sign", "kind"}
     assert properties["sign"] in ("subsidence", "uplift") and 0 <= properties["score"] <= 1
@@ -72,7 +78,7 @@ def test_same_inputs_give_byte_identical_outputs(tmp_path, ustica_l2b_117_zip, k
     out, _ = kirishima_run
     again = tmp_path / "again"
     detect([str(json.loads((out / "run.json").read_text())["inputs"][0]["path"])], str(again))
-    for name in ("detections.geojson", "detections.gpkg", "velocity.tif", "overview.png"):
+    for name in ("detections.geojson", "detections.gpkg", "velocity.tif", "velocity_filled.tif", "overview.png"):
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 

@@ -13,6 +13,7 @@ from defoscan.crs import crs_label
 from defoscan.despike import despike_grid, despike_points
 from defoscan.errors import InputError
 from defoscan.figures import write_overview
+from defoscan.fill import DEFAULT_METHOD, fill_grid
 from defoscan.grid import GridDefinition, grid_inputs
 from defoscan.io import ReadOptions, read_inputs
 from defoscan.outputs import (
@@ -30,7 +31,7 @@ from defoscan.threshold import ThresholdParameters, threshold_detect
 DEPENDENCIES = ("numpy", "scipy", "pyarrow", "pyproj", "rasterio", "shapely", "geopandas", "xarray", "h5py")
 
 
-def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, log=None):
+def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fill_method=DEFAULT_METHOD, log=None):
     """Find deformation in the inputs and write every output of the contract into ``out_dir``.
 
     Parameters
@@ -43,6 +44,9 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
     cell_size : float, optional
         Metres; the density-based default of :mod:`defoscan.grid` when not given.
     parameters : defoscan.threshold.ThresholdParameters, optional
+    fill_method : str
+        Gap-filling method of :mod:`defoscan.fill` for ``velocity_filled.tif`` (the modified matrix completion by
+        default, the best measured; see docs/FILL.md).
     log : callable, optional
         Called with a short message as each stage starts.
 
@@ -86,6 +90,11 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
         raise InputError(inputs[0], "no valid velocity values to grid")
     timings["despike_grid_s"] = time.perf_counter() - mark
 
+    log("filling gaps")
+    mark = time.perf_counter()
+    grids = [fill_grid(grid, method=fill_method) for grid in grids]
+    timings["fill_s"] = time.perf_counter() - mark
+
     log("detecting")
     mark = time.perf_counter()
     records, noise = [], {}
@@ -111,6 +120,7 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
     log("writing")
     mark = time.perf_counter()
     record = _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, spikes, frame)
+    record["parameters"]["fill_method"] = fill_method
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]
         bands += [(f"count {g.attrs.get('track') or 'all'}", g["count"].values) for g in grids]
@@ -120,6 +130,14 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, lo
             transform,
             crs,
             tags={"units": "mm/yr", "software": f"defoscan {__version__}"},
+        )
+        filled = [(f"velocity_filled {g.attrs.get('track') or 'all'}", g["velocity_filled"].values) for g in grids]
+        write_cog(
+            os.path.join(staging, "velocity_filled.tif"),
+            filled,
+            transform,
+            crs,
+            tags={"units": "mm/yr", "fill_method": fill_method, "software": f"defoscan {__version__}"},
         )
         write_geojson(os.path.join(staging, "detections.geojson"), frame)
         write_geopackage(os.path.join(staging, "detections.gpkg"), frame)
