@@ -369,7 +369,7 @@ def tune(log=print):
         + [{"huber": c} for c in (1.5, 3.0, 4.0)]
         + [{"robust_passes": n} for n in (0, 1, 3)]
         + [{"iterations": n} for n in (6, 16)]
-        + [{"nuclear": mu, "keep": k} for mu in (0.1, 0.3, 1.0) for k in (4, 16)],
+        + [{"nuclear": mu, "keep": k} for mu in (0.1, 0.3, 1.0, 3.0) for k in (4, 16)],
     }
     only = [a for a in sys.argv[2:] if not a.startswith("-")]
     for method, options in candidates.items():

@@ -149,15 +149,22 @@ def huber_weights(y, x, weight, observed, c):
 
 
 def _low_rank_admm(y, w, x, p, rng):
-    """ADMM for the objective with the truncated nuclear norm, started from the quadratic solution ``x``."""
+    """ADMM for the objective with the truncated nuclear norm, started from the quadratic solution ``x``.
+
+    The ``Z``-step shrinks singular values ``keep+1 .. rank`` by ``mu / rho`` and leaves the rest of the matrix
+    (the leading ``keep`` and whatever lies beyond ``rank``) as it is: beyond ``rank`` the prox is not computed,
+    so the penalty there is under-applied rather than the tail being cut off.
+    """
     mean = float((w * y).sum(dtype=np.float64) / w.sum(dtype=np.float64))
     u = np.zeros_like(x)
     basis = None
+    threshold = np.float32(p.nuclear / p.rho)
     for _ in range(p.admm_iterations):
-        left, s, right = randomized_svd(x + u - mean, p.rank, rng, basis=basis)
+        a = x + u - mean
+        left, s, right = randomized_svd(a, p.rank, rng, basis=basis)
         basis = right.T
-        s[p.keep :] = np.maximum(s[p.keep :] - p.nuclear / p.rho, 0.0)
-        z = mean + (left * s) @ right
+        cut = np.minimum(s[p.keep :], threshold)
+        z = mean + a - (left[:, p.keep :] * cut) @ right[p.keep :]
         u += x - z
         w_shifted = w + np.float32(p.rho)
         pulled = (w * y + np.float32(p.rho) * (z - u)) / w_shifted
