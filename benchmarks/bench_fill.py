@@ -217,22 +217,31 @@ def summarise(results):
 
 
 def time_tiles(shape, seeds, repeats, log=print):
-    """Seconds per tile of every method, median of ``repeats``; ``knn`` and ``completion`` interleaved."""
-    seconds = {}
+    """Wall and CPU seconds per tile of every method, median of ``repeats``; ``knn`` and ``completion``
+    interleaved so a busy spell on the machine hits both."""
+    seconds, cpu = {}, {}
     for coverage, case in zip(COVERAGES, synthetic_cases(shape, seeds[:1]), strict=True):
         runs = {m: [] for m in ORDER}
         for _ in range(repeats):
             for method in ("knn", "completion"):
-                runs[method].append(run_synthetic_case(method, case)[1])
+                runs[method].append(_timed(method, case))
         for method in ORDER:
             if not runs[method]:
-                runs[method].append(run_synthetic_case(method, case)[1])
-        seconds[f"{coverage:.0%}"] = {m: float(statistics.median(v)) for m, v in runs.items()}
+                runs[method].append(_timed(method, case))
+        key = f"{coverage:.0%}"
+        seconds[key] = {m: float(statistics.median(r[0] for r in v)) for m, v in runs.items()}
+        cpu[key] = {m: float(statistics.median(r[1] for r in v)) for m, v in runs.items()}
         log(
-            f"  time per {shape[0]}x{shape[1]} tile at {coverage:.0%}: "
-            + ", ".join(f"{m} {s:.2f} s" for m, s in seconds[f"{coverage:.0%}"].items())
+            f"  time per {shape[0]}x{shape[1]} tile at {key}: "
+            + ", ".join(f"{m} {seconds[key][m]:.2f} s (CPU {cpu[key][m]:.2f})" for m in ORDER)
         )
-    return seconds
+    return {"wall": seconds, "cpu": cpu}
+
+
+def _timed(method, case):
+    cpu0 = time.process_time()
+    wall = run_synthetic_case(method, case)[1]
+    return wall, time.process_time() - cpu0
 
 
 def seamless(shape=(900, 1100), tile=256, halo=32, chunk=(450, 550), seed=7):
@@ -297,8 +306,49 @@ def _error_table(table, title, with_time=False):
     return lines
 
 
+def goals(synth, real, timing, seam):
+    """The issue's goals, each with the figure that decides it."""
+
+    def ratio(table, key):
+        worst = {}
+        for group, row in table.items():
+            others = [row[m][key] for m in ORDER if m != "completion" and np.isfinite(row[m][key])]
+            if others and np.isfinite(row["completion"][key]):
+                worst[group] = row["completion"][key] / min(others)
+        return worst
+
+    a, a_defo = ratio(synth, "rmse"), ratio(synth, "defo_rmse")
+    b, b_defo = ratio(real, "rmse"), ratio(real, "defo_rmse")
+    times = {g: row["completion"] / row["knn"] for g, row in timing["wall"].items()}
+
+    def say(met, text):
+        return f"- {'met' if met else '**not met**'}: {text}"
+
+    def worst(d):
+        return ", ".join(f"{g} {v:.2f}" for g, v in d.items())
+
+    return [
+        say(
+            max(a.values()) < 1,
+            f"(a) lowest RMSE of all methods on every synthetic coverage (completion / best other: {worst(a)})",
+        ),
+        say(max(a_defo.values()) < 1, f"(a) lowest RMSE inside deformation areas ({worst(a_defo)})"),
+        say(max(b.values()) <= 1.05, f"(b) within 5% of the best on the real maps ({worst(b)})"),
+        say(
+            max(b_defo.values(), default=0) <= 1.05,
+            f"(b) inside the Kirishima deformation area, within 5% ({worst(b_defo)})",
+        ),
+        say(max(times.values()) <= 3, f"time per tile at most 3x knn ({worst(times)})"),
+        say(
+            seam["whole_vs_chunks_max"] <= 1e-3,
+            f"whole vs tile by tile within 1e-3 mm/yr ({seam['whole_vs_chunks_max']:.2g})",
+        ),
+    ]
+
+
 def markdown(synth, real, timing, seam, shape, seeds):
-    lines = _error_table(
+    lines = ["Goals of the issue, as measured in this run:", "", *goals(synth, real, timing, seam), ""]
+    lines += _error_table(
         synth,
         f"(a) Synthetic {shape[0]} x {shape[1]} maps, seeds {', '.join(map(str, seeds))} (mean), errors in mm/yr on"
         " the hidden cells within 1 km of data; best in bold.",
@@ -312,14 +362,18 @@ def markdown(synth, real, timing, seam, shape, seeds):
     )
     lines += [
         "",
-        f"Time per {shape[0]} x {shape[1]} tile (s, median; knn and completion interleaved, same run):",
+        f"Time per {shape[0]} x {shape[1]} tile (s, median of the runs; knn and completion interleaved in the same"
+        " run; CPU seconds in brackets, knn queries on all cores, the completion on one):",
         "",
-        "| coverage | " + " | ".join(ORDER) + " | completion / knn |",
-        "|---|" + "---:|" * len(ORDER) + "---:|",
+        "| coverage | " + " | ".join(ORDER) + " | completion / knn | CPU completion / knn |",
+        "|---|" + "---:|" * len(ORDER) + "---:|---:|",
     ]
-    for group, row in timing.items():
-        cells = " | ".join(f"{row[m]:.2f}" for m in ORDER)
-        lines.append(f"| {group} | {cells} | **{row['completion'] / row['knn']:.2f}** |")
+    for group, row in timing["wall"].items():
+        cpu = timing["cpu"][group]
+        cells = " | ".join(f"{row[m]:.2f} ({cpu[m]:.2f})" for m in ORDER)
+        lines.append(
+            f"| {group} | {cells} | **{row['completion'] / row['knn']:.2f}** | {cpu['completion'] / cpu['knn']:.2f} |"
+        )
     lines += [
         "",
         f"Seamlessness ({seam['shape'][0]} x {seam['shape'][1]} map, tile {seam['tile']}, halo {seam['halo']}, "
@@ -369,7 +423,8 @@ def tune(log=print):
         + [{"huber": c} for c in (1.5, 3.0, 4.0)]
         + [{"robust_passes": n} for n in (0, 1, 3)]
         + [{"iterations": n} for n in (6, 16)]
-        + [{"nuclear": mu, "keep": k} for mu in (0.1, 0.3, 1.0, 3.0) for k in (4, 16)],
+        + [{"nuclear": mu, "keep": 4} for mu in (0.1, 1.0, 3.0)]
+        + [{"nuclear": 3.0, "keep": 16}],
     }
     only = [a for a in sys.argv[2:] if not a.startswith("-")]
     for method, options in candidates.items():
