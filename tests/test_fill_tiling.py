@@ -66,19 +66,19 @@ def test_run_tiled_rejects_a_halo_too_large():
 
 @pytest.mark.parametrize("method", ["completion", "knn"])
 def test_filled_whole_and_chunk_by_chunk_agree(method):
-    m = synthetic_map((300, 380), 0.15, 11)
+    m = synthetic_map((200, 230), 0.15, 11)
     kw = {"cell_size": 50.0, "tile": 128, "halo": 16, "method": method, "max_distance": 500.0}
     origin = (777, 1234)
     whole = fill_array(m.velocity, m.count, origin=origin, **kw)
     margin = chunk_margin(128, 16, reach_cells(500.0, 50.0))
     pieces = np.full(whole.shape, np.nan, dtype=np.float32)
-    for r in range(0, 300, 110):
-        for c in range(0, 380, 150):
+    for r in range(0, 200, 110):
+        for c in range(0, 230, 150):
             r0, r1, c0, c1 = (
                 max(r - margin, 0),
-                min(r + 110 + margin, 300),
+                min(r + 110 + margin, 200),
                 max(c - margin, 0),
-                min(c + 150 + margin, 380),
+                min(c + 150 + margin, 230),
             )
             part = fill_array(
                 m.velocity[r0:r1, c0:c1], m.count[r0:r1, c0:c1], origin=(origin[0] + r0, origin[1] + c0), **kw
