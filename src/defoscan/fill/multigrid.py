@@ -15,8 +15,8 @@ in one sweep.
   weights ``P^T w`` (the data carry their total weight down), ``a`` unchanged (the membrane energy is scale
   free in 2-D), ``b / 4`` per level (the thin-plate energy scales as 1 / cell size squared in cell units).
 - Damped Jacobi smoothing (``omega = 1 / Gershgorin bound`` of ``D^-1 A``), one sweep before and one after
-  the coarse correction, so the V-cycle is a symmetric preconditioner; the coarsest grid (at most 16 x 16) is
-  solved exactly by a Cholesky factor computed once per hierarchy.
+  the coarse correction, so the V-cycle is a symmetric preconditioner; the coarsest grid is solved exactly with
+  its dense inverse (computed once per hierarchy) when it has at most 16 x 16 cells, by CG otherwise (strips).
 
 Everything runs in float32 on whole arrays (no Python loop over cells); a V-cycle costs about three operator
 applications of the finest grid. Ten PCG iterations take a 1024 x 1024 benchmark map to a few hundredths of a
@@ -25,22 +25,22 @@ as accurate as converging (docs/FILL.md), and two sweeps per level cost more tim
 """
 
 import numpy as np
-import scipy.linalg
 
 from defoscan.fill.lowrank import one_blas_thread
 
-COARSEST = 16  # cells: grids this small are solved by CG directly
+COARSEST = 16  # cells a side: grids this small are solved directly
 
 
 def laplacian(x, out=None, scale=1.0):
     """The graph Laplacian of the 4-neighbour grid applied to ``x`` (zero-flux edges), symmetric PSD.
 
-    With ``out``, ``scale`` times the result is added to it instead (no new array).
+    The grid is the last two axes of ``x`` (leading axes are a batch). With ``out``, ``scale`` times the result
+    is added to it instead (no new array).
     """
     if out is None:
         out = np.zeros_like(x)
     for axis in (0, 1):
-        g = np.diff(x, axis=axis)
+        g = np.diff(x, axis=axis - 2)
         if scale != 1.0:
             g *= scale
         lo, hi = _slices(axis, 0, -1), _slices(axis, 1, None)
@@ -52,7 +52,7 @@ def laplacian(x, out=None, scale=1.0):
 def thin_plate(x, out=None, scale=1.0):
     """The thin-plate operator ``Dxx'Dxx + Dyy'Dyy + 2 Dxy'Dxy`` applied to ``x``: symmetric PSD, zero on planes.
 
-    With ``out``, ``scale`` times the result is added to it instead (no new array).
+    The grid is the last two axes of ``x``. With ``out``, ``scale`` times the result is added to it instead.
     """
     if out is None:
         out = np.zeros_like(x)
@@ -67,19 +67,19 @@ def thin_plate(x, out=None, scale=1.0):
         middle -= g
         middle -= g
         out[_slices(axis, 0, -2)] += g
-    g = np.subtract(x[1:, 1:], x[1:, :-1])
-    g -= x[:-1, 1:]
-    g += x[:-1, :-1]
+    g = np.subtract(x[..., 1:, 1:], x[..., 1:, :-1])
+    g -= x[..., :-1, 1:]
+    g += x[..., :-1, :-1]
     g *= 2.0 * scale
-    out[1:, 1:] += g
-    out[1:, :-1] -= g
-    out[:-1, 1:] -= g
-    out[:-1, :-1] += g
+    out[..., 1:, 1:] += g
+    out[..., 1:, :-1] -= g
+    out[..., :-1, 1:] -= g
+    out[..., :-1, :-1] += g
     return out
 
 
 def _slices(axis, start, stop):
-    return (slice(start, stop), slice(None)) if axis == 0 else (slice(None), slice(start, stop))
+    return (Ellipsis, slice(start, stop), slice(None)) if axis == 0 else (Ellipsis, slice(start, stop))
 
 
 def _thin_plate_diagonal(shape, dtype):
@@ -136,16 +136,14 @@ class Operator:
         return out
 
     def solve_directly(self, rhs):
-        """``A^-1 rhs`` by a Cholesky factor of the dense matrix (built once; for the coarsest grid)."""
+        """``A^-1 rhs`` from the inverse of the dense matrix (built once; for the coarsest grid, <= 256 cells)."""
         if self._dense is None:
             n = self.weight.size
-            columns = [self(unit.reshape(self.weight.shape)).ravel() for unit in np.eye(n, dtype=np.float64)]
-            matrix = np.array(columns) + 1e-9 * np.eye(n)  # a whisker of ridge: no data on the grid is singular
-            with one_blas_thread():
-                self._dense = scipy.linalg.cho_factor(matrix)
-        with one_blas_thread():
-            solution = scipy.linalg.cho_solve(self._dense, rhs.ravel().astype(np.float64))
-        return solution.reshape(rhs.shape).astype(rhs.dtype)
+            matrix = self(np.eye(n, dtype=np.float64).reshape(n, *self.weight.shape)).reshape(n, n)
+            matrix += 1e-9 * np.trace(matrix) / n * np.eye(n)  # a whisker of ridge: a grid without data is singular
+            with one_blas_thread():  # numpy's OpenBLAS; threads stall on a loaded machine
+                self._dense = np.linalg.inv(matrix)
+        return (self._dense @ rhs.ravel().astype(np.float64)).reshape(rhs.shape).astype(rhs.dtype)
 
 
 def prolong(coarse, shape):
@@ -196,7 +194,10 @@ def v_cycle(levels, residual, depth=0, sweeps=1):
     """One symmetric V-cycle from ``depth``: an approximate ``A^-1 residual``."""
     op = levels[depth]
     if depth == len(levels) - 1:
-        return op.solve_directly(residual)
+        if residual.size <= COARSEST**2:
+            return op.solve_directly(residual)
+        # A strip (a tile cropped to thin data): its coarsest grid is long; CG solves it.
+        return conjugate_gradient(op, residual, np.zeros_like(residual), lambda r: r / op.diag, 200, 1e-8)[0]
     x = op.step * residual  # the first sweep from zero
     for _ in range(sweeps - 1):
         x += op.step * (residual - op(x))
