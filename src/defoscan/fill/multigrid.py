@@ -16,7 +16,7 @@ in one sweep.
   free in 2-D), ``b / 4`` per level (the thin-plate energy scales as 1 / cell size squared in cell units).
 - Damped Jacobi smoothing (``omega = 1 / Gershgorin bound`` of ``D^-1 A``), one sweep before and one after
   the coarse correction, so the V-cycle is a symmetric preconditioner; the coarsest grid is solved exactly with
-  its dense inverse (computed once per hierarchy) when it has at most 16 x 16 cells, by CG otherwise (strips).
+  its dense inverse (computed once per hierarchy) when it has at most 1024 cells, by CG otherwise (long strips).
 
 Everything runs in float32 on whole arrays (no Python loop over cells); a V-cycle costs about three operator
 applications of the finest grid. Ten PCG iterations take a 1024 x 1024 benchmark map to a few hundredths of a
@@ -28,7 +28,8 @@ import numpy as np
 
 from defoscan.fill.lowrank import one_blas_thread
 
-COARSEST = 16  # cells a side: grids this small are solved directly
+COARSEST = 16  # cells a side: coarsening stops at this
+DIRECT = 1024  # cells: a coarsest grid this small is solved with its dense inverse
 
 
 def laplacian(x, out=None, scale=1.0):
@@ -136,7 +137,7 @@ class Operator:
         return out
 
     def solve_directly(self, rhs):
-        """``A^-1 rhs`` from the inverse of the dense matrix (built once; for the coarsest grid, <= 256 cells)."""
+        """``A^-1 rhs`` from the inverse of the dense matrix (built once; for a small coarsest grid)."""
         if self._dense is None:
             n = self.weight.size
             matrix = self(np.eye(n, dtype=np.float64).reshape(n, *self.weight.shape)).reshape(n, n)
@@ -194,7 +195,7 @@ def v_cycle(levels, residual, depth=0, sweeps=1):
     """One symmetric V-cycle from ``depth``: an approximate ``A^-1 residual``."""
     op = levels[depth]
     if depth == len(levels) - 1:
-        if residual.size <= COARSEST**2:
+        if residual.size <= DIRECT:
             return op.solve_directly(residual)
         # A strip (a tile cropped to thin data): its coarsest grid is long; CG solves it.
         return conjugate_gradient(op, residual, np.zeros_like(residual), lambda r: r / op.diag, 200, 1e-8)[0]
