@@ -44,8 +44,7 @@ import numpy as np
 
 from defoscan.fill.lowrank import randomized_svd
 from defoscan.fill.multigrid import solve
-
-MAD_TO_SIGMA = 1.4826
+from defoscan.robust import robust_sigma
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ def huber_weights(y, x, weight, observed, c):
     ``s`` is the robust standard deviation (``1.4826 * MAD``) of ``r`` over the observed cells.
     """
     r = np.sqrt(weight[observed]) * (y[observed] - x[observed])
-    scale = MAD_TO_SIGMA * float(np.median(np.abs(r - np.median(r))))
+    scale = robust_sigma(r)
     out = np.zeros_like(weight)
     if scale <= 0:  # an exact fit (too few cells to disagree): nothing to down-weight
         out[observed] = weight[observed]
