@@ -1,0 +1,1 @@
+"""Synthetic training data that looks like real sparse velocity maps."""
