@@ -60,8 +60,8 @@ def los_unit_vector(incidence_deg, heading_deg, looking="right"):
     side = 1.0 if looking == "right" else -1.0
     east = -side * np.sin(theta) * np.cos(heading)
     north = side * np.sin(theta) * np.sin(heading)
-    up = np.cos(theta)
-    return tuple(np.broadcast_arrays(east, north, up))
+    up = np.broadcast_to(np.cos(theta), east.shape).copy()
+    return east, north, up
 
 
 def project_to_los(east, north, up, incidence_deg, heading_deg, looking="right"):
