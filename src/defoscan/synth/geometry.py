@@ -14,7 +14,7 @@ satellite lies at azimuth ``h - 90``. The unit vector from the ground to the sat
     left-looking:   ( sin(theta) cos(h), -sin(theta) sin(h),  cos(theta))
 
 This is the convention of MintPy (``utils0.enu2los`` with ISCE-2's LOS azimuth ``az = 90 - h`` for right-looking)
-and of Fialko et al. (2001, JGR 106(B3), 4519-4532): ``d_los = (v_n sin h - v_e cos h) sin(theta) + v_u
+and of Fialko, Simons & Agnew (2001, GRL 28(16), 3063-3066): ``d_los = (v_n sin h - v_e cos h) sin(theta) + v_u
 cos(theta)``. A positive LOS velocity is motion *towards* the satellite: uplift is positive, subsidence negative,
 for either pass. Ascending Sentinel-1 looks east, so eastward motion is away from it (negative); descending looks
 west, so eastward motion is towards it (positive).
