@@ -41,7 +41,7 @@ def test_white_noise_variogram_is_flat_at_the_variance():
     values = white_noise((256, 256), rng, 2.0)
     values[rng.random(values.shape) > 0.2] = np.nan
     lags, gamma, counts = empirical_variogram(values, CELL)
-    assert lags.max() <= 128 * CELL and lags.min() == pytest.approx(CELL)
+    assert lags.max() <= 64 * CELL and lags.min() == pytest.approx(CELL)
     assert counts.min() > 500
     np.testing.assert_allclose(gamma, 4.0, rtol=0.1)
     np.testing.assert_allclose(gamma[counts > 20_000], 4.0, rtol=0.03)
@@ -76,8 +76,8 @@ def test_fit_needs_enough_bins():
         fit_variogram([100.0, 200.0, 300.0], [1.0, 2.0, 3.0], [10, 10, 10])
 
 
-# L <= map / 10 (L = 2 km on 51.2 km, 8 km on 102.4 km): the variance of one realisation then varies by about 7 %
-# (one standard deviation), and the mean of 3 realisations pins the parameters to the tolerances below. With L a
+# L <= map / 10 (L = 2 km on 51.2 km, 8 km on 102.4 km): one realisation's fitted sill then varies by 7-17 %
+# (one standard deviation; docs/synth-noise.md), and the mean of 3 realisations is within the tolerances below. With L a
 # sixth of the map, one realisation's sill varies by some 25 % and the fitted length by up to a factor 2.
 @pytest.mark.parametrize("coverage", [0.2, 0.05])
 @pytest.mark.parametrize("alpha", [1.0, 5 / 3])

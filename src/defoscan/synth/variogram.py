@@ -36,8 +36,10 @@ def empirical_variogram(values, cell_size, *, max_lag=None, n_bins=30):
     cell_size : float
         Cell side, m.
     max_lag : float, optional
-        Largest lag distance, m; half the shorter side of the map by default (longer lags have few pairs, all
-        near the edges).
+        Largest lag distance, m; a quarter of the shorter side of the map by default. Longer lags add pairs but
+        few independent ones: the map holds few patches that far apart, so the variogram there wanders with the
+        realisation and drags the fitted length (measured in ``docs/synth-noise.md``: half the side instead of a
+        quarter doubles the fitted length's bias for ``L`` = map / 13).
     n_bins : int
         Number of lag bins, spaced geometrically from one cell to ``max_lag``: fine at short lags, where the
         variogram's shape (``alpha``) shows, coarse at long ones, where it is flat. Empty bins are dropped.
@@ -55,7 +57,7 @@ def empirical_variogram(values, cell_size, *, max_lag=None, n_bins=30):
     rows, cols = values.shape
     mask = np.isfinite(values)
     if max_lag is None:
-        max_lag = 0.5 * min(rows, cols) * cell_size
+        max_lag = 0.25 * min(rows, cols) * cell_size
     lag_y = min(int(np.floor(max_lag / cell_size)), rows - 1)
     lag_x = min(int(np.floor(max_lag / cell_size)), cols - 1)
     # Zero padding of max_lag cells keeps the circular correlations from wrapping onto the lags we keep.
