@@ -95,10 +95,10 @@ def fit_variogram(lags, gamma, counts, *, cell_size=None):
     """Fit the noise model's variogram to an empirical one by weighted least squares (Cressie 1985).
 
     The residual of bin ``j`` is ``sqrt(N_j) * (gamma_j / model(h_j) - 1)``: the weights ``N_j / model(h_j)^2``
-    approximate the inverse variance of a bin's estimate (Cressie 1985, Math. Geol. 17(5)), so the short lags,
-    small but many-paired, count as much as the sill. Bounds: ``alpha`` in [0.1, 2], ``length`` from one cell
-    (the shortest lag when ``cell_size`` is not given) to 3 times the longest lag. The fit starts from three
-    values of ``alpha`` and keeps the best.
+    approximate the inverse variance of a bin's estimate (Cressie 1985, Math. Geol. 17(5)): relative errors, so
+    the short lags, where ``gamma`` is small and its shape gives ``alpha``, are not drowned by the sill. Bounds:
+    ``alpha`` in [0.1, 2], ``length`` from one cell (the shortest lag when ``cell_size`` is not given) to 3 times
+    the longest lag. The fit starts from three values of ``alpha`` and keeps the best.
 
     Parameters
     ----------
