@@ -419,6 +419,7 @@ def tune(log=print):
         "softimpute": [{"shrinkage": s} for s in (0.003, 0.01, 0.03, 0.1)],
         "completion": scaled
         + [{"membrane": 0.03, "plate": 0.0}, {"membrane": 0.0, "plate": 0.3}]
+        + [{"smoothing": k, "plate_ratio": r} for k in (0.002, 0.004, 0.01) for r in (10.0, 30.0, 100.0)]
         + [{"count_power": p} for p in (0.5, 1.0)]
         + [{"huber": c} for c in (1.5, 3.0, 4.0)]
         + [{"robust_passes": n} for n in (0, 1, 3)]

@@ -89,11 +89,27 @@ def test_filled_whole_and_chunk_by_chunk_agree(method):
 
 
 def test_tiled_fill_has_no_seams():
-    # Across tile boundaries the blended fill stays close to one solve over the whole map.
+    # Across tile boundaries the blended fill stays close to one solve over the whole map, for one smoothing
+    # weight everywhere (the blend itself adds no seam).
     m = synthetic_map((256, 256), 0.3, 12, spike_fraction=0.0)
-    kw = {"cell_size": 50.0, "max_distance": 500.0}
+    kw = {"cell_size": 50.0, "max_distance": 500.0, "membrane": 0.03, "plate": 0.3}
     tiled = fill_array(m.velocity, m.count, tile=96, halo=16, **kw)
     single = fill_array(m.velocity, m.count, tile=1024, halo=16, **kw)
     gap = np.isfinite(tiled) & np.isnan(m.velocity)
     difference = np.abs(tiled - single)[gap]
     assert np.sqrt(np.mean(difference**2)) < 0.05 * np.nanstd(m.velocity)
+
+
+def test_tiles_that_choose_their_own_smoothing_are_as_accurate_as_one_solve():
+    # With the default data-driven weights each tile smooths by its own variogram, so small tiles differ from one
+    # solve over the map (measured 0.2 mm/yr RMS here) but must not be worse against the truth.
+    m = synthetic_map((256, 256), 0.3, 12, spike_fraction=0.0)
+    kw = {"cell_size": 50.0, "max_distance": 500.0}
+    tiled = fill_array(m.velocity, m.count, tile=96, halo=16, **kw)
+    single = fill_array(m.velocity, m.count, tile=1024, halo=16, **kw)
+    gap = np.isfinite(tiled) & np.isnan(m.velocity)
+
+    def rmse(values):
+        return np.sqrt(np.mean((values - m.truth)[gap] ** 2))
+
+    assert rmse(tiled) < 1.05 * rmse(single)

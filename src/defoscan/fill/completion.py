@@ -44,7 +44,11 @@ import numpy as np
 
 from defoscan.fill.lowrank import randomized_svd
 from defoscan.fill.multigrid import solve
+from defoscan.fill.smoothing import membrane_weight
 from defoscan.robust import robust_sigma
+
+# Tiles too sparse for a variogram: the best fixed (membrane, plate) of the tuning before the weights adapted.
+FALLBACK_WEIGHTS = (0.03, 0.3)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,17 @@ class CompletionParameters:
 
     Parameters
     ----------
-    membrane : float
-        ``a``, weight of the membrane energy (tension), in data-weight units.
-    plate : float
-        ``b``, weight of the thin-plate energy.
+    membrane : float, optional
+        ``a``, weight of the membrane energy (tension), in data-weight units. None (default): from the tile's own
+        data, ``smoothing * nugget / slope`` of its short-lag variogram (:mod:`defoscan.fill.smoothing`).
+    plate : float, optional
+        ``b``, weight of the thin-plate energy; None: ``plate_ratio * a``.
+    smoothing : float
+        ``kappa`` of the data-driven membrane weight.
+    smoothing_bounds : (float, float)
+        Least and largest data-driven membrane weight.
+    plate_ratio : float
+        ``b / a`` when the plate weight is not given.
     huber : float
         ``c``, robust standard deviations beyond which a residual counts linearly.
     count_power : float
@@ -79,8 +90,11 @@ class CompletionParameters:
         ADMM penalty.
     """
 
-    membrane: float = 0.03
-    plate: float = 0.3
+    membrane: float | None = None
+    plate: float | None = None
+    smoothing: float = 0.004
+    smoothing_bounds: tuple = (0.001, 0.3)
+    plate_ratio: float = 30.0
     huber: float = 2.5
     count_power: float = 0.0
     robust_passes: int = 2
@@ -94,6 +108,16 @@ class CompletionParameters:
     def as_dict(self):
         """Plain dict, for run records."""
         return asdict(self)
+
+    def weights_for(self, velocity):
+        """``(a, b)`` for one tile: as given, or ``a`` from the tile's variogram and ``b = plate_ratio * a``."""
+        a = self.membrane
+        if a is None:
+            a = membrane_weight(velocity, self.smoothing, self.smoothing_bounds)
+            if a is None:  # too few neighbouring cells for a variogram
+                return FALLBACK_WEIGHTS
+        b = self.plate if self.plate is not None else self.plate_ratio * a
+        return a, b
 
 
 def complete(velocity, weight, target=None, parameters=None, *, seed=0):
@@ -122,15 +146,16 @@ def complete(velocity, weight, target=None, parameters=None, *, seed=0):
         return np.full(velocity.shape, np.nan, dtype=np.float32)
     y = np.where(observed, velocity, 0.0).astype(np.float32)
     w = np.where(observed, np.power(np.maximum(weight, 1e-12), p.count_power), 0.0).astype(np.float32)
+    a, b = p.weights_for(velocity)
     rough = max(2, p.iterations // 2)
-    x = solve(y, w, p.membrane, p.plate, iterations=rough if p.robust_passes else p.iterations)
+    x = solve(y, w, a, b, iterations=rough if p.robust_passes else p.iterations)
     for step in range(p.robust_passes):
         w_robust = huber_weights(y, x, w, observed, p.huber)
         last = step == p.robust_passes - 1
-        x = solve(y, w_robust, p.membrane, p.plate, x0=x, iterations=p.iterations if last else rough)
+        x = solve(y, w_robust, a, b, x0=x, iterations=p.iterations if last else rough)
     if p.nuclear > 0:
         w_final = huber_weights(y, x, w, observed, p.huber) if p.robust_passes else w
-        x = _low_rank_admm(y, w_final, x, p, np.random.default_rng(seed))
+        x = _low_rank_admm(y, w_final, x, p, a, b, np.random.default_rng(seed))
     return x
 
 
@@ -149,7 +174,7 @@ def huber_weights(y, x, weight, observed, c):
     return out
 
 
-def _low_rank_admm(y, w, x, p, rng):
+def _low_rank_admm(y, w, x, p, membrane, plate, rng):
     """ADMM for the objective with the truncated nuclear norm, started from the quadratic solution ``x``.
 
     The ``Z``-step shrinks singular values ``keep+1 .. rank`` by ``mu / rho`` and leaves the rest of the matrix
@@ -169,5 +194,5 @@ def _low_rank_admm(y, w, x, p, rng):
         u += x - z
         w_shifted = w + np.float32(p.rho)
         pulled = (w * y + np.float32(p.rho) * (z - u)) / w_shifted
-        x = solve(pulled, w_shifted, p.membrane, p.plate, x0=x, iterations=4)
+        x = solve(pulled, w_shifted, membrane, plate, x0=x, iterations=4)
     return x
