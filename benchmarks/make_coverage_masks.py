@@ -15,10 +15,14 @@ few cell sizes; True where a cell holds data. Sources (all bundled in this repos
 The file holds, per mask ``i``: ``mask_<i>`` (``numpy.packbits`` of the row-major mask), and the arrays ``names``,
 ``cell_sizes`` (m), ``shapes`` (rows, columns) and ``mean_counts`` (points, or source pixels, per cell with data).
 
-Run from the repository root: ``.venv/bin/python benchmarks/make_coverage_masks.py``.
+Run from the repository root: ``.venv/bin/python benchmarks/make_coverage_masks.py``. With ``--fit`` it instead
+fits the clustered model to each bundled mask (``defoscan.synth.coverage.fit_clustered_coverage``) and prints, as a
+markdown table, the mask's statistics beside those of the fitted model (mean of 4 fresh draws) and of a uniform
+random mask of the same coverage (``docs/synth-coverage.md`` quotes it).
 """
 
 import argparse
+import time
 from pathlib import Path
 
 import h5py
@@ -27,6 +31,7 @@ from skimage.morphology import convex_hull_image
 
 from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
+from defoscan.synth.coverage import clustered_coverage, coverage_statistics, fit_clustered_coverage, real_masks
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "defoscan" / "data" / "coverage" / "real_masks.npz"
@@ -121,10 +126,51 @@ def amsterdam_masks():
     return entries
 
 
+STAT_KEYS = ("gap_median_m", "gap_p90_m", "clusters_per_km2", "surrounded_fraction")
+
+
+def fit_report(min_cells=2000):
+    """Markdown table: each bundled mask's statistics, the fitted model's and a uniform random mask's."""
+    header = "gap median m, gap p90 m, clusters/km², surrounded"
+    print(
+        f"| mask | cell | coverage | fitted scale, voids, speckle, landuse | fit s | real: {header} | model | uniform |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, cell_size, mask in real_masks():
+        if mask.size < min_cells:
+            continue
+        start = time.perf_counter()
+        params = fit_clustered_coverage(mask, cell_size)
+        seconds = time.perf_counter() - start
+        model = [
+            coverage_statistics(
+                clustered_coverage(mask.shape, np.random.default_rng(s), cell_size=cell_size, **params)[0], cell_size
+            )
+            for s in range(1000, 1004)
+        ]
+        rng = np.random.default_rng(0)
+        uniform = np.zeros(mask.size, dtype=bool)
+        uniform[rng.permutation(mask.size)[: mask.sum()]] = True
+        rows = [
+            [coverage_statistics(mask, cell_size)[k] for k in STAT_KEYS],
+            [float(np.mean([m[k] for m in model])) for k in STAT_KEYS],
+            [coverage_statistics(uniform.reshape(mask.shape), cell_size)[k] for k in STAT_KEYS],
+        ]
+        cells = [", ".join(f"{v:.0f}" if i < 2 else f"{v:.2f}" for i, v in enumerate(row)) for row in rows]
+        fitted = ", ".join(f"{params[k]:.2f}" for k in ("scale", "voids", "speckle", "landuse"))
+        print(
+            f"| {name} | {cell_size:g} m | {mask.mean():.3f} | {fitted} | {seconds:.0f} | " + " | ".join(cells) + " |"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--fit", action="store_true", help="print the fit report instead of writing the masks")
     args = parser.parse_args()
+    if args.fit:
+        fit_report()
+        return
     entries = ustica_masks() + kirishima_masks() + amsterdam_masks()
     arrays = {
         "names": np.array([e["name"] for e in entries]),

@@ -344,10 +344,11 @@ def _retarget(mask, coverage, rng, *, sigma=2.0):
     """Thin or grow a mask to ``coverage`` (to one cell), keeping its structure.
 
     Observed cells come first, then the rest; within each group cells arrive as in :func:`_first_arrivals` with
-    the local density of observed cells (Gaussian, ``sigma`` cells) as intensity, times a unit-mean gamma speckle.
-    Thinning drops isolated cells first and speckles the dense ones; growing fills cells next to the observed ones.
+    the squared local density of observed cells (Gaussian, ``sigma`` cells) as intensity, times a unit-mean gamma
+    speckle. Thinning drops isolated cells first and keeps the dense ones, speckled (squared: thinned clusters stay
+    clusters rather than a uniform scatter); growing fills cells next to the observed ones.
     """
-    density = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="reflect") + 1e-3
+    density = ndimage.gaussian_filter(mask.astype(np.float64), sigma, mode="reflect") ** 2 + 1e-6
     arrival = rng.standard_exponential(mask.shape) / (density * rng.gamma(1.0, 1.0, size=mask.shape))
     order = np.lexsort((arrival.ravel(), ~mask.ravel()))
     out = np.zeros(mask.size, dtype=bool)
@@ -367,11 +368,12 @@ def _density_counts(mask, rng, mean_count, *, sigma=2.0):
 def draw_coverage(rng, shape, cell_size, *, coverage=None, real_fraction=0.5, max_angle=10.0):
     """A coverage mask and point counts for a training sample: a real mask (augmented) or the clustered model.
 
-    A real mask is eligible when its cell size is within a factor of 2 of ``cell_size``; it is augmented
+    A real mask is eligible when its cell size is within a factor of 2 of ``cell_size`` and it holds at least a
+    quarter of the cells of ``shape`` (for 50 m cells up to about 400 x 400; beyond, the model); it is augmented
     (:func:`augment_mask`), then thinned or grown to the coverage (isolated cells go first, dense areas grow), and
     its counts average the source's points per cell. The model's parameters are drawn too: ``scale``
-    log-uniform in [0.5, 3], ``voids`` uniform in [0, 0.6], ``speckle`` in [0.25, 1.5], ``landuse`` in [0.5, 1.5]
-    (the ranges the fits to the bundled real masks span, ``docs/synth-coverage.md``).
+    log-uniform in [0.5, 4], ``voids`` uniform in [0, 0.6], ``speckle`` in [0, 1.5], ``landuse`` in [0.5, 2]: the
+    fits to the bundled real masks (``docs/synth-coverage.md``) and smaller scales for ordinary countryside.
 
     Parameters
     ----------
@@ -399,7 +401,11 @@ def draw_coverage(rng, shape, cell_size, *, coverage=None, real_fraction=0.5, ma
         coverage = float(np.exp(rng.uniform(*np.log(COVERAGE_RANGE))))
     use_real = bool(rng.random() < real_fraction)
     info = {"coverage": float(coverage), "cell_size": float(cell_size)}
-    eligible = [m for m in _load_real_masks() if abs(np.log2(m[1] / cell_size)) <= 1.0]
+    # Near the cell size, and big enough that reflection tiling adds at most one mirror image per axis (more looks
+    # like a kaleidoscope, not a map).
+    eligible = [
+        m for m in _load_real_masks() if abs(np.log2(m[1] / cell_size)) <= 1.0 and 4 * m[2].size >= shape[0] * shape[1]
+    ]
     if use_real and eligible:
         name, mask_cell, source, mean_count = eligible[int(rng.integers(len(eligible)))]
         view, augment = _augment(source, rng, shape, max_angle)
@@ -414,10 +420,10 @@ def draw_coverage(rng, shape, cell_size, *, coverage=None, real_fraction=0.5, ma
         )
     else:
         params = {
-            "scale": float(np.exp(rng.uniform(np.log(0.5), np.log(3.0)))),
+            "scale": float(np.exp(rng.uniform(np.log(0.5), np.log(4.0)))),
             "voids": float(rng.uniform(0.0, 0.6)),
-            "speckle": float(rng.uniform(0.25, 1.5)),
-            "landuse": float(rng.uniform(0.5, 1.5)),
+            "speckle": float(rng.uniform(0.0, 1.5)),
+            "landuse": float(rng.uniform(0.5, 2.0)),
         }
         mask, counts = clustered_coverage(shape, rng, coverage=coverage, cell_size=cell_size, **params)
         info.update(source="model", params=params)
