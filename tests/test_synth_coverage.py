@@ -224,8 +224,8 @@ def test_draw_coverage_real_and_model():
     assert info["source"] == "model" and set(info["params"]) == {"scale", "voids", "speckle", "landuse"}
     _, _, info = draw_coverage(np.random.default_rng(0), (32, 32), 1000.0, real_fraction=1.0)
     assert info["source"] == "model"  # no real mask within a factor of 2 of 1 km
-    _, _, info = draw_coverage(np.random.default_rng(0), (600, 600), 50.0, real_fraction=1.0)
-    assert info["source"] == "model"  # no real mask holds a quarter of 600 x 600 cells
+    _, _, info = draw_coverage(np.random.default_rng(0), (900, 900), 50.0, real_fraction=1.0)
+    assert info["source"] == "model"  # the largest real mask (437 x 370) is under a quarter of 900 x 900
     json.dumps(info)
 
 

@@ -369,7 +369,7 @@ def draw_coverage(rng, shape, cell_size, *, coverage=None, real_fraction=0.5, ma
     """A coverage mask and point counts for a training sample: a real mask (augmented) or the clustered model.
 
     A real mask is eligible when its cell size is within a factor of 2 of ``cell_size`` and it holds at least a
-    quarter of the cells of ``shape`` (for 50 m cells up to about 400 x 400; beyond, the model); it is augmented
+    quarter of the cells of ``shape`` (for 50 m cells, maps up to about 800 x 800; beyond, the model); it is augmented
     (:func:`augment_mask`), then thinned or grown to the coverage (isolated cells go first, dense areas grow), and
     its counts average the source's points per cell. The model's parameters are drawn too: ``scale``
     log-uniform in [0.5, 4], ``voids`` uniform in [0, 0.6], ``speckle`` in [0, 1.5], ``landuse`` in [0.5, 2]: the
