@@ -265,6 +265,7 @@ def _draw_coverage(rng, shape, cell_size, conditions):
         mask, count = coverage_model.clustered_coverage(
             shape, rng, coverage=conditions["coverage"], cell_size=cell_size, **conditions["coverage_params"]
         )
-        return mask, count, {"source": "model", "coverage": conditions["coverage"], "params": conditions["coverage_params"]}
+        info = {"source": "model", "coverage": conditions["coverage"], "params": conditions["coverage_params"]}
+        return mask, count, info
     mask, count, info = coverage_model.draw_coverage(rng, shape, cell_size, coverage=conditions.get("coverage"))
     return mask, count, info
