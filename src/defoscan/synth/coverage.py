@@ -9,8 +9,8 @@ such masks:
   :func:`augment_mask` (crop, reflection tiling, rotation, flips).
 - :func:`clustered_coverage`: a clustered point process. Towns and villages (Gaussian density bumps), roads
   joining them (thin wiggly polylines) and a rural scatter, modulated by a multi-scale land-use field (blocks,
-  parks, fields), cut by empty terrain (large smooth blobs: water, forest) and by a per-cell gamma factor (the
-  speckle inside towns). A cell has data when its first point "arrives": with ``E`` a unit exponential and
+  parks, fields), cut by empty terrain (large smooth blobs: water, forest) and speckled by a per-cell gamma
+  factor (the holes inside towns). A cell has data when its first point "arrives": with ``E`` a unit exponential and
   ``rate`` the cell's intensity, the cell's arrival time is ``E / rate``, and the mask is the ``coverage`` share
   of cells that arrive first. This is a Poisson point process run until the requested share of cells holds a
   point, so the coverage is hit to one cell, and a cell's count is one plus the points that arrive after its
@@ -18,7 +18,7 @@ such masks:
 
 :func:`draw_coverage` picks between the two; :func:`coverage_statistics` summarises a mask (to compare real and
 synthetic maps) and :func:`fit_clustered_coverage` finds model parameters that reproduce a real mask.
-Lengths are in metres unless named ``..._cells``.
+Parameters are in metres; the model works in cells inside (radii, lengths divided by ``cell_size``).
 """
 
 from functools import lru_cache
@@ -38,6 +38,7 @@ _TERRAIN_SCALE = 2000.0  # metres: outer scale of the land-use and void fields a
 
 @lru_cache(maxsize=1)
 def _load_real_masks():
+    """``(name, cell_size, mask, mean_count)`` of each bundled mask, read once (masks read-only)."""
     with (files("defoscan") / "data" / "coverage" / "real_masks.npz").open("rb") as handle:
         with np.load(handle, allow_pickle=False) as data:
             entries = []
