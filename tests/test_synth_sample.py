@@ -5,6 +5,7 @@ import pytest
 
 from defoscan.synth import geometry, sources
 from defoscan.synth.sample import (
+    LABEL_FRACTION,
     LABEL_THRESHOLD,
     MIN_SEEN,
     block_mean,
@@ -29,7 +30,10 @@ def test_positive_samples_carry_seen_deformation_and_a_consistent_mask():
     for _ in range(12):
         s = draw_sample(rng, shape=(96, 96), positive=True)
         observed = np.isfinite(s.velocity)
-        assert np.array_equal(s.mask, np.abs(s.deformation) >= LABEL_THRESHOLD)
+        assert not (s.mask & (np.abs(s.deformation) < LABEL_THRESHOLD)).any()
+        assert s.mask[np.unravel_index(np.argmax(np.abs(s.deformation)), s.mask.shape)] == (
+            s.info["peak_deformation"] >= LABEL_THRESHOLD
+        )
         assert s.info["seen_cells"] == int((s.mask & observed).sum())
         assert s.label == int(s.info["seen_cells"] >= MIN_SEEN)
         assert 1 <= len(s.info["sources"]) <= 3
@@ -61,11 +65,13 @@ def test_deformation_is_the_cell_mean_of_the_los_projection():
     shape, cell = (40, 40), 100.0
     params = {"x0": 2000.0, "y0": -2000.0, "depth": 800.0, "volume_rate": -2.0e4}
     look = {"incidence_deg": 39.0, "heading_deg": -12.0, "looking": "right"}
-    out = deformation_field([("mogi", params)], shape, cell, look, np.ones(shape, dtype=bool))
+    out, mask = deformation_field([("mogi", params)], shape, cell, look, np.ones(shape, dtype=bool))
     x, y = cell_centres(shape, cell, 4)
     e, n, u = sources.mogi(x, y, **params)
     expected = block_mean(geometry.project_to_los(e, n, u, 39.0, -12.0), 4)
     np.testing.assert_allclose(out, expected, rtol=1e-12)
+    peak = np.abs(expected).max()
+    assert np.array_equal(mask, np.abs(expected) >= max(LABEL_THRESHOLD, LABEL_FRACTION * peak))
     # deflation: the peak is subsidence, above the source (cell 20, 20 has its corner there)
     row, col = np.unravel_index(np.argmin(out), shape)
     assert abs(row - 19.5) <= 1.5 and abs(col - 19.5) <= 1.5 and out.min() < 0

@@ -13,8 +13,9 @@ A sample is what gridding gives for a patch of a real map, and the truth behind 
    (:mod:`.geometry`).
 4. **The map**: LOS deformation + atmosphere + ramp + point noise ``sigma / sqrt(count)`` + spikes on observed
    cells, NaN elsewhere.
-5. **Labels**: the class (deformation present and seen), the kinds, the pixel mask ``|LOS deformation| >=``
-   :data:`LABEL_THRESHOLD`, and every parameter drawn, so a sample can be inspected or re-made.
+5. **Labels**: the class (deformation present and seen), the kinds, the pixel mask (cells where the LOS
+   deformation reaches :data:`LABEL_THRESHOLD` and one source reaches :data:`LABEL_FRACTION` of its own peak),
+   and every parameter drawn, so a sample can be inspected or re-made.
 
 Half of the negatives are *hard*: stronger and shorter-range atmosphere, steeper ramps and more spikes, the
 things a detector trained on clean data mistakes for deformation.
@@ -27,7 +28,8 @@ import numpy as np
 from defoscan.synth import coverage as coverage_model
 from defoscan.synth import geometry, noise, sources
 
-LABEL_THRESHOLD = 2.0  # mm/yr of LOS deformation: below, a cell is not labelled as deforming
+LABEL_THRESHOLD = 2.0  # mm/yr of LOS deformation: below, a cell is not labelled as deforming ...
+LABEL_FRACTION = 0.2  # ... nor below this share of its source's peak (a 50 mm/yr bowl's 2 mm/yr rim is far out)
 MIN_SEEN = 3  # observed cells inside the deformation mask for a sample to count as positive
 SUPERSAMPLE_CELL = 25.0  # metres: sources are evaluated on cells at most this big, then averaged
 MAX_PLACEMENTS = 5  # tries to place the sources of a positive sample where they are seen
@@ -59,7 +61,8 @@ class Sample:
     deformation : numpy.ndarray of float32
         The LOS deformation alone, everywhere (the truth), mm/yr.
     mask : numpy.ndarray of bool
-        ``|deformation| >= LABEL_THRESHOLD``.
+        Deforming cells: ``|deformation| >= LABEL_THRESHOLD`` where some source reaches ``LABEL_FRACTION`` of
+        its peak.
     spikes : numpy.ndarray of bool
         Cells carrying a spike.
     label : int
@@ -146,7 +149,7 @@ def block_mean(a, factor):
 
 
 def deformation_field(kinds_params, shape, cell_size, look, built_up):
-    """LOS deformation of sources on the grid (cell means of a supersampled evaluation), mm/yr.
+    """LOS deformation of sources on the grid (cell means of a supersampled evaluation) and its label mask.
 
     Parameters
     ----------
@@ -161,18 +164,27 @@ def deformation_field(kinds_params, shape, cell_size, look, built_up):
 
     Returns
     -------
-    numpy.ndarray of float64
+    deformation : numpy.ndarray of float64
+        mm/yr.
+    mask : numpy.ndarray of bool
+        ``|deformation| >= LABEL_THRESHOLD`` where some source reaches ``LABEL_FRACTION`` of its own peak.
     """
     factor = max(1, int(np.ceil(cell_size / SUPERSAMPLE_CELL)))
     x, y = cell_centres(shape, cell_size, factor)
     fine_built = np.repeat(np.repeat(built_up, factor, axis=0), factor, axis=1) if factor > 1 else built_up
-    los = np.zeros(x.shape)
+    total = np.zeros(shape)
+    core = np.zeros(shape, dtype=bool)
     for kind, params in kinds_params:
         east, north, up = sources.evaluate_source(kind, params, x, y, built_up=fine_built)
-        los += geometry.project_to_los(
-            east, north, up, look["incidence_deg"], look["heading_deg"], looking=look.get("looking", "right")
+        los = block_mean(
+            geometry.project_to_los(
+                east, north, up, look["incidence_deg"], look["heading_deg"], looking=look.get("looking", "right")
+            ),
+            factor,
         )
-    return block_mean(los, factor)
+        core |= np.abs(los) >= LABEL_FRACTION * np.abs(los).max()
+        total += los
+    return total, core & (np.abs(total) >= LABEL_THRESHOLD)
 
 
 def draw_sample(rng, *, shape=(128, 128), cell_size=50.0, positive=None, hard=None, profile=None, kinds=None):
@@ -205,17 +217,16 @@ def draw_sample(rng, *, shape=(128, 128), cell_size=50.0, positive=None, hard=No
     observed, count, coverage_info = _draw_coverage(rng, shape, cell_size, conditions)
     look = geometry.draw_geometry(rng)
 
-    chosen, deformation = [], np.zeros(shape)
+    chosen, deformation, mask = [], np.zeros(shape), np.zeros(shape, dtype=bool)
     if positive:
         kinds = tuple(kinds or sources.KINDS)
         extent = _inner_extent(shape, cell_size)
         n = int(rng.choice([1, 1, 1, 2, 2, 3]))
         for _ in range(MAX_PLACEMENTS):  # place again when nothing of it is seen (all of it in a data gap)
             chosen = [sources.draw_source(str(rng.choice(kinds)), rng, extent)[::-1] for _ in range(n)]
-            deformation = deformation_field(chosen, shape, cell_size, look, observed)
-            if (observed & (np.abs(deformation) >= LABEL_THRESHOLD)).sum() >= MIN_SEEN:
+            deformation, mask = deformation_field(chosen, shape, cell_size, look, observed)
+            if (observed & mask).sum() >= MIN_SEEN:
                 break
-    mask = np.abs(deformation) >= LABEL_THRESHOLD
 
     atmosphere = noise.correlated_field(shape, rng, cell_size=cell_size, **conditions["atmosphere"])
     ramp = noise.planar_ramp(shape, rng, max_gradient=conditions["ramp_gradient"], cell_size=cell_size)
