@@ -209,6 +209,158 @@ def fill(
     console.print(f"wrote {out}: {filled_cells:,} cells with a value ({observed:,} observed), method {method}")
 
 
+@app.command()
+def synth(
+    inputs: list[Path] = typer.Argument(
+        None, help="With --fit: real velocity maps to fit a profile to (read as detect reads them).", show_default=False
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Dataset directory; with --fit the profile JSON file.", show_default=False
+    ),
+    n: int = typer.Option(None, "--n", help="Samples to generate.", show_default=False),
+    seed: int = typer.Option(None, "--seed", help="Seed: the same seed and options give the same files."),
+    profile: Path = typer.Option(
+        None, "--profile", help="Profile JSON from --fit: draw noise, coverage and spikes around a real map."
+    ),
+    shape: str = typer.Option("128", "--shape", help="Cells per sample: N (square) or ROWSxCOLS."),
+    cell_size: float = typer.Option(
+        None, "--cell-size", help="Metres [default: the profile's, else 50; with --fit: from point density]."
+    ),
+    workers: int = typer.Option(2, "--workers", help="Processes generating shards (the files do not depend on it)."),
+    shard_size: int = typer.Option(256, "--shard-size", help="Samples per shard file."),
+    positive_fraction: float = typer.Option(0.5, "--positive-fraction", help="Share of samples with deformation."),
+    hard_fraction: float = typer.Option(0.5, "--hard-fraction", help="Share of the negatives that are hard."),
+    fit: bool = typer.Option(False, "--fit", help="Fit a profile to the INPUTS (one per track) and write it to OUT."),
+    crs: str = Crs,
+    units: str = Units,
+    lon: str = Lon,
+    lat: str = Lat,
+    x: str = X,
+    y: str = Y,
+    velocity: str = Velocity,
+):
+    """Generate a synthetic training set into OUT, or with --fit, fit a profile of real maps for it.
+
+    A dataset: shard-NNNNN.npz (arrays), labels-NNNNN.jsonl (one line per sample) and manifest.json (written
+    last); a rerun with the same options resumes an interrupted one. A profile: one JSON object, or a list of
+    them when the inputs hold several tracks.
+    """
+    import time
+
+    from defoscan.outputs import check_writable_dir
+
+    if fit:
+        if not inputs:
+            raise InputError(None, "--fit needs the real maps: defoscan synth --fit INPUT [INPUT ...] --out FILE.json")
+        if n is not None or profile is not None:
+            raise InputError(None, "--n and --profile make a dataset; they do not go with --fit")
+        if out.is_dir():
+            raise InputError(out, "is a directory; --fit writes a profile JSON file")
+        check_writable_dir(os.path.dirname(os.path.abspath(out)))
+        _synth_fit(inputs, out, cell_size, _read_options(crs, units, lon, lat, x, y, velocity))
+        return
+    from defoscan.synth.dataset import load_profiles, write_dataset
+
+    if inputs:
+        raise InputError(inputs[0], "input maps are read only with --fit; a dataset is made from --profile")
+    if n is None or seed is None:
+        raise InputError(None, "a dataset needs --n (samples) and --seed: defoscan synth --n N --seed S --out DIR")
+    rows, _, cols = shape.lower().strip().partition("x")
+    if not (rows.strip().isdigit() and (cols.strip().isdigit() or not cols)):
+        raise InputError(None, f"--shape must be N or ROWSxCOLS, got {shape!r}")
+    shape_cells = (int(rows), int(cols or rows))
+    profiles = load_profiles(profile) if profile is not None else None
+    if cell_size is None:
+        sizes = {p.get("cell_size") for p in profiles or []}
+        cell_size = float(sizes.pop()) if len(sizes) == 1 and None not in sizes else 50.0
+    start = time.perf_counter()
+    bar, update = _synth_progress()
+    with bar:
+        manifest = write_dataset(
+            out,
+            n,
+            seed=seed,
+            shape=shape_cells,
+            cell_size=cell_size,
+            profile=profile,
+            shard_size=shard_size,
+            workers=workers,
+            positive_fraction=positive_fraction,
+            hard_fraction=hard_fraction,
+            progress=update,
+        )
+    elapsed = time.perf_counter() - start
+    classes = manifest["classes"]
+    console.print(
+        f"wrote {n:,} samples of {shape_cells[0]} x {shape_cells[1]} cells of {cell_size:g} m to {out}: "
+        f"{classes['positive']:,} positive, {classes['negative']:,} negative ({classes['hard_negative']:,} hard), "
+        f"{len(manifest['shards'])} shard(s), {elapsed:.1f} s ({n / elapsed:.1f} samples/s)",
+        soft_wrap=True,
+    )
+
+
+def _synth_fit(inputs, out, cell_size, options):
+    """``synth --fit``: one profile per track of the gridded inputs, written to ``out`` (a list if several)."""
+    import json
+
+    from defoscan.grid import grid_inputs
+    from defoscan.io import read_inputs
+    from defoscan.outputs import atomic_path
+    from defoscan.synth.profile import fit_profile
+
+    _log("reading")
+    datasets = read_inputs([str(p) for p in inputs], options)
+    _log("gridding")
+    grids = grid_inputs(datasets, cell_size=cell_size)
+    _log("fitting")
+    profiles = []
+    for g in grids:
+        track = g.attrs.get("track")
+        name = f"{Path(inputs[0]).stem} {track}" if track else Path(inputs[0]).stem
+        size = abs(float(g.rio.resolution()[0]))
+        profiles.append(fit_profile(g["velocity"].values, g["count"].values, size, name=name))
+    document = profiles[0] if len(profiles) == 1 else profiles
+    with atomic_path(out) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=1, sort_keys=True, default=_plain_json)
+        handle.write("\n")
+    console.print(f"wrote {out}: {len(profiles)} profile(s) ({', '.join(p.get('name') or '?' for p in profiles)})")
+
+
+def _plain_json(value):
+    import numpy as np
+
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _synth_progress():
+    """A rich progress bar with samples/s on stderr (only on a terminal), and its ``update(done, total)``."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=progress,
+        disable=not progress.is_terminal,
+    )
+    state = {}
+
+    def update(done, total):
+        now = time.perf_counter()
+        if not state:  # samples kept from an interrupted run do not count in the rate
+            state.update(task=bar.add_task("synth", total=total, completed=done, rate=""), done=done, time=now)
+        made, seconds = done - state["done"], now - state["time"]
+        bar.update(state["task"], completed=done, rate=f"{made / seconds:.1f} samples/s" if made and seconds else "")
+
+    return bar, update
+
+
 @app.callback(invoke_without_command=True)
 def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
     if version:
