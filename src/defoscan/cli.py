@@ -306,7 +306,7 @@ def _synth_fit(inputs, out, cell_size, options):
     from defoscan.grid import grid_inputs
     from defoscan.io import read_inputs
     from defoscan.outputs import atomic_path
-    from defoscan.synth.profile import fit_profile
+    from defoscan.synth.profile import fit_profile, save_profile
 
     _log("reading")
     datasets = read_inputs([str(p) for p in inputs], options)
@@ -316,14 +316,21 @@ def _synth_fit(inputs, out, cell_size, options):
     profiles = []
     for g in grids:
         track = g.attrs.get("track")
-        name = f"{Path(inputs[0]).stem} {track}" if track else Path(inputs[0]).stem
+        stem = Path((g.attrs.get("sources") or [inputs[0]])[0]).stem  # this track's own file
+        name = f"{stem} {track}" if track else stem
         size = abs(float(g.rio.resolution()[0]))
-        profiles.append(fit_profile(g["velocity"].values, g["count"].values, size, name=name))
-    document = profiles[0] if len(profiles) == 1 else profiles
-    with atomic_path(out) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=1, sort_keys=True, default=_plain_json)
-        handle.write("\n")
-    console.print(f"wrote {out}: {len(profiles)} profile(s) ({', '.join(p.get('name') or '?' for p in profiles)})")
+        try:
+            profiles.append(fit_profile(g["velocity"].values, g["count"].values, size, name=name))
+        except ValueError as err:  # too few cells with data, a map that cannot be fitted
+            raise InputError(inputs[0], f"cannot fit a profile ({err})") from None
+    if len(profiles) == 1:
+        save_profile(profiles[0], out)
+    else:
+        with atomic_path(out) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(profiles, handle, indent=1, sort_keys=True, allow_nan=False, default=_plain_json)
+            handle.write("\n")
+    names = ", ".join(str(p.get("name")) for p in profiles)
+    console.print(f"wrote {out}: {len(profiles)} profile(s) ({names})", soft_wrap=True)
 
 
 def _plain_json(value):

@@ -612,7 +612,9 @@ def _check_parameters(n, seed, shape, cell_size, shard_size, workers, positive_f
 
 
 def load_profiles(path):
-    """Read a profile JSON file: one profile (an object) or several (a list of them).
+    """Read a profile JSON file: one profile (an object) or several (a list of them, one per track).
+
+    Each profile is judged by :mod:`defoscan.synth.profile` (version and fields).
 
     Returns
     -------
@@ -623,6 +625,9 @@ def load_profiles(path):
     InputError
         Missing, unreadable, not JSON, or not profiles.
     """
+    from defoscan.synth import profile as profile_module
+
+    path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as handle:
             document = json.load(handle)
@@ -632,28 +637,17 @@ def load_profiles(path):
         raise InputError(path, f"cannot read the profile ({err})") from None
     except ValueError as err:
         raise InputError(path, f"not valid JSON ({err})") from None
+    if isinstance(document, list) and not document:
+        raise InputError(path, "not a profile: an empty list")
     profiles = document if isinstance(document, list) else [document]
-    if not profiles or not all(isinstance(p, dict) and p for p in profiles):
-        raise InputError(path, "not a profile: expected a JSON object from `defoscan synth --fit`, or a list of them")
-    return [_checked_profile(p, path) for p in profiles]
-
-
-def _checked_profile(profile, path):
-    """Let the profile module judge a profile when it can (it knows its keys); a profile it refuses is bad input."""
-    try:
-        from defoscan.synth import profile as profile_module
-    except ImportError:
-        return profile
-    check = getattr(profile_module, "check_profile", None) or getattr(profile_module, "validate_profile", None)
-    if check is None:
-        return profile
-    try:
-        checked = check(profile)
-    except InputError:
-        raise
-    except (KeyError, TypeError, ValueError) as err:
-        raise InputError(path, f"not a valid profile ({err})") from None
-    return profile if checked is None else checked
+    for k, profile in enumerate(profiles):
+        where = path if len(profiles) == 1 else f"{path} [{k}]"
+        try:
+            profile_module._validate(profile, where)  # the profile module knows its own fields
+        except ValueError as err:
+            problem = str(err).removeprefix(f"{where}: ")
+            raise InputError(where, problem) from None
+    return profiles
 
 
 def _profiles(profile):
