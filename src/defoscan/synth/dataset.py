@@ -468,15 +468,19 @@ def _run_tasks(tasks, workers, done, total, progress):
         max_workers=min(workers, len(tasks)), mp_context=context, initializer=_init_worker, initargs=(queue,)
     ) as pool:
         pending = {pool.submit(write_shard, task) for task in tasks}
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in finished:
-                summary = future.result()
-                summaries[summary["number"]] = summary
-            while not queue.empty():
-                done += queue.get()
-            if progress is not None:
-                progress(done, total)
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    summary = future.result()
+                    summaries[summary["number"]] = summary
+                while not queue.empty():
+                    done += queue.get()
+                if progress is not None:
+                    progress(done, total)
+        except BaseException:  # a failed shard or Ctrl-C: start no more shards; finished ones stay for a rerun
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return summaries
 
 
