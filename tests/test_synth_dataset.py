@@ -219,6 +219,20 @@ def test_verify_finds_a_changed_byte(small_dataset, tmp_path):
         verify_dataset(copy, shards=[0])
 
 
+def test_kinds_are_checked_and_their_order_does_not_matter(tmp_path):
+    a = write_dataset(tmp_path / "a", 4, seed=2, shape=(16, 16), workers=1, kinds=["quarry", "mogi"])
+    write_dataset(tmp_path / "b", 4, seed=2, shape=(16, 16), workers=1, kinds=("mogi", "quarry", "mogi"))
+    assert a["kinds"] == ["mogi", "quarry"] and file_hashes(tmp_path / "a") == file_hashes(tmp_path / "b")
+    assert a["kind_counts"] and set(a["kind_counts"]) <= {"mogi", "quarry"}
+    positive = next(s for s in read_dataset(tmp_path / "a") if s.label == 1)
+    np.testing.assert_array_equal(
+        remake_sample(tmp_path / "a", positive.info["index"]).deformation, positive.deformation
+    )
+    with pytest.raises(InputError, match="unknown source kind"):
+        write_dataset(tmp_path / "c", 4, seed=2, shape=(16, 16), kinds=["volcano", "mogi"])
+    assert not (tmp_path / "c").exists()
+
+
 # --- resuming -------------------------------------------------------------------------------------------------
 
 

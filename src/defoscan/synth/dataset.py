@@ -45,6 +45,7 @@ from affine import Affine
 
 from defoscan.errors import InputError
 from defoscan.outputs import atomic_path, check_writable_dir
+from defoscan.synth import sources
 from defoscan.synth.sample import LABEL_THRESHOLD, Sample, draw_sample
 
 FORMAT_VERSION = 1
@@ -200,7 +201,8 @@ def write_dataset(
     hard_fraction : float
         Share of the negatives that are hard negatives.
     kinds : sequence of str, optional
-        Kinds of source to draw from (all by default).
+        Kinds of source to draw from (all of :data:`defoscan.synth.sources.KINDS` by default); their order does
+        not matter.
     progress : callable, optional
         Called as ``progress(done, total)`` with samples done (including those of shards kept from a previous run).
 
@@ -217,6 +219,7 @@ def write_dataset(
     _check_parameters(n, seed, shape, cell_size, shard_size, workers, positive_fraction, hard_fraction)
     profiles, profile_path = _profiles(profile)
     shape = (int(shape[0]), int(shape[1]))
+    kinds = _checked_kinds(kinds)
     parameters = {
         "format_version": FORMAT_VERSION,
         "n": int(n),
@@ -226,7 +229,7 @@ def write_dataset(
         "shard_size": int(shard_size),
         "positive_fraction": float(positive_fraction),
         "hard_fraction": float(hard_fraction),
-        "kinds": None if kinds is None else sorted(kinds),
+        "kinds": kinds,
         "profile_sha256": _sha256_bytes(_canonical(profiles)) if profiles else None,
         "versions": software_versions(),
     }
@@ -257,7 +260,7 @@ def write_dataset(
                     "shape": shape,
                     "cell_size": float(cell_size),
                     "profiles": profiles,
-                    "kinds": None if kinds is None else list(kinds),
+                    "kinds": kinds,
                     "fingerprint": fingerprint,
                 }
             )
@@ -652,6 +655,19 @@ def load_profiles(path):
             problem = str(err).removeprefix(f"{where}: ")
             raise InputError(where, problem) from None
     return profiles
+
+
+def _checked_kinds(kinds):
+    """Known kinds, sorted (the order in which samples draw from them), or None for all."""
+    if kinds is None:
+        return None
+    chosen = sorted({str(k) for k in ([kinds] if isinstance(kinds, str) else kinds)})
+    unknown = [k for k in chosen if k not in sources.KINDS]
+    if not chosen or unknown:
+        raise InputError(
+            None, f"unknown source kind(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(sources.KINDS)}"
+        )
+    return chosen
 
 
 def _profiles(profile):
