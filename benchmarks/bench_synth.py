@@ -49,7 +49,7 @@ def run(ctx):
                 r = runs[workers][-1]
                 print(
                     f"  {shape[0]} x {shape[1]}, run {i + 1}/{repeats}, {workers} worker(s): {r['time_s']:.1f} s, "
-                    f"{n / r['time_s']:.1f} samples/s, CPU {r['cpu_s']:.1f} s",
+                    f"{n / r['time_s']:.1f} samples/s, CPU {r['cpu_s']:.1f} s, load {r['load']:.2f}",
                     flush=True,
                 )
         identical = len({r["files_sha256"] for w in WORKERS for r in runs[w]}) == 1
@@ -63,6 +63,7 @@ def run(ctx):
                 "peak_mib": max(r["peak_mib"] for r in runs[workers]),
                 "worker_peak_mib": max(r["worker_peak_mib"] for r in runs[workers]),
                 "all_s": [round(r["time_s"], 2) for r in runs[workers]],
+                "loads": [round(r["load"], 2) for r in runs[workers]],
             }
         results["sizes"][f"{shape[0]}x{shape[1]}"] = {
             "n": n,
@@ -112,8 +113,8 @@ def _markdown(results, ctx):
         f"fresh process into an empty directory; median of {results['repeats']}. Speed-up: 2 workers against 1 "
         "(the baseline) in the same run. Peak RSS: the calling process (VmHWM), + each pool worker's (ru_maxrss).",
         "",
-        "| sample | samples | workers | time (s) | samples/s | CPU (s) | peak RSS (MiB) | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| sample | samples | workers | time (s) | samples/s | CPU (s) | CPU ms/sample | peak RSS (MiB) | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, size in results["sizes"].items():
         one = size["workers"][1]
@@ -121,7 +122,8 @@ def _markdown(results, ctx):
             peak = f"{r['peak_mib']:.0f}" + (f" + {workers} x {r['worker_peak_mib']:.0f}" if workers > 1 else "")
             lines.append(
                 f"| {name.replace('x', ' x ')} at {CELL:g} m | {size['n']:,} | {workers} | {r['time_s']:.1f} | "
-                f"{r['rate']:.1f} | {r['cpu_s']:.1f} | {peak} | {one['time_s'] / r['time_s']:.2f} |"
+                f"{r['rate']:.1f} | {r['cpu_s']:.1f} | {1000 * r['cpu_s'] / size['n']:.0f} | {peak} | "
+                f"{one['time_s'] / r['time_s']:.2f} |"
             )
     lines.append("")
     runs = "; ".join(
@@ -130,9 +132,12 @@ def _markdown(results, ctx):
         for w, r in size["workers"].items()
     )
     identical = all(size["identical"] for size in results["sizes"].values())
+    loads = [x for size in results["sizes"].values() for r in size["workers"].values() for x in r["loads"]]
     kib = {name: size["bytes_per_sample"] / 1024 for name, size in results["sizes"].items()}
     lines += [
-        f"Every run (s): {runs}. Files of 1 and 2 workers byte-identical (sha256 of every file, every run): "
+        f"Every run (s): {runs}. 1-minute load at the end of the runs: {min(loads):.2f}-{max(loads):.2f} "
+        "(2 usable cores: above about 1, other work takes a core from the pool). Files of 1 and 2 workers "
+        "byte-identical (sha256 of every file, every run): "
         f"{'yes' if identical else '**no**'}. On disk: "
         + ", ".join(f"{k:.0f} KiB per sample of {name.replace('x', ' x ')}" for name, k in kib.items())
         + " (compressed NPZ and labels).",
@@ -188,6 +193,7 @@ def _measure(rows, cols, n, workers, shard, out):
         "worker_peak_mib": children.ru_maxrss / 1024,
         "files_sha256": digest.hexdigest(),
         "bytes": size,
+        "load": os.getloadavg()[0],  # other work on the machine takes cores from the pool
     }
     print(json.dumps(result))
 
