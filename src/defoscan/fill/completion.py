@@ -10,6 +10,10 @@ For a tile ``X`` (rows x columns) with observed cells ``O``, cell velocities ``y
          + b/2 (||X_xx||^2 + ||X_yy||^2 + 2 ||X_xy||^2)                 thin-plate energy
          + mu ||X - m||_{*,k}                                          truncated nuclear norm (optional)
 
+- ``a = kappa tau^2 / q`` from the tile's own short-lag variogram ``gamma(h) ~ tau^2 + q h`` (noise nugget against
+  the roughness of the field: :mod:`defoscan.fill.smoothing`), ``b = 30 a``: a noisy, quiet map is smoothed
+  hard, a clean raster with sharp signals lightly. One fixed weight had to trade one kind of map against the
+  other (docs/FILL.md).
 - ``||grad X||^2 = tr(X^T L_r X) + tr(X L_c X^T)`` with ``L_r, L_c`` the path-graph Laplacians of the rows and
   columns: the graph regularisation of "matrix completion on graphs" (Kalofolias et al. 2014), which on an image
   is the membrane energy. The thin-plate term (second differences wherever defined: planes cost nothing) makes
