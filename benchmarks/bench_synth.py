@@ -99,6 +99,7 @@ def run(ctx):
         "time_s": cli_s,
         "rate": dims["cli_n"] / cli_s,
         "bytes": disk,
+        "load": os.getloadavg()[0],
         "command": "defoscan " + " ".join(command[1:]).replace(cli_out, "DIR"),
     }
     markdown = _markdown(results, ctx)
@@ -131,12 +132,17 @@ def _markdown(results, ctx):
         for name, size in results["sizes"].items()
         for w, r in size["workers"].items()
     )
+    best = "; ".join(
+        f"{name.replace('x', ' x ')} {min(size['workers'][1]['all_s']) / min(size['workers'][2]['all_s']):.2f}x"
+        for name, size in results["sizes"].items()
+    )
     identical = all(size["identical"] for size in results["sizes"].values())
     loads = [x for size in results["sizes"].values() for r in size["workers"].values() for x in r["loads"]]
     kib = {name: size["bytes_per_sample"] / 1024 for name, size in results["sizes"].items()}
     lines += [
         f"Every run (s): {runs}. 1-minute load at the end of the runs: {min(loads):.2f}-{max(loads):.2f} "
-        "(2 usable cores: above about 1, other work takes a core from the pool). Files of 1 and 2 workers "
+        f"(2 usable cores: above about 1, other work takes a core from the pool). Best run against best run, 2 "
+        f"workers against 1: {best}. Files of 1 and 2 workers "
         "byte-identical (sha256 of every file, every run): "
         f"{'yes' if identical else '**no**'}. On disk: "
         + ", ".join(f"{k:.0f} KiB per sample of {name.replace('x', ' x ')}" for name, k in kib.items())
@@ -151,7 +157,8 @@ def _markdown(results, ctx):
         f"**Training set** (assumed: {TRAINING_SET:,} samples of 128 x 128 cells of {CELL:g} m, half positive): "
         f"{TRAINING_SET / rate2 / 60:.1f} min with 2 workers, {TRAINING_SET / rate1 / 60:.1f} min with 1, "
         f"extrapolated from the rates above. Measured end-to-end: `{cli['command']}` took {cli['time_s']:.1f} s "
-        f"for {cli['n']:,} samples ({cli['rate']:.1f} samples/s, start-up included), which extrapolates to "
+        f"for {cli['n']:,} samples ({cli['rate']:.1f} samples/s, start-up included; load {cli['load']:.2f} at the "
+        "end), which extrapolates to "
         f"{TRAINING_SET / cli['rate'] / 60:.1f} min and {gib:.2f} GiB on disk.",
     ]
     if ctx.quick:
