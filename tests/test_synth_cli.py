@@ -51,23 +51,31 @@ def test_synth_writes_the_dataset_the_api_writes(tmp_path, capsys):
 
 def test_fit_writes_a_profile_that_synth_draws_around(amsterdam_csv, tmp_path, capsys):
     profile = tmp_path / "amsterdam.json"
-    status, stdout, _ = run_cli(["synth", "--fit", amsterdam_csv, "--out", profile, "--cell-size", 20], capsys)
+    status, stdout, _ = run_cli(["synth", "--fit", amsterdam_csv, "--out", profile, "--cell-size", 10], capsys)
     assert status == 0 and "1 profile(s) (example)" in stdout
     fitted = load_profile(profile)
-    assert fitted["name"] == "example" and fitted["cell_size"] == 20.0
+    assert fitted["name"] == "example" and fitted["cell_size"] == 10.0
     out = tmp_path / "data"
     status, stdout, _ = run_cli(
         ["synth", "--n", 4, "--seed", 1, "--profile", profile, "--out", out, "--shape", 16, "--workers", 1], capsys
     )
-    assert status == 0 and "cells of 20 m" in stdout  # the profile's cell size is the default
+    assert status == 0 and "cells of 10 m" in stdout  # the profile's cell size is the default
     manifest = read_manifest(out)
-    assert manifest["cell_size"] == 20.0 and manifest["profile"]["profiles"] == [fitted]
+    assert manifest["cell_size"] == 10.0 and manifest["profile"]["profiles"] == [fitted]
     assert (
         manifest["profile"]["sha256"]
         == hashlib.sha256(json.dumps([fitted], sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     )
     spike_rates = [s.info["conditions"]["spike_rate"] for s in read_dataset(out)]
     assert all(np.isfinite(spike_rates))
+
+
+def test_fit_of_a_map_too_small_is_one_line(tmp_path, capsys):
+    table = tmp_path / "five.csv"
+    table.write_text("lon,lat,velocity\n" + "".join(f"4.9{i},52.37,{i - 2}.5\n" for i in range(5)))
+    profile = tmp_path / "profile.json"
+    line = assert_bad_input(["synth", "--fit", table, "--out", profile], capsys, profile, "cannot fit a profile")
+    assert str(table) in line
 
 
 def test_fit_of_two_tracks_writes_a_list(ustica_l2b_022_zip, ustica_l2b_117_zip, tmp_path, capsys):
@@ -101,7 +109,7 @@ def test_bad_options_are_one_line_and_status_2(tmp_path, capsys, extra, says):
     [
         ("{oops", "not valid JSON"),
         ("[1, 2]", "not a profile"),
-        ('{"version": 1}', "profile has no"),
+        ('{"version": 1}', "no 'coverage' part"),
         ('{"version": 99}', "version 99"),
     ],
 )
