@@ -84,7 +84,7 @@ def truth_profile(seed, bowl=0.0, mask_signals=True, calibrate=12):
 
 def test_round_trip_on_maps_of_known_truth():
     sills, lengths, noises, rates, measured_rates = [], [], [], [], []
-    for seed in (0, 1, 2):
+    for seed in range(5):
         velocity, count, mask = truth_map(seed)
         profile = truth_profile(seed)
         # Coverage: exactly the map's.
@@ -103,7 +103,8 @@ def test_round_trip_on_maps_of_known_truth():
         measured_rates.append(m["rate"] * (m["scale"] / size) ** m["tail"] / true_rate_above(size))
         assert s["tail"] == pytest.approx(TRUTH["spike_tail"], rel=0.3)
         assert n["ramp_gradient"] < 1.0  # mm/yr per km: the ramp (<= 0.3) and the atmosphere's tilt
-    # Medians over three maps (one map's sill and length scatter by 10-15 % from the realisation alone).
+    # Medians over five maps: one map's sill and length scatter by 10-15 % from the realisation alone, and its
+    # calibrated spike rate by 20 % (0.68-1.11 of the truth over seeds 0-7; the measured one 0.81-1.04).
     assert np.median(sills) == pytest.approx(1.0, abs=0.25)
     assert np.median(lengths) == pytest.approx(1.0, abs=0.25)
     assert np.median(noises) == pytest.approx(1.0, abs=0.25)

@@ -65,6 +65,7 @@ MIN_SPIKES_FOR_TAIL = 10  # fewer removed cells: the tail index is not estimated
 DEFAULT_TAIL = 2.0
 TAIL_BOUNDS = (0.5, 10.0)
 MAX_MINIMA = 200  # candidate Pareto minima tried, spread over the sorted sizes
+DESPIKE_FLOOR = 2.0  # mm/yr: despike_grid's min_residual, the smallest spike it removes
 
 # Coverage.
 COVERAGE_WINDOW = 128  # cells: the clustered model is fitted on a window this size at most (cost grows with area)
@@ -179,16 +180,18 @@ def fit_profile(
     -----
     Calibration: ``calibrate`` negative samples are drawn around the profile as training samples are
     (:func:`defoscan.synth.sample.draw_sample`; on the real map's cells and counts when there is no coverage
-    model) and measured as the real map was; the practical range (through ``length``, ``alpha`` kept) and the
-    spike rate are multiplied by the real map's measurement over the median of the synthetic ones (within
-    ``CALIBRATION_LIMIT``). One step of indirect inference (Gourieroux, Monfort & Renault 1993, J. Appl.
-    Econometrics 8) with the median as the binding function: the median synthetic map then measures what the real
-    map measures. It corrects two biases measured in ``docs/synth-profile.md``: removing the plane takes the long
-    wavelengths of a small map's atmosphere with it, so the variogram flattens early and under-reads the range
-    (Ustica, 68 x 86 cells: by about 20 %); a real map can be smoother at the pixel scale than the noise model
-    fitted to its variogram (Kirishima's MintPy map is), so its 2-3 mm/yr spikes stand out there but hide in a
-    synthetic map's roughness (a quarter of them seen). The spike size is not corrected: only spikes above the
-    despiker's threshold are seen, and a smaller minimum with a larger rate cannot be told from the data.
+    model) and measured as the real map was; the practical range (through ``length``, ``alpha`` kept), the spike
+    rate and the spike minimum are multiplied by the real map's measurement over the median of the synthetic
+    ones (within ``CALIBRATION_LIMIT``; the minimum not below the despiker's 2 mm/yr floor, under which no spike is
+    seen). One step of indirect inference (Gourieroux, Monfort & Renault 1993, J. Appl. Econometrics 8) with the
+    median as the binding function: the median synthetic map then measures what the real map measures. It
+    corrects three biases measured in ``docs/synth-profile.md``: removing the plane takes the long wavelengths of
+    a small map's atmosphere with it, so its variogram flattens early and under-reads the range (Ustica, 68 x 86
+    cells: by about 20 %); a real map can be smoother at the pixel scale than the noise model fitted to its
+    variogram (Kirishima's MintPy map is), so its 2-3 mm/yr spikes stand out there but hide in a synthetic map's
+    roughness (a quarter of them seen); the Pareto minimum is found above the true one, so a map drawn with it
+    and the measured rate shows fewer spikes. The atmosphere's sigma and the point noise are not corrected: a
+    one-step correction made the sill and the IQR of Ustica's synthetic maps disagree more (see the docs).
     """
     velocity = np.asarray(velocity, dtype=np.float64)
     if velocity.ndim != 2:
@@ -229,14 +232,18 @@ def _measure(velocity, count, cell_size, options):
 
 
 def _calibrate(profile, observed, count, draws, rng, options):
-    """Correct the practical range and the spike rate by simulation, in place (see :func:`fit_profile`, Notes)."""
+    """Correct the practical range and the spikes by simulation, in place (see :func:`fit_profile`, Notes)."""
     noise, spikes, cell_size = profile["noise"], profile["spikes"], profile["cell_size"]
-    measured = {"practical_range": noise["measured"]["practical_range"], "rate": spikes["measured"]["rate"]}
+    measured = {
+        "practical_range": noise["measured"]["practical_range"],
+        "rate": spikes["measured"]["rate"],
+        "scale": spikes["measured"]["scale"],
+    }
     simulated = []
     for _ in range(draws):
         velocity, counts = _simulate(profile, observed, count, rng)
         s_spikes, s_noise = _measure(velocity, counts, cell_size, options)
-        simulated.append({"practical_range": s_noise["practical_range"], "rate": s_spikes["rate"]})
+        simulated.append({"practical_range": s_noise["practical_range"], **{k: s_spikes[k] for k in ("rate", "scale")}})
     median = {key: float(np.median([sim[key] for sim in simulated])) for key in measured}
     factors = {}
     for key, value in measured.items():
@@ -245,6 +252,8 @@ def _calibrate(profile, observed, count, draws, rng, options):
     noise["practical_range"] = measured["practical_range"] * factors["practical_range"]
     noise["length"] = noise["practical_range"] / 3.0 ** (1.0 / noise["alpha"])
     spikes["rate"] = float(min(measured["rate"] * factors["rate"], 1.0))
+    # Spikes under the despiker's floor are never seen: the minimum goes no lower (nor up to it).
+    spikes["scale"] = max(measured["scale"] * factors["scale"], min(DESPIKE_FLOOR, measured["scale"]))
     profile["calibration"] = {"draws": draws, "median": median, "factors": factors}
 
 
@@ -534,9 +543,10 @@ def fit_noise_variogram(lags, gamma, counts, noise_weight, *, cell_size=None):
     fitted as :func:`defoscan.synth.variogram.fit_variogram` fits its own (weighted least squares on
     ``sqrt(N_j) (gamma_j / model_j - 1)``, Cressie 1985; three starting ``alpha``), with an analytic Jacobian,
     ``alpha`` in ``ALPHA_BOUNDS`` (below 0.5 the practical range of a small map's fit ran to kilometres beyond the
-    map) and the white part at most the shortest lag's semivariance (MintPy maps are interpolated, so smoother at
-    one cell than a stable model with a nugget: unbounded, the nugget came out at twice the first lag's
-    semivariance). With one point per cell (``noise_weight`` 1) it is the constant-nugget model.
+    map) and the white part at most the shortest lag's semivariance (a gridded MintPy map is smoother at one cell
+    than a stable model with a nugget: on Kirishima, unbounded, the nugget's variance came out at three times the
+    first lag's semivariance, and synthetic maps were rougher than the real one). With one point per cell
+    (``noise_weight`` 1) it is the constant-nugget model.
 
     Parameters
     ----------
