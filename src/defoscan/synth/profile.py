@@ -75,6 +75,8 @@ CALIBRATION_DRAWS = (12, 64)  # synthetic maps measured: at least, at most ...
 CALIBRATION_CELLS = 4_000_000  # ... as many as make this many cells (small maps are cheap and noisy: more draws)
 CALIBRATION_LIMIT = 4.0  # largest correction factor
 AMPLITUDE_TOLERANCE = (0.25, 0.3)  # relative errors of the sill and the IQR that weigh alike in the amplitude
+CALIBRATION_ROUNDS = 2  # at most; a second only when the first moved the range or the sill by more than ...
+CALIBRATION_SETTLED = 0.1  # ... this
 NOISE_MEASURES = ("sigma", "length", "alpha", "nugget", "sill", "practical_range", "point_noise")
 SPIKE_MEASURES = ("rate", "scale", "tail")
 
@@ -237,50 +239,63 @@ def _measure(velocity, count, cell_size, options):
 
 def _calibrate(profile, observed, count, draws, rng, options):
     """Correct the range, the noise's amplitude and the spikes by simulation, in place (:func:`fit_profile`, Notes)."""
-    noise, spikes, cell_size = profile["noise"], profile["spikes"], profile["cell_size"]
-    measured = {
+    noise, spikes = profile["noise"], profile["spikes"]
+    real = {
         "practical_range": noise["measured"]["practical_range"],
         "sill": noise["measured"]["sill"],
         "iqr": profile["velocity"]["iqr"],
         "rate": spikes["measured"]["rate"],
         "scale": spikes["measured"]["scale"],
     }
-    simulated = []
-    for _ in range(draws):
-        velocity, counts = _simulate(profile, observed, count, rng)
-        s_spikes, s_noise = _measure(velocity, counts, cell_size, options)
-        quartiles = np.percentile(velocity[np.isfinite(velocity)], [25, 75])
-        simulated.append(
-            {
-                "practical_range": s_noise["practical_range"],
-                "sill": s_noise["sill"],
-                "iqr": float(quartiles[1] - quartiles[0]),
-                "rate": s_spikes["rate"],
-                "scale": s_spikes["scale"],
-            }
+    # Every round draws from the same seed (common random numbers): rounds differ by their parameters, not by luck.
+    seed = int(rng.integers(2**63))
+    rounds = []
+    for _ in range(CALIBRATION_ROUNDS):
+        rng = np.random.default_rng(seed)
+        simulated = [_calibration_measures(profile, observed, count, rng, options) for _ in range(draws)]
+        median = {key: float(np.median([sim[key] for sim in simulated])) for key in real}
+        factors = {}
+        for key, value in real.items():
+            factor = value / median[key] if value > 0 and median[key] > 0 else 1.0
+            factors[key] = float(np.clip(factor, 1.0 / CALIBRATION_LIMIT, CALIBRATION_LIMIT))
+        # One amplitude for the Gaussian part (sigma and point noise together): the sill scales as its square, the
+        # IQR as itself. A map heavier-tailed than Gaussian cannot match both, so the amplitude is their least-
+        # squares compromise, each log error in units of its tolerance: the x minimising
+        # w_sill (2 x - log f_sill)^2 + w_iqr (x - log f_iqr)^2.
+        w_sill, w_iqr = (math.log(1.0 + t) ** -2 for t in AMPLITUDE_TOLERANCE)
+        log_amplitude = (2 * w_sill * math.log(factors["sill"]) + w_iqr * math.log(factors["iqr"])) / (
+            4 * w_sill + w_iqr
         )
-    median = {key: float(np.median([sim[key] for sim in simulated])) for key in measured}
-    factors = {}
-    for key, value in measured.items():
-        factor = value / median[key] if value > 0 and median[key] > 0 else 1.0
-        factors[key] = float(np.clip(factor, 1.0 / CALIBRATION_LIMIT, CALIBRATION_LIMIT))
-    # One amplitude for the Gaussian part (sigma and point noise together): the sill scales as its square, the IQR
-    # as itself. A map heavier-tailed than Gaussian cannot match both, so the amplitude is their least-squares
-    # compromise, each log error in units of its tolerance (AMPLITUDE_TOLERANCE).
-    # Minimising w_sill (2 x - log f_sill)^2 + w_iqr (x - log f_iqr)^2 over the log amplitude x:
-    w_sill, w_iqr = (math.log(1.0 + t) ** -2 for t in AMPLITUDE_TOLERANCE)
-    log_amplitude = (2 * w_sill * math.log(factors["sill"]) + w_iqr * math.log(factors["iqr"])) / (4 * w_sill + w_iqr)
-    amplitude = float(np.clip(math.exp(log_amplitude), 1.0 / CALIBRATION_LIMIT, CALIBRATION_LIMIT))
-    factors["amplitude"] = amplitude
-    for key in ("sigma", "point_noise", "nugget"):
-        noise[key] = noise["measured"][key] * amplitude
-    noise["sill"] = noise["sigma"] ** 2 + noise["nugget"] ** 2
-    noise["practical_range"] = measured["practical_range"] * factors["practical_range"]
-    noise["length"] = noise["practical_range"] / 3.0 ** (1.0 / noise["alpha"])
-    spikes["rate"] = float(min(measured["rate"] * factors["rate"], 1.0))
-    # Spikes under the despiker's floor are never seen: the minimum goes no lower (nor up to it).
-    spikes["scale"] = max(measured["scale"] * factors["scale"], min(DESPIKE_FLOOR, measured["scale"]))
-    profile["calibration"] = {"draws": draws, "median": median, "factors": factors}
+        factors["amplitude"] = float(np.clip(math.exp(log_amplitude), 1.0 / CALIBRATION_LIMIT, CALIBRATION_LIMIT))
+        for key in ("sigma", "point_noise", "nugget"):
+            noise[key] *= factors["amplitude"]
+        noise["sill"] = noise["sigma"] ** 2 + noise["nugget"] ** 2
+        noise["practical_range"] *= factors["practical_range"]
+        noise["length"] = noise["practical_range"] / 3.0 ** (1.0 / noise["alpha"])
+        spikes["rate"] = float(min(spikes["rate"] * factors["rate"], 1.0))
+        # Spikes under the despiker's floor are never seen: the minimum goes no lower (nor up to it).
+        spikes["scale"] = max(spikes["scale"] * factors["scale"], min(DESPIKE_FLOOR, real["scale"]))
+        rounds.append({"median": median, "factors": factors})
+        # Another round only where this one moved the variogram much: the range and the amplitude interact (a
+        # longer range reads as a smaller sill on a small map once the plane is removed).
+        moves = (factors["practical_range"], factors["amplitude"] ** 2)
+        if max(abs(math.log(f)) for f in moves) < math.log(1.0 + CALIBRATION_SETTLED):
+            break
+    profile["calibration"] = {"draws": draws, "rounds": rounds}
+
+
+def _calibration_measures(profile, observed, count, rng, options):
+    """What the calibration compares, measured on one map drawn around ``profile``."""
+    velocity, counts = _simulate(profile, observed, count, rng)
+    spikes, noise = _measure(velocity, counts, profile["cell_size"], options)
+    quartiles = np.percentile(velocity[np.isfinite(velocity)], [25, 75])
+    return {
+        "practical_range": noise["practical_range"],
+        "sill": noise["sill"],
+        "iqr": float(quartiles[1] - quartiles[0]),
+        "rate": spikes["rate"],
+        "scale": spikes["scale"],
+    }
 
 
 def _simulate(profile, observed, count, rng):
