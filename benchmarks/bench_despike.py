@@ -25,7 +25,6 @@ is how the defaults were chosen (docs/DESPIKE.md).
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import time
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from process_stats import cpu_seconds, peak_mib
 
 NAME = "despike"
 POINTS_SEED, GRID_SEED = 20250101, 20250102  # reported; never used for tuning
@@ -386,34 +387,17 @@ def _measure(kind, side, path):
 
     case = load_case(path)
     data = as_points(case) if kind == "points" else as_grid(case)
-    load_mib = _peak_mib()
-    cpu0, t0 = _cpu(), time.perf_counter()
+    load_mib = peak_mib()
+    cpu0, t0 = cpu_seconds()[0], time.perf_counter()
     if side == "clip":
         removed = int(global_clip(data["velocity"].values).sum())
     elif kind == "points":
         removed = int(despike_points(data)[1].sum())
     else:
         removed = int(despike_grid(data)[1].sum())
-    result = {"time_s": time.perf_counter() - t0, "cpu_s": _cpu() - cpu0, "removed": removed}
-    result.update(peak_mib=_peak_mib(), load_mib=load_mib)
+    result = {"time_s": time.perf_counter() - t0, "cpu_s": cpu_seconds()[0] - cpu0, "removed": removed}
+    result.update(peak_mib=peak_mib(), load_mib=load_mib)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
-
-
-def _peak_mib():
-    """Peak resident memory of this process so far (VmHWM), MiB."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 # --- tuning (separate seeds) ------------------------------------------------------------------------------------

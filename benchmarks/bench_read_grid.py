@@ -9,7 +9,6 @@ plain read's time, both medians of ``repeats`` runs.
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import time
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+
+from process_stats import cpu_seconds, peak_mib
 
 NAME = "read_grid"
 SEED = 20240611
@@ -283,8 +284,8 @@ def _measure(side, path):
     if side == "defoscan":
         from defoscan.grid import grid_points
         from defoscan.io import read_input
-    import_mib = _peak_mib()
-    cpu0, t0 = _cpu(), time.perf_counter()
+    import_mib = peak_mib()
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
     if side == "baseline":
         table = pacsv.read_csv(path)
         t1 = time.perf_counter()
@@ -294,13 +295,13 @@ def _measure(side, path):
 
         table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=["longitude", "latitude"]))
         lon, lat = (table.column(name).to_numpy() for name in ("longitude", "latitude"))
-        cpu0, t0 = _cpu(), time.perf_counter()
+        cpu0, t0 = cpu_seconds(), time.perf_counter()
         Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True).transform(lon, lat)
         result = {"total_s": time.perf_counter() - t0, "rows": lon.size}
     else:
         points = read_input(path)
         t1 = time.perf_counter()
-        read_peak = _peak_mib()
+        read_peak = peak_mib()
         grid = grid_points(points)
         t2 = time.perf_counter()
         result = {
@@ -313,33 +314,11 @@ def _measure(side, path):
             "grid_shape": [grid.sizes["y"], grid.sizes["x"]],
             "occupied_cells": int((grid["count"].values > 0).sum()),
         }
-    cpu1 = _cpu()
+    cpu1 = cpu_seconds()
     result["cpu_s"], result["sys_s"] = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
-    result["peak_mib"] = _peak_mib()
+    result["peak_mib"] = peak_mib()
     result["import_mib"] = import_mib
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
-
-
-def _peak_mib():
-    """Peak resident memory of this process so far, in MiB.
-
-    Linux's VmHWM, not ``ru_maxrss``: the latter carries over the parent's resident size from before ``exec``
-    (the benchmark runner's, with its imports), which would hide the child's own peak.
-    """
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, bytes on macOS: rough
-
-
-def _cpu():
-    """CPU seconds of this process so far: user + system, and system alone."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime, usage.ru_stime
 
 
 if __name__ == "__main__":

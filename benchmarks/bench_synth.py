@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from process_stats import cpu_seconds, peak_mib
+
 NAME = "synth"
 SEED = 20250201
 SHAPES = ((128, 128), (224, 224))
@@ -184,7 +186,7 @@ def _measure(rows, cols, n, workers, shard, out):
     """One timed run of write_dataset in this (fresh) process; prints a JSON line."""
     from defoscan.synth.dataset import write_dataset
 
-    cpu0, t0 = _cpu(), time.perf_counter()
+    cpu0, t0 = cpu_seconds()[0], time.perf_counter()
     write_dataset(out, n, seed=SEED, shape=(rows, cols), cell_size=CELL, shard_size=shard, workers=workers)
     elapsed = time.perf_counter() - t0
     digest, size = hashlib.sha256(), 0
@@ -195,31 +197,14 @@ def _measure(rows, cols, n, workers, shard, out):
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the pool's workers, joined by now
     result = {
         "time_s": elapsed,
-        "cpu_s": _cpu() - cpu0 + children.ru_utime + children.ru_stime,
-        "peak_mib": _peak_mib(),
+        "cpu_s": cpu_seconds()[0] - cpu0 + children.ru_utime + children.ru_stime,
+        "peak_mib": peak_mib(),
         "worker_peak_mib": children.ru_maxrss / 1024,
         "files_sha256": digest.hexdigest(),
         "bytes": size,
         "load": os.getloadavg()[0],  # other work on the machine takes cores from the pool
     }
     print(json.dumps(result))
-
-
-def _peak_mib():
-    """Peak resident memory of this process so far (VmHWM), MiB."""
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
