@@ -18,8 +18,8 @@ that look like it:
 - **velocity**: quantiles of the map, to compare real and synthetic maps.
 
 The estimates are then *calibrated*: synthetic maps drawn around the profile are measured the same way, and the
-practical range and the spike rate corrected so that their median measures what the real map measures
-(:func:`fit_profile`, ``calibrate``). :func:`draw_conditions` draws the conditions of one sample around a profile,
+practical range, the noise's amplitude and the spikes corrected so that their median measures what the real map
+measures (:func:`fit_profile`, Notes). :func:`draw_conditions` draws the conditions of one sample around a profile,
 in the form of :func:`defoscan.synth.sample.draw_conditions`; :func:`save_profile` and :func:`load_profile` keep a
 profile on disk. Velocities in mm/yr, lengths in metres, grids north-up (row 0 is the north edge). Measured
 figures are in ``docs/synth-profile.md``.
