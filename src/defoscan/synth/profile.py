@@ -177,7 +177,8 @@ def fit_profile(
         ``spikes`` and ``noise`` hold the generator's parameters, calibrated; their ``measured`` entries hold the
         estimates as measured on the map (``rate``, ``scale``, ``tail``; ``sigma`` ... ``point_noise``), which is
         what to compare with the same measurement on a synthetic map. ``calibration`` (None when not calibrated):
-        ``draws``, the synthetic maps' ``median`` measurements, and the correction ``factors``.
+        ``draws`` per round and ``rounds``, each with the synthetic maps' ``median`` measurements and the correction
+        ``factors`` applied.
 
     Notes
     -----
