@@ -41,7 +41,7 @@ from defoscan.synth.coverage import clustered_coverage, coverage_statistics, fit
 from defoscan.synth.noise import cell_sigma, correlated_field, planar_ramp, practical_range, white_noise
 from defoscan.synth.noise import spikes as draw_spikes
 from defoscan.synth.sample import draw_sample
-from defoscan.synth.variogram import empirical_variogram
+from defoscan.synth.variogram import empirical_variogram, median_surface
 
 VERSION = 1
 QUANTILES = (1, 5, 25, 50, 75, 95, 99)  # per cent: the velocity histogram's summary
@@ -701,7 +701,7 @@ def signal_mask(values, cell_size, *, scale=SIGNAL_SCALE, k=SIGNAL_K, grow=SIGNA
     eight = np.ones((3, 3), dtype=bool)
     mask = np.zeros(values.shape, dtype=bool)
     for _ in range(2):
-        departure = local - _median_surface(np.where(mask, np.nan, values), cell_size, scale)
+        departure = local - median_surface(np.where(mask, np.nan, values), cell_size, scale)
         sigma = robust_sigma(departure[observed & ~mask])
         if not np.isfinite(sigma) or sigma == 0:
             break
@@ -713,28 +713,6 @@ def signal_mask(values, cell_size, *, scale=SIGNAL_SCALE, k=SIGNAL_K, grow=SIGNA
         if mask.any():
             mask = ndimage.binary_dilation(mask, structure=eight, iterations=SIGNAL_DILATE)
     return mask & observed
-
-
-def _median_surface(values, cell_size, scale):
-    """Medians of ``scale``-metre blocks over the cells with data, interpolated bilinearly between block centres."""
-    rows, cols = values.shape
-    b = max(1, int(round(scale / cell_size)))
-    by, bx = -(-rows // b), -(-cols // b)
-    padded = np.full((by * b, bx * b), np.nan)
-    padded[:rows, :cols] = values
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks
-        block = np.nanmedian(padded.reshape(by, b, bx, b), axis=(1, 3))
-    empty = np.isnan(block)
-    if empty.all():
-        return np.zeros(values.shape)
-    if empty.any():  # blocks without data borrow the nearest block's median
-        nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
-        block = block[tuple(nearest)]
-    # Block j's centre is at cell (j + 0.5) b - 0.5; map_coordinates wants block units.
-    ry = (np.arange(rows) + 0.5) / b - 0.5
-    rx = (np.arange(cols) + 0.5) / b - 0.5
-    return ndimage.map_coordinates(block, np.meshgrid(ry, rx, indexing="ij"), order=1, mode="nearest")
 
 
 # --- drawing around a profile -------------------------------------------------------------------------------------

@@ -178,6 +178,32 @@ def robust_residual(values, cell_size, *, scale, k=4.0):
         ``values`` with the outliers set to NaN.
     """
     values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).any():
+        return values.copy()
+    local = median_surface(values, cell_size, scale)
+    residual = values - local
+    sigma = robust_sigma(residual)
+    out = values.copy()
+    out[np.abs(residual) > k * sigma] = np.nan
+    return out
+
+
+def median_surface(values, cell_size, scale):
+    """Medians of ``scale``-metre blocks over the cells with data, interpolated bilinearly between block centres.
+
+    Blocks without data borrow the nearest block's median; a grid without any data gives zeros.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        2-D grid, NaN where there is no data.
+    cell_size, scale : float
+        Cell side and block side, m.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+    """
     rows, cols = values.shape
     b = max(1, int(round(scale / cell_size)))
     by, bx = -(-rows // b), -(-cols // b)
@@ -188,17 +214,11 @@ def robust_residual(values, cell_size, *, scale, k=4.0):
         block = np.nanmedian(padded.reshape(by, b, bx, b), axis=(1, 3))
     empty = np.isnan(block)
     if empty.all():
-        return values.copy()
+        return np.zeros(values.shape)
     if empty.any():
         nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
         block = block[tuple(nearest)]
     # Block j's centre is at cell (j + 0.5) b - 0.5; map_coordinates wants block units.
     ry = (np.arange(rows) + 0.5) / b - 0.5
     rx = (np.arange(cols) + 0.5) / b - 0.5
-    coords = np.meshgrid(ry, rx, indexing="ij")
-    local = ndimage.map_coordinates(block, coords, order=1, mode="nearest")
-    residual = values - local
-    sigma = robust_sigma(residual)
-    out = values.copy()
-    out[np.abs(residual) > k * sigma] = np.nan
-    return out
+    return ndimage.map_coordinates(block, np.meshgrid(ry, rx, indexing="ij"), order=1, mode="nearest")
