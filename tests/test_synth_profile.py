@@ -310,13 +310,17 @@ def test_same_seed_same_profile():
 # --- real maps ------------------------------------------------------------------------------------------------------
 
 REAL = {
-    # name: (file inside the package data, synthetic maps drawn: small maps measure noisily, and cost little)
-    "kirishima": ("kirishima/velocity.h5", 24),
-    "ustica_022": ("ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip", 96),
-    "ustica_117": ("ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip", 96),
+    # name: (the real file's fixture, cell size (None: gridding's default), synthetic maps drawn: small maps measure
+    # noisily, and cost little)
+    "kirishima": ("kirishima_velocity_h5", None, 24),
+    "ustica_022": ("ustica_l2b_022_zip", None, 96),
+    "ustica_117": ("ustica_l2b_117_zip", None, 96),
+    "ustica_l3_u": ("ustica_l3_u_zip", 100.0, 48),  # the EGMS L3 product is a 100 m grid
 }
 # Amsterdam's 2,500 DePSI points grid into 10 x 29 cells of 10 m (145 with data): the variogram reaches 5 cells, so
-# no range can be measured, and the map holds 3 spikes. It is not compared.
+# no range can be measured, and the map holds 3 spikes. It is not compared. Nor is Ustica's L3 east component: its
+# measured practical range, 170 m, is under two 100 m cells (white at the grid's scale), so there is no range to
+# reproduce (synthetic maps measure 1.27 times it; every other quantity agrees within the tolerances below).
 
 
 def real_measures(profile):
@@ -331,9 +335,9 @@ def real_measures(profile):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REAL))
-def test_synthetic_maps_drawn_around_a_real_map_measure_like_it(name, package_data_dir):
-    relative, n_maps = REAL[name]
-    (grid,) = grid_inputs(read_inputs([package_data_dir / relative]))
+def test_synthetic_maps_drawn_around_a_real_map_measure_like_it(name, request):
+    fixture, cell, n_maps = REAL[name]
+    (grid,) = grid_inputs(read_inputs([request.getfixturevalue(fixture)]), cell_size=cell)
     velocity, count = grid["velocity"].values, grid["count"].values
     cell_size = abs(float(grid.rio.resolution()[0]))
     profile = fit_profile(velocity, count, cell_size, name=name)
