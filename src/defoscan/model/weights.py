@@ -6,7 +6,6 @@ loading never runs code, unlike pickle) and ``NAME.json``, the model card: archi
 or a damaged file, are caught), versions, and the caller's recipe, data profile and metrics.
 """
 
-import hashlib
 import json
 import os
 import tempfile
@@ -17,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import defoscan
+from defoscan.hashing import file_sha256
 from defoscan.model.networks import AlexNetStyle, build_model
 
 CARD_FORMAT = "defoscan-model/1"
@@ -107,14 +107,6 @@ def _card_path(path):
     return Path(path).with_suffix(".json")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _atomic_write(path, write):
     """Call ``write(temporary_path)`` then rename onto ``path``: readers never see a half-written file."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -153,7 +145,9 @@ def save_model(model, path, card):
     if clash:
         raise ValueError(f"model card keys {clash} are filled by save_model; remove them")
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    metadata = {"arch": model.config["arch"], "in_channels": str(model.config["in_channels"])}
+    # One key: safetensors writes its metadata map in hash order, so several keys would make the bytes vary by run.
+    described = {"arch": model.config["arch"], "in_channels": model.config["in_channels"]}
+    metadata = {"defoscan": json.dumps(described, sort_keys=True)}
     _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     full = {
         "format": CARD_FORMAT,
@@ -161,7 +155,7 @@ def save_model(model, path, card):
         "in_channels": model.config["in_channels"],
         "options": model.config["options"],
         "weights_file": path.name,
-        "weights_sha256": _sha256(path),
+        "weights_sha256": file_sha256(path),
         "parameters": sum(p.numel() for p in model.parameters()),
         "defoscan_version": defoscan.__version__,
         "torch_version": torch.__version__,
@@ -203,7 +197,7 @@ def load_model(path):
         expected_sha = card["weights_sha256"]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{card_path}: not a valid defoscan model card ({error!r})") from error
-    if _sha256(path) != expected_sha:
+    if file_sha256(path) != expected_sha:
         raise ValueError(f"{path}: weights do not match the checksum in {card_path.name} (damaged or swapped file)")
     try:
         tensors = load_file(path)
