@@ -44,6 +44,7 @@ import shapely.geometry
 from affine import Affine
 
 from defoscan.errors import InputError
+from defoscan.hashing import file_sha256
 from defoscan.outputs import atomic_path, check_writable_dir
 from defoscan.synth import sources
 from defoscan.synth.sample import LABEL_THRESHOLD, Sample, draw_sample
@@ -572,7 +573,7 @@ def write_shard(task, on_sample=None):
         "start": start,
         "stop": stop,
         "positive": int(sum(s.label for s in samples)),
-        "sha256": {"npz": _sha256_file(npz_path), "labels": meta["labels_sha256"]},
+        "sha256": {"npz": file_sha256(npz_path), "labels": meta["labels_sha256"]},
         "kinds": kinds,
         "sources": sources,
     }
@@ -730,9 +731,9 @@ def _kept_shard(out_dir, number, start, stop, fingerprint, previous):
     meta = _shard_meta(npz_path)
     if meta is None or meta.get("fingerprint") != fingerprint or (meta["start"], meta["stop"]) != (start, stop):
         return None
-    if _sha256_file(labels_path) != meta["labels_sha256"]:
+    if file_sha256(labels_path) != meta["labels_sha256"]:
         return None
-    npz_sha256 = _sha256_file(npz_path)
+    npz_sha256 = file_sha256(npz_path)
     if previous is not None:
         entries = [e for e in previous["shards"] if e["npz"] == npz_name]
         if not entries or entries[0]["sha256"]["npz"] != npz_sha256:
@@ -774,7 +775,7 @@ def _verify_shard(directory, entry):
         path = os.path.join(os.fspath(directory), entry[key])
         if not os.path.exists(path):
             raise InputError(path, "missing from the dataset")
-        if _sha256_file(path) != entry["sha256"][key]:
+        if file_sha256(path) != entry["sha256"][key]:
             raise InputError(path, "sha256 differs from the manifest's: the file changed or is damaged")
 
 
@@ -792,11 +793,3 @@ def _canonical(document):
 
 def _sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
