@@ -1,0 +1,92 @@
+"""Window images for the network: one velocity window, how training and scanning both turn it into channels.
+
+The same function serves training samples and windows cut from a real map, so what the network sees never differs
+between the two. Steps:
+
+1. The window's own reference is removed: the median of its cells with data is subtracted. An InSAR velocity map
+   is relative to a reference point somewhere else, so a window's mean level carries no information; wrapping at
+   2 mm/yr would turn an arbitrary offset into an arbitrary fringe phase.
+2. The window is over-wrapped (:func:`defoscan.wrap.make_input`) in the recipe's mode, with a validity channel
+   (1 where the window has data, 0 elsewhere; no-data cells are 0 in every channel).
+
+A recipe is a plain dict (it is stored in the model card): ``mode`` (``enhanced``, ``single`` or ``raw``),
+``intervals`` (mm/yr, or None for the mode's default), ``representation`` (``cos_sin`` or ``phase``), ``scale``
+(mm/yr, for ``raw``), ``fill`` (whether windows are cut from the gap-filled map), ``window`` (cells per side) and
+``cell_size`` (metres, the training data's).
+"""
+
+import numpy as np
+
+from defoscan.wrap import ENHANCED_INTERVALS, channel_names, make_input
+
+DEFAULT_RECIPE = {
+    "mode": "enhanced",
+    "intervals": list(ENHANCED_INTERVALS),
+    "representation": "cos_sin",
+    "scale": 20.0,
+    "fill": False,
+    "window": 128,
+    "cell_size": 50.0,
+}
+
+
+def recipe_with(**changes):
+    """The default recipe with some keys changed (unknown keys refused).
+
+    Returns
+    -------
+    dict
+    """
+    unknown = set(changes) - set(DEFAULT_RECIPE)
+    if unknown:
+        raise ValueError(f"unknown recipe keys: {', '.join(sorted(unknown))}")
+    recipe = {**DEFAULT_RECIPE, **changes}
+    if recipe["mode"] == "single" and "intervals" not in changes:
+        recipe["intervals"] = None  # the radar's own half wavelength per year
+    if recipe["mode"] == "raw":
+        recipe["intervals"] = None
+    return recipe
+
+
+def input_channels(recipe):
+    """Number of channels :func:`window_input` makes with ``recipe``."""
+    return len(input_names(recipe))
+
+
+def input_names(recipe):
+    """Channel names, e.g. ``["cos@2", "sin@2", ..., "valid"]``."""
+    return channel_names(
+        mode=recipe["mode"], intervals=recipe["intervals"], representation=recipe["representation"], with_validity=True
+    )
+
+
+def window_input(velocity, recipe):
+    """Channels of one window (or a stack of windows).
+
+    Parameters
+    ----------
+    velocity : numpy.ndarray
+        ``(rows, columns)`` or ``(n, rows, columns)``, mm/yr, NaN = no data.
+    recipe : dict
+        See the module notes.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        ``(channels, rows, columns)`` or ``(n, channels, rows, columns)``.
+    """
+    velocity = np.asarray(velocity, dtype=np.float32)
+    if velocity.ndim == 3:
+        return np.stack([window_input(v, recipe) for v in velocity])
+    if velocity.ndim != 2:
+        raise ValueError(f"a window is 2-D (or a stack of them), got shape {velocity.shape}")
+    valid = np.isfinite(velocity)
+    centred = velocity - np.median(velocity[valid]) if valid.any() else velocity
+    return make_input(
+        centred,
+        mode=recipe["mode"],
+        intervals=recipe["intervals"],
+        representation=recipe["representation"],
+        scale=recipe["scale"],
+        with_validity=True,
+    )
