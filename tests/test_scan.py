@@ -1,0 +1,204 @@
+"""The window scanner: window placement, the Gaussian weight, and blending checked against stub models."""
+
+import numpy as np
+import pytest
+import torch
+
+from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, recipe_with
+from defoscan.model.networks import build_model
+from defoscan.scan import gaussian_weight, scan_probability, window_starts
+
+RECIPE = recipe_with(window=16)
+
+
+class ConstantModel(torch.nn.Module):
+    """Every window gets the same logit (and, optionally, a per-pixel map of logits)."""
+
+    def __init__(self, logit=0.0, mask=None):
+        super().__init__()
+        self.logit, self.mask = float(logit), mask
+
+    def forward(self, x):
+        out = {"logit": torch.full((x.shape[0],), self.logit)}
+        if self.mask is not None:
+            out["mask_logit"] = torch.as_tensor(self.mask, dtype=torch.float32).expand(x.shape[0], 1, *x.shape[2:])
+        return out
+
+
+class ValidShareModel(torch.nn.Module):
+    """Logit = a window's share of valid cells (last channel), so the probability says where the window lay."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append(x.shape[0])
+        return {"logit": x[:, -1].mean(dim=(1, 2)) * 4.0 - 2.0}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on a busy machine torch's spinning worker threads slow these tiny passes a hundredfold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# --- window_starts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "window", "stride", "expected"),
+    [
+        (10, 4, 3, [0, 3, 6]),  # the last regular window is flush already
+        (11, 4, 3, [0, 3, 6, 7]),  # one more, flush with the edge
+        (4, 4, 1, [0]),
+        (3, 4, 1, [0]),  # smaller than a window: one window (padded by the scanner)
+        (128, 32, 8, list(range(0, 97, 8))),
+    ],
+)
+def test_window_starts(size, window, stride, expected):
+    assert window_starts(size, window, stride).tolist() == expected
+
+
+def test_window_starts_cover_every_cell():
+    for size in range(1, 60):
+        covered = np.zeros(max(size, 8), dtype=bool)
+        for start in window_starts(size, 8, 3):
+            covered[start : start + 8] = True
+        assert covered.all() and window_starts(size, 8, 3)[-1] == max(size - 8, 0)
+
+
+def test_window_starts_refuse_zero_stride():
+    with pytest.raises(ValueError, match="positive"):
+        window_starts(10, 4, 0)
+
+
+# --- gaussian_weight -------------------------------------------------------------------------------------------
+
+
+def test_gaussian_weight_shape_peak_and_default_sigma():
+    g = gaussian_weight(227)
+    assert g.shape == (227, 227) and g[113, 113] == pytest.approx(1.0)
+    assert np.allclose(g, g.T) and np.allclose(g, g[::-1, ::-1])
+    # sigma = window / 6: three sigmas from the centre at the edge midpoints.
+    assert g[113, 0] == pytest.approx(np.exp(-0.5 * (113 / (227 / 6)) ** 2))
+    assert np.allclose(gaussian_weight(227, 227 / 6), g)
+
+
+def test_gaussian_weight_even_window_is_centred_between_cells():
+    g = gaussian_weight(4, sigma=1.0)
+    assert np.allclose(g, g[::-1, ::-1]) and g[1, 1] == g[2, 2] == g.max()
+
+
+# --- scan_probability ----------------------------------------------------------------------------------------
+
+
+def test_constant_model_gives_its_probability_everywhere_with_data():
+    velocity = np.random.default_rng(0).normal(size=(40, 50)).astype(np.float32)
+    velocity[5, 7] = np.nan
+    probability = scan_probability(velocity, ConstantModel(1.5), RECIPE)
+    assert probability.dtype == np.float32 and probability.shape == velocity.shape
+    assert np.isnan(probability[5, 7])
+    assert np.allclose(probability[np.isfinite(velocity)], sigmoid(1.5), atol=1e-6)
+
+
+def test_blend_matches_the_weighted_average_of_window_probabilities():
+    rng = np.random.default_rng(1)
+    velocity = rng.normal(size=(24, 24)).astype(np.float32)
+    velocity[:10, :10] = np.nan  # windows differ in their valid share, hence in probability and weight
+    probability = scan_probability(velocity, ValidShareModel(), RECIPE, stride=4)
+    valid = np.isfinite(velocity)
+    g = gaussian_weight(16)
+    numerator, denominator = np.zeros((24, 24)), np.zeros((24, 24))
+    for r in (0, 4, 8):
+        for c in (0, 4, 8):
+            share = valid[r : r + 16, c : c + 16].mean()
+            numerator[r : r + 16, c : c + 16] += g * share * sigmoid(share * 4 - 2)
+            denominator[r : r + 16, c : c + 16] += g * share
+    expected = np.where(valid, numerator / denominator, np.nan)
+    assert np.allclose(probability, expected, equal_nan=True, atol=1e-6)
+
+
+def test_mostly_empty_windows_are_skipped_and_leave_nan():
+    velocity = np.full((16, 64), np.nan, dtype=np.float32)
+    velocity[:, :16] = 1.0  # one full window at the left; further right, windows hold under half data
+    velocity[0, 60] = 2.0  # a lone cell far from the data: no window there is half valid
+    probability = scan_probability(velocity, ConstantModel(0.0), RECIPE, stride=4)
+    assert np.allclose(probability[:, :16], 0.5)
+    assert np.isnan(probability[0, 60])
+    # With no minimum every window with any data counts, and the lone cell gets a value.
+    everything = scan_probability(velocity, ConstantModel(0.0), RECIPE, stride=4, min_valid=0.0)
+    assert np.allclose(everything[np.isfinite(velocity)], 0.5)
+
+
+def test_valid_mask_restricts_output_and_window_shares():
+    velocity = np.ones((32, 32), dtype=np.float32)  # e.g. a gap-filled map: finite everywhere
+    observed = np.zeros((32, 32), dtype=bool)
+    observed[:, :12] = True
+    probability = scan_probability(velocity, ValidShareModel(), RECIPE, stride=4, valid=observed)
+    assert np.isnan(probability[:, 12:]).all()
+    assert np.isfinite(probability[:, :12]).all()
+    # Windows starting at column 0 hold 12/16 observed cells; those at 4 hold 8/16 (kept, exactly half); later
+    # ones fewer (skipped). The model reads the filled map, so its logit is the same for every window.
+    assert np.allclose(probability[:, :12], sigmoid(2.0))
+
+
+def test_map_smaller_than_a_window_is_padded():
+    velocity = np.ones((10, 12), dtype=np.float32)  # 120 of 256 cells after padding: under half
+    assert np.isnan(scan_probability(velocity, ConstantModel(2.0), RECIPE)).all()
+    probability = scan_probability(velocity, ValidShareModel(), RECIPE, min_valid=0.4)
+    assert probability.shape == (10, 12)
+    assert np.allclose(probability, sigmoid(120 / 256 * 4 - 2))
+
+
+def test_localise_blends_the_per_pixel_map():
+    mask = np.full((16, 16), -5.0)
+    mask[4:12, 4:12] = 5.0
+    velocity = np.zeros((16, 16), dtype=np.float32)
+    model = ConstantModel(-5.0, mask=mask)
+    window_only = scan_probability(velocity, model, RECIPE)
+    assert np.allclose(window_only, sigmoid(-5.0))  # without localise the mask is not used
+    localised = scan_probability(velocity, model, {**RECIPE, "localise": True})
+    assert np.allclose(localised, sigmoid(mask), atol=1e-6)  # a single window: the map itself
+    gated = scan_probability(velocity, model, {**RECIPE, "localise": True}, threshold_logit=0.0)
+    assert np.all(gated == 0.0)  # the window logit is under the gate: the window contributes 0
+
+
+def test_batch_size_does_not_change_the_map_and_progress_is_reported():
+    rng = np.random.default_rng(2)
+    velocity = rng.normal(size=(40, 40)).astype(np.float32)
+    velocity[rng.random((40, 40)) < 0.3] = np.nan
+    model = ValidShareModel()
+    reports = []
+    one = scan_probability(velocity, model, RECIPE, batch=1, progress=lambda done, total: reports.append(done))
+    assert set(model.calls) == {1} and reports == list(range(1, len(reports) + 1))
+    many = scan_probability(velocity, model, RECIPE, batch=7)
+    assert np.array_equal(one, many, equal_nan=True)
+
+
+def test_a_real_network_scans_deterministically_whatever_the_batch():
+    recipe = {**DEFAULT_RECIPE, "window": 32}
+    model = build_model("compact", input_channels(recipe), width=8, fcn=True).eval()
+    rng = np.random.default_rng(3)
+    velocity = rng.normal(scale=3.0, size=(48, 56)).astype(np.float32)
+    velocity[rng.random(velocity.shape) < 0.2] = np.nan
+    first = scan_probability(velocity, model, recipe, batch=32)
+    again = scan_probability(velocity, model, recipe, batch=32)
+    assert np.array_equal(first, again, equal_nan=True)
+    assert np.allclose(scan_probability(velocity, model, recipe, batch=2), first, atol=1e-5, equal_nan=True)
+    finite = np.isfinite(first)
+    assert np.array_equal(finite, np.isfinite(velocity)) and ((first[finite] >= 0) & (first[finite] <= 1)).all()
+    localised = scan_probability(velocity, model, {**recipe, "localise": True})
+    assert np.array_equal(np.isfinite(localised), finite) and not np.allclose(localised[finite], first[finite])
+
+
+def test_refuses_mismatched_valid():
+    with pytest.raises(ValueError, match="valid has shape"):
+        scan_probability(np.zeros((20, 20)), ConstantModel(), RECIPE, valid=np.ones((10, 10), bool))
