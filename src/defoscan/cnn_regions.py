@@ -1,0 +1,100 @@
+"""Regions from a probability map: the CNN detector's counterpart of :func:`defoscan.threshold.threshold_detect`.
+
+Cells with data whose probability reaches the cut-off are joined into 8-connected regions; regions with fewer than
+``min_cells`` cells or ``min_points`` points are dropped. A region's ``score`` is its greatest probability; its
+velocities are measured against the same robust background as the threshold detector's
+(:func:`defoscan.threshold.robust_background`), so a map's reference offset or a regional ramp does not enter
+``mean_velocity`` or ``peak_velocity``, and its ``sign`` is the sign of that mean (subsidence if negative).
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from defoscan.threshold import robust_background
+
+
+def probability_regions(
+    probability,
+    velocity,
+    count,
+    cell_size,
+    threshold=0.5,
+    *,
+    background_size=5000.0,
+    min_cells=4,
+    min_points=4,
+):
+    """Regions of a probability map at or above a cut-off, with the attributes of the output contract.
+
+    Parameters
+    ----------
+    probability : numpy.ndarray
+        2-D, in [0, 1], NaN where not scanned (:func:`defoscan.scan.scan_probability`).
+    velocity : numpy.ndarray
+        The gridded (not gap-filled) velocity, mm/yr, NaN where no data; cells without data never join a region.
+    count : numpy.ndarray
+        Points per cell.
+    cell_size : float
+        Metres.
+    threshold : float
+        Probability a cell needs (inclusive).
+    background_size : float
+        Metres across the blocks of the robust background.
+    min_cells, min_points : int
+        Cells and points (sum of the cells' counts) a region needs.
+
+    Returns
+    -------
+    labels : numpy.ndarray of int32
+        Region number per cell, 0 elsewhere; regions numbered from 1 by decreasing score (ties by position).
+    regions : list of dict
+        Per region: ``label``, ``score`` (greatest probability), ``n_cells``, ``n_points``, ``mean_velocity`` and
+        ``peak_velocity`` (mm/yr against the background; the peak is the value of greatest magnitude, signed),
+        ``sign`` (``subsidence`` if the mean is negative, else ``uplift``), ``mean_probability``.
+
+    See also
+    --------
+    defoscan.threshold.threshold_detect : the baseline, same outputs.
+    """
+    probability = np.asarray(probability, dtype=np.float64)
+    velocity = np.asarray(velocity, dtype=np.float64)
+    count = np.asarray(count)
+    labels = np.zeros(velocity.shape, dtype=np.int32)
+    data = np.isfinite(velocity)
+    kept = data & np.isfinite(probability) & (np.nan_to_num(probability, nan=-1.0) >= threshold)
+    if not kept.any():
+        return labels, []
+    residual = velocity - robust_background(velocity, cell_size, background_size)
+    components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
+    found = []
+    for index, window in enumerate(ndimage.find_objects(components), start=1):
+        cells = components[window] == index
+        n_cells = int(cells.sum())
+        n_points = int(np.nansum(count[window][cells]))
+        if n_cells < min_cells or n_points < min_points:
+            continue
+        values = residual[window][cells]
+        values = values[np.isfinite(values)]
+        if values.size == 0:  # no background (too little data anywhere): nothing to measure against
+            continue
+        mean = float(values.mean())
+        found.append(
+            {
+                "window": window,
+                "cells": cells,
+                "score": float(probability[window][cells].max()),
+                "n_cells": n_cells,
+                "n_points": n_points,
+                "mean_velocity": mean,
+                "peak_velocity": float(values[np.argmax(np.abs(values))]),
+                "sign": "subsidence" if mean < 0 else "uplift",
+                "mean_probability": float(probability[window][cells].mean()),
+            }
+        )
+    found.sort(key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start))
+    regions = []
+    for number, region in enumerate(found, start=1):
+        window, cells = region.pop("window"), region.pop("cells")
+        labels[window][cells] = number
+        regions.append({"label": number, **region})
+    return labels, regions

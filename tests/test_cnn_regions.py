@@ -1,0 +1,81 @@
+"""Regions from a probability map: cut-off, connectivity, size limits, attributes against the background."""
+
+import numpy as np
+import pytest
+
+from defoscan.cnn_regions import probability_regions
+
+
+def flat_map(shape=(60, 60), level=3.0):
+    """A map at a constant reference offset (the background), everything with data, one point per cell."""
+    return np.full(shape, level), np.ones(shape, dtype=int)
+
+
+def test_one_region_with_its_attributes():
+    velocity, count = flat_map()
+    velocity[20:25, 30:34] = 3.0 - np.arange(20).reshape(5, 4)  # a bowl: 0 .. -19 mm/yr below the offset
+    probability = np.zeros(velocity.shape)
+    probability[20:25, 30:34] = 0.8
+    probability[22, 32] = 0.97
+    labels, regions = probability_regions(probability, velocity, count, 50.0)
+    assert len(regions) == 1
+    (region,) = regions
+    assert region["label"] == 1 and region["n_cells"] == region["n_points"] == 20
+    assert region["score"] == pytest.approx(0.97)
+    assert region["mean_velocity"] == pytest.approx(-9.5)  # against the background (the 3 mm/yr offset)
+    assert region["peak_velocity"] == pytest.approx(-19.0)
+    assert region["sign"] == "subsidence"
+    assert np.array_equal(labels == 1, probability >= 0.5)
+
+
+def test_uplift_and_ranking_by_score():
+    velocity, count = flat_map()
+    velocity[5:8, 5:8] = 13.0  # +10 against the background
+    velocity[40:43, 40:43] = -7.0
+    probability = np.zeros(velocity.shape)
+    probability[5:8, 5:8] = 0.6
+    probability[40:43, 40:43] = 0.9
+    labels, regions = probability_regions(probability, velocity, count, 50.0)
+    assert [(r["label"], r["sign"]) for r in regions] == [(1, "subsidence"), (2, "uplift")]
+    assert regions[1]["mean_velocity"] == pytest.approx(10.0) and regions[1]["peak_velocity"] == pytest.approx(10.0)
+    assert (labels[40:43, 40:43] == 1).all() and (labels[5:8, 5:8] == 2).all()
+
+
+def test_cut_off_is_inclusive_and_adjustable():
+    velocity, count = flat_map()
+    probability = np.zeros(velocity.shape)
+    probability[10:12, 10:12] = 0.5
+    assert len(probability_regions(probability, velocity, count, 50.0)[1]) == 1
+    assert probability_regions(probability, velocity, count, 50.0, threshold=0.51)[1] == []
+
+
+def test_diagonal_cells_join_and_small_regions_are_dropped():
+    velocity, count = flat_map()
+    probability = np.zeros(velocity.shape)
+    for i in range(4):  # a diagonal line: one region under 8-connectivity
+        probability[10 + i, 10 + i] = 0.9
+    probability[30:32, 30] = 0.9  # two cells: too small
+    labels, regions = probability_regions(probability, velocity, count, 50.0)
+    assert len(regions) == 1 and regions[0]["n_cells"] == 4
+    assert labels[30, 30] == 0
+
+
+def test_too_few_points_and_cells_without_data():
+    velocity, count = flat_map()
+    count[:] = 0
+    count[10:12, 10:12] = 1  # a raster resampled from few points: 4 cells, only 3 of them with a point
+    count[11, 11] = 0
+    velocity[40:42, 40:43] = np.nan  # no data: never part of a region, whatever the probability says
+    probability = np.zeros(velocity.shape)
+    probability[10:12, 10:12] = 0.9
+    probability[40:42, 40:43] = 0.9
+    probability[45, 45] = np.nan
+    labels, regions = probability_regions(probability, velocity, count, 50.0)
+    assert regions == [] and not labels.any()
+    assert len(probability_regions(probability, velocity, count, 50.0, min_points=3)[1]) == 1
+
+
+def test_nothing_above_the_cut_off():
+    velocity, count = flat_map((10, 10))
+    labels, regions = probability_regions(np.full((10, 10), np.nan), velocity, count, 50.0)
+    assert regions == [] and labels.dtype == np.int32 and not labels.any()
