@@ -1,22 +1,39 @@
-"""``detect`` end to end on the bundled real data: known signals found, the stable control clean."""
+"""``detect`` end to end: the baseline on the bundled real data (known signals found, the stable control clean), and
+the CNN path with a small model written by a fixture (the bundled model is not needed here)."""
 
 import json
+import os
 
 import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import torch
+from rasterio.transform import from_origin
 from shapely.geometry import Point
 
+import defoscan.detect
 from defoscan.detect import detect
+from defoscan.errors import InputError
+from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
+from defoscan.model.networks import build_model
+from defoscan.model.weights import save_model
 
 SHINMOEDAKE = Point(130.883, 31.911)  # lon, lat of the crater (data provenance: about +-5 cm/yr there)
+OUTPUT_FILES = (
+    "detections.geojson",
+    "detections.gpkg",
+    "velocity.tif",
+    "velocity_filled.tif",
+    "probability.tif",
+    "overview.png",
+)
 
 
 @pytest.fixture(scope="module")
 def kirishima_run(tmp_path_factory, kirishima_velocity_h5):
     out = tmp_path_factory.mktemp("kirishima")
-    return out, detect([str(kirishima_velocity_h5)], str(out))
+    return out, detect([str(kirishima_velocity_h5)], str(out), detector="threshold")
 
 
 def test_kirishima_flags_the_shinmoedake_crater(kirishima_run):
@@ -52,10 +69,18 @@ def test_kirishima_outputs_agree_with_each_other(kirishima_run):
     properties = geojson["features"][0]["properties"]
     assert set(properties) >= {"id", "score", "area_km2", "n_points", "mean_velocity", "peak_velocity", "sign", "kind"}
     assert properties["sign"] in ("subsidence", "uplift") and 0 <= properties["score"] <= 1
+    # The baseline has no probability: probability.tif marks its detections with 1, other cells with data 0.
+    with rasterio.open(out / "probability.tif") as src:
+        marks = src.read(1)
+        assert src.transform == filled.transform and src.tags()["units"] == "probability"
+        assert "not a probability" in src.tags()["note"]
+    assert set(np.unique(marks[np.isfinite(marks)])) == {0.0, 1.0}
+    assert np.array_equal(np.isfinite(marks), observed | (marks == 1))
+    assert record["parameters"]["detector"] == "threshold" and record["parameters"]["model"] is None
 
 
 def test_ustica_stable_control_flags_nothing(tmp_path, ustica_l2b_022_zip, ustica_l2b_117_zip):
-    result = detect([str(ustica_l2b_022_zip), str(ustica_l2b_117_zip)], str(tmp_path / "out"))
+    result = detect([str(ustica_l2b_022_zip), str(ustica_l2b_117_zip)], str(tmp_path / "out"), detector="threshold")
     assert len(result["detections"]) == 0
     assert json.loads((tmp_path / "out" / "detections.geojson").read_text()) == {
         "type": "FeatureCollection",
@@ -77,8 +102,8 @@ def test_ustica_stable_control_flags_nothing(tmp_path, ustica_l2b_022_zip, ustic
 def test_same_inputs_give_byte_identical_outputs(tmp_path, ustica_l2b_117_zip, kirishima_run):
     out, _ = kirishima_run
     again = tmp_path / "again"
-    detect([str(json.loads((out / "run.json").read_text())["inputs"][0]["path"])], str(again))
-    for name in ("detections.geojson", "detections.gpkg", "velocity.tif", "velocity_filled.tif", "overview.png"):
+    detect([str(json.loads((out / "run.json").read_text())["inputs"][0]["path"])], str(again), detector="threshold")
+    for name in OUTPUT_FILES:
         assert (out / name).read_bytes() == (again / name).read_bytes(), name
 
 
@@ -93,9 +118,163 @@ def test_points_input_end_to_end_with_an_injected_bowl(tmp_path, amsterdam_csv):
     table["pnt_linear"] = table["pnt_linear"] - 0.030 * np.exp(-r2 / 25.0**2)  # m/yr, as DePSI stores it
     path = tmp_path / "amsterdam_bowl.csv"
     table.to_csv(path, index=False)
-    result = detect([str(path)], str(tmp_path / "out"), cell_size=10.0)
+    result = detect([str(path)], str(tmp_path / "out"), cell_size=10.0, detector="threshold")
     frame = result["detections"]
     assert (frame["sign"] == "subsidence").any()
     bowl_centre = gpd.GeoSeries([Point(*centre)], crs=4326).to_crs(frame.crs).iloc[0]
     hit = frame[frame.distance(bowl_centre) < 70.0]
     assert len(hit) == 1 and hit.iloc[0]["peak_velocity"] < -15.0
+
+
+# --- the CNN detector, with a small model written here ----------------------------------------------------------
+
+RECIPE = {**DEFAULT_RECIPE, "window": 32}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on a busy machine torch's spinning worker threads slow small passes a hundredfold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_model(path, *, bias=3.0, recipe=RECIPE, card=None):
+    """A small untrained CompactNet whose window probability is about sigmoid(bias) everywhere."""
+    model = build_model("compact", input_channels(recipe), width=8, fcn=False)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(bias)
+    save_model(model, path, {"input": recipe, "threshold": 0.5, "name": "test-model", **(card or {})})
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_raster(tmp_path_factory):
+    """96 x 96 cells of 50 m (EPSG:3035): noise, a fifth of the cells empty, a subsidence bowl at the centre."""
+    rng = np.random.default_rng(7)
+    rows, cols = np.mgrid[0:96, 0:96]
+    velocity = rng.normal(0.0, 1.0, (96, 96)) - 20.0 * np.exp(-((rows - 48) ** 2 + (cols - 48) ** 2) / 8.0**2)
+    velocity[rng.random((96, 96)) < 0.2] = -9999.0
+    path = tmp_path_factory.mktemp("raster") / "velocity.tif"
+    profile = {"driver": "GTiff", "width": 96, "height": 96, "count": 1, "dtype": "float32", "nodata": -9999.0}
+    with rasterio.open(
+        path, "w", **profile, crs="EPSG:3035", transform=from_origin(4_500_000, 1_800_000, 50, 50)
+    ) as dst:
+        dst.write(velocity.astype(np.float32), 1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory, small_raster):
+    folder = tmp_path_factory.mktemp("cnn")
+    model = write_model(folder / "model.safetensors")
+    messages = []
+    result = detect([str(small_raster)], str(folder / "out"), model=str(model), log=messages.append)
+    return folder / "out", result, model, messages
+
+
+def test_cnn_writes_the_probability_map_and_its_detections(cnn_run):
+    out, result, model, messages = cnn_run
+    with rasterio.open(out / "probability.tif") as src, rasterio.open(out / "velocity.tif") as grid:
+        probability, velocity = src.read(1), grid.read(1)
+        assert src.count == 1 and src.descriptions == ("probability all",) and src.dtypes == ("float32",)
+        assert src.tags()["units"] == "probability" and src.tags()["detector"] == "cnn"
+        assert np.isnan(src.nodata) and src.transform == grid.transform
+    assert np.array_equal(np.isfinite(probability), np.isfinite(velocity))  # a value wherever there is data
+    assert np.allclose(probability[np.isfinite(probability)], 1 / (1 + np.exp(-3.0)), atol=1e-4)
+    # Everything is above the cut-off: one region of all the cells with data, its velocities against the background.
+    frame = result["detections"]
+    assert len(frame) == 1 and (frame["detector"] == "cnn").all()
+    region = frame.iloc[0]
+    assert region["score"] == pytest.approx(1 / (1 + np.exp(-3.0)), abs=1e-4)
+    assert region["n_points"] == np.isfinite(velocity).sum()
+    assert region["peak_velocity"] < -15.0 and region["sign"] == "subsidence"
+    assert any(m.startswith("scanning all") for m in messages)
+    assert not any(m.startswith("warning") for m in messages)
+
+
+def test_cnn_run_record_names_the_model(cnn_run):
+    out, _, model, _ = cnn_run
+    record = json.loads((out / "run.json").read_text())
+    card = json.loads(model.with_suffix(".json").read_text())
+    parameters = record["parameters"]
+    assert parameters["detector"] == "cnn" and parameters["probability_threshold"] == 0.5
+    assert parameters["model"] == {
+        "path": str(model),
+        "weights_sha256": card["weights_sha256"],
+        "arch": "compact",
+        "input": RECIPE,
+        "name": "test-model",
+    }
+    assert record["timings"]["scan_s"] > 0
+    geojson = json.loads((out / "detections.geojson").read_text())
+    assert geojson["features"][0]["properties"]["detector"] == "cnn"
+
+
+def test_cnn_outputs_are_byte_identical_across_runs(tmp_path, cnn_run, small_raster):
+    out, _, model, _ = cnn_run
+    detect([str(small_raster)], str(tmp_path / "again"), model=str(model))
+    for name in OUTPUT_FILES:
+        assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+
+
+def test_probability_threshold_from_the_caller_and_the_card(tmp_path, small_raster):
+    model = write_model(tmp_path / "model.safetensors", card={"threshold": 0.99})
+    result = detect([str(small_raster)], str(tmp_path / "card"), model=str(model))
+    assert len(result["detections"]) == 0  # 0.95 everywhere: under the card's 0.99
+    assert result["parameters"]["probability_threshold"] == 0.99
+    result = detect([str(small_raster)], str(tmp_path / "given"), model=str(model), probability_threshold=0.9)
+    assert len(result["detections"]) == 1
+    with pytest.raises(InputError, match="must be in"):
+        detect([str(small_raster)], str(tmp_path / "bad"), model=str(model), probability_threshold=1.5)
+
+
+def test_cell_size_far_from_the_models_gives_a_warning(tmp_path, small_raster):
+    model = write_model(tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 500.0})
+    messages = []
+    detect([str(small_raster)], str(tmp_path / "out"), model=str(model), log=messages.append)
+    (warning,) = [m for m in messages if m.startswith("warning")]
+    assert "50 m" in warning and "500 m" in warning
+
+
+def assert_nothing_written(out):
+    assert not os.path.exists(out)
+    assert not [n for n in os.listdir(os.path.dirname(out)) if ".partial-" in n]
+
+
+def test_corrupt_model_is_an_input_error_and_nothing_is_written(tmp_path, small_raster):
+    model = write_model(tmp_path / "model.safetensors")
+    model.write_bytes(model.read_bytes()[:-100])  # cut short
+    with pytest.raises(InputError, match="cannot load the model") as error:
+        detect([str(small_raster)], str(tmp_path / "out"), model=str(model))
+    assert error.value.path == str(model) and "checksum" in str(error.value)
+    assert_nothing_written(tmp_path / "out")
+    model.with_suffix(".json").write_text("{not json")
+    with pytest.raises(InputError, match="not a valid defoscan model card"):
+        detect([str(small_raster)], str(tmp_path / "out"), model=str(model))
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_card_without_a_usable_recipe_is_an_input_error(tmp_path, small_raster):
+    model = build_model("compact", input_channels(RECIPE), width=8, fcn=False)
+    save_model(model, tmp_path / "plain.safetensors", {"threshold": 0.5})
+    with pytest.raises(InputError, match="lacks the input recipe"):
+        detect([str(small_raster)], str(tmp_path / "out"), model=str(tmp_path / "plain.safetensors"))
+    save_model(model, tmp_path / "other.safetensors", {"input": {**RECIPE, "mode": "raw"}})
+    with pytest.raises(InputError, match="makes 2 channels, the network takes 7"):
+        detect([str(small_raster)], str(tmp_path / "out"), model=str(tmp_path / "other.safetensors"))
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_missing_bundled_model_says_what_to_do(tmp_path, small_raster, monkeypatch):
+    monkeypatch.setattr(defoscan.detect, "bundled_model_path", lambda: tmp_path / "absent.safetensors")
+    with pytest.raises(InputError, match="--model PATH or --detector threshold"):
+        detect([str(small_raster)], str(tmp_path / "out"))
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_unknown_detector(tmp_path, small_raster):
+    with pytest.raises(InputError, match="unknown detector 'magic'"):
+        detect([str(small_raster)], str(tmp_path / "out"), detector="magic")

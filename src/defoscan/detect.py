@@ -4,11 +4,14 @@ import os
 import platform
 import time
 from importlib.metadata import version
+from importlib.resources import files
+from pathlib import Path
 
 import numpy as np
 from pyproj import CRS
 
 from defoscan import __version__
+from defoscan.cnn_regions import probability_regions
 from defoscan.crs import crs_label
 from defoscan.despike import despike_grid, despike_points
 from defoscan.errors import InputError
@@ -28,10 +31,42 @@ from defoscan.regions import detections_frame, label_polygons
 from defoscan.report import write_report
 from defoscan.threshold import ThresholdParameters, threshold_detect
 
-DEPENDENCIES = ("numpy", "scipy", "pyarrow", "pyproj", "rasterio", "shapely", "geopandas", "xarray", "h5py")
+DEPENDENCIES = (
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "pyproj",
+    "rasterio",
+    "shapely",
+    "geopandas",
+    "xarray",
+    "h5py",
+    "torch",
+    "safetensors",
+)
+DETECTORS = ("cnn", "threshold")
+DEFAULT_PROBABILITY_THRESHOLD = 0.5  # when the model card gives none
+CELL_SIZE_TOLERANCE = 2.5  # grid cells this many times larger or smaller than the model's get a warning
 
 
-def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fill_method=DEFAULT_METHOD, log=None):
+def bundled_model_path():
+    """The model shipped with the package (``defoscan/data/model/defoscan-compact.safetensors``, card beside it)."""
+    return files("defoscan") / "data" / "model" / "defoscan-compact.safetensors"
+
+
+def detect(
+    inputs,
+    out_dir,
+    *,
+    options=None,
+    cell_size=None,
+    parameters=None,
+    fill_method=DEFAULT_METHOD,
+    detector="cnn",
+    model=None,
+    probability_threshold=None,
+    log=None,
+):
     """Find deformation in the inputs and write every output of the contract into ``out_dir``.
 
     Parameters
@@ -44,11 +79,22 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fi
     cell_size : float, optional
         Metres; the density-based default of :mod:`defoscan.grid` when not given.
     parameters : defoscan.threshold.ThresholdParameters, optional
+        The threshold detector's parameters; the CNN detector uses their ``background_size`` (velocities of a
+        region are measured against that robust background), ``min_cells`` and ``min_points``.
     fill_method : str
         Gap-filling method of :mod:`defoscan.fill` for ``velocity_filled.tif`` (the modified matrix completion by
         default, the best measured; see docs/FILL.md).
+    detector : {"cnn", "threshold"}
+        ``cnn``: scan each track with the model (:func:`defoscan.scan.scan_probability`) and take the regions of the
+        probability map (:func:`defoscan.cnn_regions.probability_regions`). ``threshold``: the baseline
+        (:func:`defoscan.threshold.threshold_detect`).
+    model : str or os.PathLike, optional
+        Weights file of the CNN (its ``.json`` card beside it); the bundled model by default
+        (:func:`bundled_model_path`). Loaded before anything else is done.
+    probability_threshold : float, optional
+        Probability a cell needs to join a region (CNN); the model card's ``threshold`` by default, else 0.5.
     log : callable, optional
-        Called with a short message as each stage starts.
+        Called with a short message as each stage starts (and as the scan progresses).
 
     Returns
     -------
@@ -58,9 +104,18 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fi
     options = options or ReadOptions()
     parameters = parameters or ThresholdParameters()
     log = log or (lambda message: None)
+    if detector not in DETECTORS:
+        raise InputError(None, f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
     check_writable_dir(out_dir)
     timings = {}
     started = time.perf_counter()
+    network, card, model_path = None, None, None
+    if detector == "cnn":  # fail on a bad model file before any work
+        model_path = str(bundled_model_path() if model is None else model)
+        network, card = _load_model(model_path, bundled=model is None)
+        probability_threshold = _probability_threshold(probability_threshold, card, model_path)
+    elif probability_threshold is not None:
+        raise InputError(None, "a probability threshold applies to the cnn detector only")
 
     log("reading")
     datasets = read_inputs(list(inputs), options)
@@ -97,12 +152,30 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fi
 
     log("detecting")
     mark = time.perf_counter()
-    records, noise = [], {}
+    records, noise, probabilities = [], {}, []
+    timings["scan_s"] = 0.0
     for grid in grids:
         track = grid.attrs.get("track") or "all"
-        labels, regions, noise[track] = threshold_detect(
-            grid["velocity"].values, grid["count"].values, definition.cell_size, parameters
-        )
+        velocity, count = grid["velocity"].values, grid["count"].values
+        if detector == "cnn":
+            scan_mark = time.perf_counter()
+            probability = _scan_track(grid, network, card["input"], definition.cell_size, track, log)
+            timings["scan_s"] += time.perf_counter() - scan_mark
+            labels, regions = probability_regions(
+                probability,
+                velocity,
+                count,
+                definition.cell_size,
+                probability_threshold,
+                background_size=parameters.background_size,
+                min_cells=parameters.min_cells,
+                min_points=parameters.min_points,
+            )
+        else:
+            labels, regions, noise[track] = threshold_detect(velocity, count, definition.cell_size, parameters)
+            # The baseline has no probability: 1 in its regions' footprints, 0 elsewhere with data.
+            probability = np.where(labels > 0, 1.0, np.where(np.isfinite(velocity), 0.0, np.nan))
+        probabilities.append((f"probability {track}", probability))
         polygons = label_polygons(labels, transform)
         for region in regions:
             records.append(
@@ -111,16 +184,21 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fi
                     "geometry": polygons[region["label"]],
                     "kind": "deformation",
                     "track": track,
-                    "detector": "threshold",
+                    "detector": detector,
                 }
             )
     frame = detections_frame(records, crs)
-    timings["detect_s"] = time.perf_counter() - mark
+    timings["detect_s"] = time.perf_counter() - mark - timings["scan_s"]
 
     log("writing")
     mark = time.perf_counter()
     record = _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, spikes, frame)
-    record["parameters"]["fill_method"] = fill_method
+    record["parameters"].update(
+        fill_method=fill_method,
+        detector=detector,
+        model=_model_record(model_path, card),
+        probability_threshold=probability_threshold,
+    )
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]
         bands += [(f"count {g.attrs.get('track') or 'all'}", g["count"].values) for g in grids]
@@ -139,6 +217,14 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fi
             crs,
             tags={"units": "mm/yr", "fill_method": fill_method, "software": f"defoscan {__version__}"},
         )
+        probability_tags = {"units": "probability", "detector": detector, "software": f"defoscan {__version__}"}
+        if detector == "threshold":
+            probability_tags["note"] = (
+                "threshold detector: not a probability; 1 in detected regions, 0 elsewhere with data"
+            )
+        else:
+            probability_tags["probability_threshold"] = str(probability_threshold)
+        write_cog(os.path.join(staging, "probability.tif"), probabilities, transform, crs, tags=probability_tags)
         write_geojson(os.path.join(staging, "detections.geojson"), frame)
         write_geopackage(os.path.join(staging, "detections.gpkg"), frame)
         write_overview(os.path.join(staging, "overview.png"), grids, frame)
@@ -148,6 +234,89 @@ def detect(inputs, out_dir, *, options=None, cell_size=None, parameters=None, fi
         write_report(os.path.join(staging, "report.html"), record, frame, os.path.join(staging, "overview.png"))
         write_json(os.path.join(staging, "run.json"), record)
     return {**record, "detections": frame}
+
+
+def _load_model(path, *, bundled):
+    """The network and its card; a file that does not load is an :class:`InputError` naming it."""
+    from defoscan.model.weights import load_model
+
+    try:
+        network, card = load_model(path)
+    except ValueError as error:
+        problem, prefix = str(error), f"{Path(path)}: "
+        problem = problem[len(prefix) :] if problem.startswith(prefix) else problem
+        if bundled and not os.path.isfile(path):
+            problem += " (the bundled model is not installed; pass --model PATH or --detector threshold)"
+        raise InputError(path, f"cannot load the model: {problem}") from None
+    from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
+
+    recipe = card.get("input")
+    missing = sorted(set(DEFAULT_RECIPE) - set(recipe)) if isinstance(recipe, dict) else ["input"]
+    if missing:
+        raise InputError(path, f"cannot load the model: its card lacks the input recipe keys {', '.join(missing)}")
+    try:
+        channels = input_channels(recipe)
+    except (TypeError, ValueError) as error:
+        raise InputError(path, f"cannot load the model: its card's input recipe is not valid ({error})") from None
+    if channels != card["in_channels"]:
+        raise InputError(
+            path,
+            f"cannot load the model: its input recipe makes {channels} channels, the network takes "
+            f"{card['in_channels']}",
+        )
+    return network, card
+
+
+def _probability_threshold(value, card, path):
+    """The cut-off given, else the card's, else 0.5; in (0, 1]."""
+    source = None if value is not None else path
+    value = card.get("threshold", DEFAULT_PROBABILITY_THRESHOLD) if value is None else value
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 < value <= 1.0:
+        raise InputError(source, f"probability threshold must be in (0, 1], got {value}")
+    return value
+
+
+def _scan_track(grid, network, recipe, cell_size, track, log):
+    """Probability map of one track's grid (the gap-filled map if the model was trained on filled windows)."""
+    from defoscan.scan import scan_probability
+
+    trained = float(recipe["cell_size"])
+    if not trained / CELL_SIZE_TOLERANCE <= cell_size <= trained * CELL_SIZE_TOLERANCE:
+        log(
+            f"warning: grid cells of {cell_size:g} m, the model was trained on {trained:g} m cells; "
+            "its probabilities may not hold at this scale (set --cell-size)"
+        )
+    source = grid["velocity_filled"] if recipe.get("fill") else grid["velocity"]
+    quarters = set()
+
+    def progress(done, total):
+        quarter = 4 * done // max(total, 1)
+        if quarter not in quarters and 0 < quarter < 4:
+            quarters.add(quarter)
+            log(f"scanning {track}: {done:,} of {total:,} windows")
+
+    log(f"scanning {track}")
+    return scan_probability(
+        source.values, network, recipe, valid=np.isfinite(grid["velocity"].values), progress=progress
+    )
+
+
+def _model_record(path, card):
+    """What run.json says about the model: where, which weights, which architecture and input."""
+    if card is None:
+        return None
+    described = {
+        "path": os.path.abspath(path),
+        "weights_sha256": card.get("weights_sha256"),
+        "arch": card.get("arch"),
+        "input": card.get("input"),
+    }
+    described.update({key: card[key] for key in ("name", "version") if key in card})
+    return described
 
 
 def _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, spikes, frame):
@@ -175,7 +344,6 @@ def _run_record(inputs, datasets, grids, definition, options, cell_size, paramet
         },
         "inputs": [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in inputs],
         "parameters": {
-            "detector": "threshold",
             **parameters.as_dict(),
             "cell_size_requested": cell_size,
             "columns": dict(options.columns),
