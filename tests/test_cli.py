@@ -10,19 +10,27 @@ import h5py
 import numpy as np
 import pytest
 import rasterio
+import torch
 from rasterio.transform import from_origin
 
 from defoscan.cli import main
+from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
+from defoscan.model.networks import build_model
+from defoscan.model.weights import save_model
 
 OUTPUTS = {
     "detections.geojson",
     "detections.gpkg",
     "velocity.tif",
     "velocity_filled.tif",
+    "probability.tif",
     "run.json",
     "overview.png",
     "report.html",
 }
+# Bad-input tests are about the inputs: they run the baseline detector, so they do not depend on the bundled model
+# (the cnn detector loads its model first and would report a missing model instead).
+BASELINE = ["--detector", "threshold"]
 
 
 def run_cli(args, capsys):
@@ -79,7 +87,11 @@ def geotiff(path, crs, values=None, transform=None):
 def test_missing_file(tmp_path, capsys):
     missing = tmp_path / "nowhere.csv"
     assert_bad_input(
-        ["detect", missing, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=missing, says="no such file"
+        ["detect", *BASELINE, missing, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=missing,
+        says="no such file",
     )
 
 
@@ -87,14 +99,18 @@ def test_unknown_format(tmp_path, capsys):
     odd = tmp_path / "velocities.xyz"
     odd.write_bytes(b"\x00\x01\x02 not a format defoscan knows")
     assert_bad_input(
-        ["detect", odd, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=odd, says="unknown format"
+        ["detect", *BASELINE, odd, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=odd,
+        says="unknown format",
     )
 
 
 def test_no_coordinate_columns(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "a,b,velocity\n1,2,3\n4,5,6\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -105,7 +121,7 @@ def test_no_coordinate_columns(tmp_path, capsys):
 def test_no_velocity_column(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,height\n13.1,38.7,3\n13.2,38.71,4\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -116,7 +132,7 @@ def test_no_velocity_column(tmp_path, capsys):
 def test_named_column_missing(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,v_mm\n13.1,38.7,3\n")
     assert_bad_input(
-        ["detect", table, "--velocity", "rate", "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--velocity", "rate", "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -128,7 +144,7 @@ def test_latitude_out_of_range(tmp_path, capsys):
     # 95 is no latitude, and 120 could not be one either: no hint of swapped columns.
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n13.1,38.7,1\n120.0,95.0,2\n")
     line = assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -141,14 +157,14 @@ def test_lonlat_swapped(tmp_path, capsys):
     # Kirishima's place written with the columns the wrong way round: latitude 130.9 cannot be.
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n31.91,130.88,1\n31.92,130.89,2\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="swapped"
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="swapped"
     )
 
 
 def test_longitude_out_of_range(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n530000,38.7,1\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -160,21 +176,25 @@ def test_empty_file(tmp_path, capsys):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     assert_bad_input(
-        ["detect", empty, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=empty, says="empty file"
+        ["detect", *BASELINE, empty, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=empty,
+        says="empty file",
     )
 
 
 def test_header_only(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="no rows"
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="no rows"
     )
 
 
 def test_all_nan_velocity(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n13.1,38.7,nan\n13.2,38.71,\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -185,7 +205,11 @@ def test_all_nan_velocity(tmp_path, capsys):
 def test_all_nodata_raster(tmp_path, capsys):
     raster = geotiff(tmp_path / "v.tif", "EPSG:3035", np.full((8, 8), -9999, dtype=np.float32))
     assert_bad_input(
-        ["detect", raster, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=raster, says="no valid velocity"
+        ["detect", *BASELINE, raster, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=raster,
+        says="no valid velocity",
     )
 
 
@@ -193,7 +217,7 @@ def test_corrupt_zip(tmp_path, capsys, ustica_l2b_022_zip):
     broken = tmp_path / "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip"
     broken.write_bytes(ustica_l2b_022_zip.read_bytes()[:200_000])  # a download cut short
     assert_bad_input(
-        ["detect", broken, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=broken, says="corrupt"
+        ["detect", *BASELINE, broken, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=broken, says="corrupt"
     )
 
 
@@ -202,7 +226,11 @@ def test_zip_without_csv(tmp_path, capsys):
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("readme.txt.md", "nothing here")
     assert_bad_input(
-        ["detect", archive, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=archive, says="expected one csv"
+        ["detect", *BASELINE, archive, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=archive,
+        says="expected one csv",
     )
 
 
@@ -210,7 +238,7 @@ def test_corrupt_hdf5(tmp_path, capsys, kirishima_velocity_h5):
     broken = tmp_path / "velocity.h5"
     broken.write_bytes(kirishima_velocity_h5.read_bytes()[:4096])
     assert_bad_input(
-        ["detect", broken, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=broken, says="corrupt"
+        ["detect", *BASELINE, broken, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=broken, says="corrupt"
     )
 
 
@@ -219,7 +247,7 @@ def test_hdf5_without_velocity(tmp_path, capsys):
     with h5py.File(other, "w") as f:
         f["temporalCoherence"] = np.ones((4, 4), dtype=np.float32)
     assert_bad_input(
-        ["detect", other, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, other, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=other,
@@ -231,7 +259,11 @@ def test_mixed_crs(tmp_path, capsys):
     laea = geotiff(tmp_path / "a.tif", "EPSG:3035")
     utm = geotiff(tmp_path / "b.tif", "EPSG:32633", transform=from_origin(300_000, 4_290_000, 100, 100))
     line = assert_bad_input(
-        ["detect", laea, utm, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=laea, says="different crss"
+        ["detect", *BASELINE, laea, utm, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=laea,
+        says="different crss",
     )
     assert "EPSG:3035" in line and "EPSG:32633" in line
 
@@ -239,7 +271,7 @@ def test_mixed_crs(tmp_path, capsys):
 def test_points_and_raster_mixed(tmp_path, capsys, kirishima_velocity_h5):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n130.88,31.91,1\n")
     assert_bad_input(
-        ["detect", table, kirishima_velocity_h5, "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, kirishima_velocity_h5, "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -250,14 +282,18 @@ def test_points_and_raster_mixed(tmp_path, capsys, kirishima_velocity_h5):
 def test_easting_northing_without_crs(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "easting,northing,velocity\n530000,180000,1\n")
     assert_bad_input(
-        ["detect", table, "--out", tmp_path / "out"], capsys, tmp_path / "out", names=table, says="pass --crs"
+        ["detect", *BASELINE, table, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=table,
+        says="pass --crs",
     )
 
 
 def test_unknown_units(tmp_path, capsys):
     table = write_csv(tmp_path / "t.csv", "longitude,latitude,velocity\n13.1,38.7,1\n")
     assert_bad_input(
-        ["detect", table, "--units", "furlongs/fortnight", "--out", tmp_path / "out"],
+        ["detect", *BASELINE, table, "--units", "furlongs/fortnight", "--out", tmp_path / "out"],
         capsys,
         tmp_path / "out",
         names=table,
@@ -269,7 +305,9 @@ def test_output_parent_is_a_file(tmp_path, capsys, kirishima_velocity_h5):
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     out = blocker / "out"
-    assert_bad_input(["detect", kirishima_velocity_h5, "--out", out], capsys, out, names=out, says="is a file")
+    assert_bad_input(
+        ["detect", *BASELINE, kirishima_velocity_h5, "--out", out], capsys, out, names=out, says="is a file"
+    )
 
 
 def test_output_not_writable(tmp_path, capsys, kirishima_velocity_h5):
@@ -279,19 +317,109 @@ def test_output_not_writable(tmp_path, capsys, kirishima_velocity_h5):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         out = locked / "out"
-    assert_bad_input(["detect", kirishima_velocity_h5, "--out", out], capsys, out, names=out, says="not writable")
+    assert_bad_input(
+        ["detect", *BASELINE, kirishima_velocity_h5, "--out", out], capsys, out, names=out, says="not writable"
+    )
 
 
 def test_failure_keeps_existing_outputs(tmp_path, capsys, ustica_l2b_117_zip):
     out = tmp_path / "out"
-    status, _, _ = run_cli(["detect", ustica_l2b_117_zip, "--out", out], capsys)
+    status, _, _ = run_cli(["detect", *BASELINE, ustica_l2b_117_zip, "--out", out], capsys)
     assert status == 0
     before = {name: (out / name).read_bytes() for name in OUTPUTS}
     bad = write_csv(tmp_path / "t.csv", "a,b\n1,2\n")
-    status, _, err = run_cli(["detect", bad, "--out", out], capsys)
+    status, _, err = run_cli(["detect", *BASELINE, bad, "--out", out], capsys)
     assert status == 2
     assert {name: (out / name).read_bytes() for name in OUTPUTS} == before
     assert not [n for n in os.listdir(tmp_path) if ".partial-" in n]
+
+
+# --- the model: --model, --detector, --probability-threshold -------------------------------------------------------
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a busy machine torch's spinning worker threads slow small passes a hundredfold."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    """A small untrained CompactNet (windows of 32 cells) whose window probability is sigmoid(3) = 0.95 everywhere."""
+    recipe = {**DEFAULT_RECIPE, "window": 32}
+    model = build_model("compact", input_channels(recipe), width=8, fcn=False)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(3.0)
+    path = tmp_path / "model" / "small.safetensors"
+    path.parent.mkdir()
+    save_model(model, path, {"input": recipe, "threshold": 0.5})
+    return path
+
+
+@pytest.fixture
+def noisy_raster(tmp_path):
+    values = np.random.default_rng(0).normal(0.0, 2.0, (64, 64)).astype(np.float32)
+    return geotiff(tmp_path / "v.tif", "EPSG:3035", values)
+
+
+def test_corrupt_model(tmp_path, capsys, noisy_raster, small_model):
+    small_model.write_bytes(small_model.read_bytes()[:1000])
+    assert_bad_input(
+        ["detect", noisy_raster, "--model", small_model, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=small_model,
+        says="cannot load the model",
+    )
+
+
+def test_missing_model(tmp_path, capsys, noisy_raster):
+    missing = tmp_path / "nowhere.safetensors"
+    assert_bad_input(
+        ["detect", noisy_raster, "--model", missing, "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names=missing,
+        says="model weights file not found",
+    )
+
+
+def test_unknown_detector(tmp_path, capsys, noisy_raster):
+    assert_bad_input(
+        ["detect", noisy_raster, "--detector", "magic", "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names="magic",
+        says="unknown detector",
+    )
+
+
+def test_probability_threshold_out_of_range(tmp_path, capsys, noisy_raster, small_model):
+    assert_bad_input(
+        ["detect", noisy_raster, "--model", small_model, "--probability-threshold", "2", "--out", tmp_path / "out"],
+        capsys,
+        tmp_path / "out",
+        names="2.0",
+        says="probability threshold must be in (0, 1]",
+    )
+
+
+def test_detect_with_a_model(tmp_path, capsys, noisy_raster, small_model, one_torch_thread):
+    out = tmp_path / "out"
+    args = ["detect", noisy_raster, "--model", small_model, "--probability-threshold", "0.99", "--out", out]
+    status, printed, err = run_cli(args, capsys)
+    assert status == 0, err
+    assert OUTPUTS <= set(os.listdir(out))
+    assert "0 detection(s)" in printed  # 0.95 everywhere, under the 0.99 asked for
+    parameters = json.loads((out / "run.json").read_text())["parameters"]
+    assert parameters["detector"] == "cnn" and parameters["probability_threshold"] == 0.99
+    assert parameters["model"]["path"] == str(small_model)
+    with rasterio.open(out / "probability.tif") as src:
+        assert np.allclose(src.read(1), 1 / (1 + np.exp(-3.0)), atol=1e-4)
 
 
 # --- the real script, as users and other tools call it -------------------------------------------------------
@@ -300,7 +428,7 @@ def test_failure_keeps_existing_outputs(tmp_path, capsys, ustica_l2b_117_zip):
 def test_script_bad_input_exit_status(tmp_path):
     missing = tmp_path / "nowhere.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "defoscan", "detect", str(missing), "--out", str(tmp_path / "o")],
+        [sys.executable, "-m", "defoscan", "detect", *BASELINE, str(missing), "--out", str(tmp_path / "o")],
         capture_output=True,
         text=True,
     )

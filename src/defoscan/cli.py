@@ -70,7 +70,22 @@ def detect(
     x: str = X,
     y: str = Y,
     velocity: str = Velocity,
-    threshold: float = typer.Option(3.0, "--threshold", help="Detection threshold in noise units."),
+    model: Path = typer.Option(
+        None,
+        "--model",
+        help="CNN weights file (.safetensors), its .json card beside it (default: the bundled model).",
+        show_default=False,
+    ),
+    detector: str = typer.Option(
+        "cnn", "--detector", help="cnn (scan with the model) or threshold (the baseline: noise-unit thresholding)."
+    ),
+    probability_threshold: float = typer.Option(
+        None,
+        "--probability-threshold",
+        help="Probability a cell needs to join a detection, cnn detector (default: the model card's, else 0.5).",
+        show_default=False,
+    ),
+    threshold: float = typer.Option(3.0, "--threshold", help="Detection threshold in noise units, threshold detector."),
 ):
     """Detect deformation and write detections, grids, overview, report and run record into OUT."""
     from defoscan.detect import detect as run_detect
@@ -83,6 +98,9 @@ def detect(
         options=options,
         cell_size=cell_size,
         parameters=ThresholdParameters(k=threshold),
+        detector=detector,
+        model=None if model is None else str(model),
+        probability_threshold=probability_threshold,
         log=_log,
     )
     _print_summary(result, out)
@@ -95,7 +113,7 @@ def demo(
         "kirishima", "--dataset", help="Bundled data: kirishima (real volcanic signals) or ustica (stable control)."
     ),
 ):
-    """Run detect on real data bundled with the package (Kirishima volcano, Japan, by default)."""
+    """Run detect with the bundled model on the real data bundled with it (Kirishima volcano, Japan, by default)."""
     from defoscan.detect import detect as run_detect
 
     if dataset not in DEMO_DATASETS:
