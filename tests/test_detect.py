@@ -278,3 +278,6 @@ def test_missing_bundled_model_says_what_to_do(tmp_path, small_raster, monkeypat
 def test_unknown_detector(tmp_path, small_raster):
     with pytest.raises(InputError, match="unknown detector 'magic'"):
         detect([str(small_raster)], str(tmp_path / "out"), detector="magic")
+    with pytest.raises(InputError, match="apply to the cnn detector only"):
+        detect([str(small_raster)], str(tmp_path / "out"), detector="threshold", probability_threshold=0.5)
+    assert_nothing_written(tmp_path / "out")

@@ -114,8 +114,8 @@ def detect(
         model_path = str(bundled_model_path() if model is None else model)
         network, card = _load_model(model_path, bundled=model is None)
         probability_threshold = _probability_threshold(probability_threshold, card, model_path)
-    elif probability_threshold is not None:
-        raise InputError(None, "a probability threshold applies to the cnn detector only")
+    elif model is not None or probability_threshold is not None:
+        raise InputError(None, "a model and a probability threshold apply to the cnn detector only")
 
     log("reading")
     datasets = read_inputs(list(inputs), options)
