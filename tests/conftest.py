@@ -136,3 +136,13 @@ def l3_e_frame(ustica_l3_e_zip):
 @pytest.fixture(scope="session")
 def amsterdam_frame(amsterdam_csv):
     return pd.read_csv(amsterdam_csv)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A small synthetic dataset (48 windows of 32 x 32 cells of 50 m, half positive) for training tests."""
+    from defoscan.synth.dataset import write_dataset
+
+    out = tmp_path_factory.mktemp("tiny") / "train"
+    write_dataset(out, 48, seed=5, shape=(32, 32), shard_size=16, workers=1)
+    return out

@@ -114,7 +114,12 @@ def test_seeded_initialisation_is_deterministic():
 def test_build_model_registry():
     model = build_model("compact", 5, width=8, fcn=False)
     assert isinstance(model, CompactNet)
-    assert model.config == {"arch": "compact", "in_channels": 5, "options": {"width": 8, "fcn": False, "seed": 0}}
+    options = {"width": 8, "fcn": False, "separable": True, "seed": 0}
+    assert model.config == {"arch": "compact", "in_channels": 5, "options": options}
+    dense = build_model("compact", 5, width=8, fcn=False, separable=False)
+    assert dense.config["options"]["separable"] is False
+    assert receptive_field(dense) == receptive_field(model) == 345  # same layout, dense 3x3 kernels
+    assert dense(torch.zeros(2, 5, 32, 32))["logit"].shape == (2,)
     assert isinstance(build_model("alexnet", 7), AlexNetStyle)
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet", 7)

@@ -317,6 +317,120 @@ def synth(
     )
 
 
+@app.command()
+def train(
+    dataset: Path = typer.Argument(..., help="Training set written by defoscan synth.", show_default=False),
+    out: Path = typer.Option(
+        ..., "--out", help="Model file NAME.safetensors (card NAME.json beside it).", show_default=False
+    ),
+    val: Path = typer.Option(None, "--val", help="Validation set (default: every tenth sample of DATASET)."),
+    arch: str = typer.Option("compact", "--arch", help="compact (default, CPU) or alexnet (the paper's)."),
+    width: int = typer.Option(16, "--width", help="Compact net: channels of its first stage."),
+    separable: bool = typer.Option(False, "--separable", help="Compact net: depthwise-separable convolutions."),
+    fcn: bool = typer.Option(False, "--fcn", help="Compact net: train the per-pixel head too."),
+    mode: str = typer.Option("enhanced", "--mode", help="Input: enhanced (several wraps), single (27.7 mm/yr), raw."),
+    fill: bool = typer.Option(False, "--fill", help="Gap-fill windows with the matrix completion first (cached)."),
+    epochs: int = typer.Option(12, "--epochs", help="Most epochs."),
+    batch: int = typer.Option(32, "--batch", help="Windows per step."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate."),
+    patience: int = typer.Option(3, "--patience", help="Epochs without a better validation AUC before stopping."),
+    seed: int = typer.Option(0, "--seed", help="Seed: same data, options, seed and threads give the same model."),
+    threads: int = typer.Option(2, "--threads", help="torch threads."),
+    max_train: int = typer.Option(None, "--max-train", help="Use only the first N training samples."),
+    max_val: int = typer.Option(None, "--max-val", help="Use only the first N validation samples."),
+    quick: bool = typer.Option(False, "--quick", help="A tiny model in about a minute (tests, smoke runs)."),
+):
+    """Train a network on a synthetic dataset and write it (safetensors weights + JSON model card) to OUT.
+
+    Shows a progress bar and one line of validation metrics per epoch, keeps the best epoch, stops early, and
+    resumes from OUT.checkpoint/ when run again with the same options after an interruption.
+    """
+    from defoscan.model.data import load_windows
+    from defoscan.model.inputs import recipe_with
+    from defoscan.model.train import QUICK, TrainConfig
+    from defoscan.model.train import train as run_train
+    from defoscan.outputs import check_writable_dir
+    from defoscan.wrap import MODES
+
+    if arch not in ("compact", "alexnet"):
+        raise InputError(None, f"--arch must be compact or alexnet, got {arch!r}")
+    if mode not in MODES:
+        raise InputError(None, f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if min(epochs, batch, patience, threads, width) < 1 or not lr > 0:
+        raise InputError(None, "--epochs, --batch, --patience, --threads and --width must be >= 1, --lr > 0")
+    if not str(out).endswith(".safetensors"):
+        raise InputError(out, "the model file name must end in .safetensors")
+    if out.is_dir():
+        raise InputError(out, "is a directory; --out names the model file")
+    check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    config = TrainConfig(
+        arch=arch,
+        width=width,
+        separable=separable,
+        fcn=fcn,
+        recipe=recipe_with(mode=mode),
+        epochs=epochs,
+        batch=batch,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        threads=threads,
+        max_train=max_train,
+        max_val=max_val,
+    )
+    if quick:
+        config = TrainConfig(**{**config.__dict__, **QUICK})
+    limit = config.max_train if val is not None else None
+    _log("loading" + (" and gap-filling (cached after the first run)" if fill else ""))
+    windows = load_windows(dataset, limit=limit, fill=fill, workers=threads)
+    if val is None:
+        held_out = windows.index % 10 == 0
+        train_windows, val_windows = windows.subset(~held_out), windows.subset(held_out)
+    else:
+        train_windows = windows
+        val_windows = load_windows(val, limit=config.max_val, fill=fill, workers=threads)
+    if val_windows.velocity.shape[1:] != train_windows.velocity.shape[1:]:
+        raise InputError(val, "validation windows differ in shape from the training windows")
+    bar, update = _train_progress()
+    with bar:
+        card = run_train(
+            train_windows,
+            val_windows,
+            str(out),
+            config,
+            progress=update,
+            log=lambda line: console.print(line, soft_wrap=True),
+        )
+    metrics = card["metrics"]
+    console.print(
+        f"wrote {out}: {card['recipe']['train']['arch']} net, best epoch {metrics['best_epoch']}, "
+        f"validation AUC {metrics['val_auc']:.4f}, {metrics['train_seconds']:.0f} s",
+        soft_wrap=True,
+    )
+
+
+def _train_progress():
+    """A rich progress bar of the batches of an epoch on stderr (only on a terminal), and its update callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=progress,
+        disable=not progress.is_terminal,
+    )
+    tasks = {}
+
+    def update(epoch, done, total):
+        if epoch not in tasks:
+            tasks[epoch] = bar.add_task("train", total=total, epoch=epoch)
+        bar.update(tasks[epoch], completed=done)
+
+    return bar, update
+
+
 def _synth_fit(inputs, out, cell_size, options):
     """``synth --fit``: one profile per track of the gridded inputs, written to ``out`` (a list if several)."""
     import json

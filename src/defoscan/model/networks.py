@@ -32,30 +32,35 @@ def _initialise(model, seed):
 
 
 class _SepConv(nn.Sequential):
-    """Depthwise-separable convolution: depthwise 3x3 (stride, dilation) then pointwise 1x1, each batch-normalised.
+    """3x3 convolution block: depthwise 3x3 then pointwise 1x1 (``separable``), or one dense 3x3; batch-normalised.
 
     BatchNorm rather than GroupNorm: at inference it is a per-channel affine map (foldable into the convolution), so
     a pixel's output depends only on its receptive field; GroupNorm would mix statistics of the whole window.
     """
 
-    def __init__(self, c_in, c_out, *, stride=1, dilation=1):
-        super().__init__(
-            nn.Conv2d(c_in, c_in, 3, stride, padding=dilation, dilation=dilation, groups=c_in, bias=False),
-            nn.BatchNorm2d(c_in),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
+    def __init__(self, c_in, c_out, *, stride=1, dilation=1, separable=True):
+        if separable:
+            layers = [
+                nn.Conv2d(c_in, c_in, 3, stride, padding=dilation, dilation=dilation, groups=c_in, bias=False),
+                nn.BatchNorm2d(c_in),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(c_in, c_out, 1, bias=False),
+                nn.BatchNorm2d(c_out),
+            ]
+        else:
+            layers = [nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False)]
+            layers.append(nn.BatchNorm2d(c_out))
+        super().__init__(*layers)
         self.rf_layers = [(3, stride, dilation)]  # (kernel, stride, dilation); the 1x1 adds nothing
 
 
 class _Residual(nn.Module):
     """Two separable convolutions with an identity shortcut: ``relu(x + f(x))``."""
 
-    def __init__(self, channels, dilations=(1, 1)):
+    def __init__(self, channels, dilations=(1, 1), separable=True):
         super().__init__()
-        self.first = _SepConv(channels, channels, dilation=dilations[0])
-        self.second = _SepConv(channels, channels, dilation=dilations[1])
+        self.first = _SepConv(channels, channels, dilation=dilations[0], separable=separable)
+        self.second = _SepConv(channels, channels, dilation=dilations[1], separable=separable)
         # The shortcut sees a single pixel, so the convolution path bounds the receptive field.
         self.rf_layers = self.first.rf_layers + self.second.rf_layers
 
@@ -66,9 +71,9 @@ class _Residual(nn.Module):
 class _Down(nn.Module):
     """Halve the resolution with a strided separable convolution and change the channel count."""
 
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in, c_out, separable=True):
         super().__init__()
-        self.conv = _SepConv(c_in, c_out, stride=2)
+        self.conv = _SepConv(c_in, c_out, stride=2, separable=separable)
         self.rf_layers = self.conv.rf_layers
 
     def forward(self, x):
@@ -111,34 +116,40 @@ class CompactNet(nn.Module):
     width must be multiples of 16 for the decoder's skip connections to align.
     """
 
-    def __init__(self, in_channels, *, width=32, fcn=True, seed=0):
+    def __init__(self, in_channels, *, width=32, fcn=True, separable=True, seed=0):
         super().__init__()
         self.config = {
             "arch": "compact",
             "in_channels": int(in_channels),
-            "options": {"width": int(width), "fcn": bool(fcn), "seed": int(seed)},
+            "options": {"width": int(width), "fcn": bool(fcn), "separable": bool(separable), "seed": int(seed)},
         }
+        sep = bool(separable)
         w = int(width)
         c1, c2, c3, c4 = w, 2 * w, 4 * w, 4 * w
         stem = max(w // 2, 8)
         self.encoder = nn.ModuleList(
             [
                 _Stem(in_channels, stem),  # 1/1
-                nn.Sequential(_Down(stem, c1), _Residual(c1)),  # 1/2
-                nn.Sequential(_Down(c1, c2), _Residual(c2)),  # 1/4
-                nn.Sequential(_Down(c2, c3), _Residual(c3)),  # 1/8
-                nn.Sequential(_Down(c3, c4), _Residual(c4, (1, 2)), _Residual(c4, (4, 1))),  # 1/16
+                nn.Sequential(_Down(stem, c1, sep), _Residual(c1, separable=sep)),  # 1/2
+                nn.Sequential(_Down(c1, c2, sep), _Residual(c2, separable=sep)),  # 1/4
+                nn.Sequential(_Down(c2, c3, sep), _Residual(c3, separable=sep)),  # 1/8
+                nn.Sequential(
+                    _Down(c3, c4, sep), _Residual(c4, (1, 2), separable=sep), _Residual(c4, (4, 1), separable=sep)
+                ),  # 1/16
             ]
         )
         self.classifier = nn.Linear(c4, 1)
         self.fcn = bool(fcn)
         if self.fcn:
             self.lateral = nn.ModuleList([nn.Conv2d(c, w, 1) for c in (stem, c1, c2, c3, c4)])
-            self.smooth = nn.ModuleList([_SepConv(w, w) for _ in range(4)])
+            self.smooth = nn.ModuleList([_SepConv(w, w, separable=sep) for _ in range(4)])
             self.mask_head = nn.Conv2d(w, 1, 1)
         _initialise(self, seed)
+        # Channels-last: oneDNN's CPU convolutions run several times faster on it (docs/MODEL.md, measured).
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x):
+        x = x.contiguous(memory_format=torch.channels_last)
         features = []
         for stage in self.encoder:
             x = stage(x)

@@ -1,0 +1,91 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from defoscan.hashing import file_sha256
+from defoscan.model import load_model
+from defoscan.model.data import load_windows
+from defoscan.model.train import TrainConfig, learning_rate, train
+
+TINY = {"width": 8, "epochs": 2, "batch": 8, "threads": 1, "patience": 5}
+
+
+@pytest.fixture(scope="module")
+def split(tiny_dataset):
+    windows = load_windows(tiny_dataset)
+    held = windows.index % 4 == 0
+    return windows.subset(~held), windows.subset(held)
+
+
+def test_training_writes_a_model_and_card_and_removes_its_checkpoint(split, tmp_path):
+    out = tmp_path / "m.safetensors"
+    card = train(*split, str(out), TrainConfig(**TINY))
+    model, loaded = load_model(out)
+    assert loaded["input"]["window"] == 32 and loaded["input"]["cell_size"] == 50.0
+    assert loaded["input"]["mode"] == "enhanced" and loaded["input"]["fill"] is False
+    assert [h["epoch"] for h in loaded["metrics"]["history"]] == [1, 2]
+    assert {"loss", "auc", "recall_at_1pct_fpr", "train_loss"} <= set(loaded["metrics"]["history"][0])
+    assert 0.0 <= loaded["threshold"] <= 1.0
+    assert loaded["recipe"]["train"]["seed"] == 0 and card["metrics"] == loaded["metrics"]
+    assert not os.path.exists(tmp_path / "m.checkpoint")
+
+
+def test_same_seed_same_weights_and_a_resumed_run_ends_the_same(split, tmp_path):
+    first = tmp_path / "a.safetensors"
+    train(*split, str(first), TrainConfig(**TINY))
+    second = tmp_path / "b.safetensors"
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(epoch, done, total):
+        if epoch == 2 and done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(*split, str(second), TrainConfig(**TINY), progress=interrupt)
+    state = json.loads((tmp_path / "b.checkpoint" / "state.json").read_text())
+    assert state["state"]["epoch"] == 1
+    lines = []
+    train(*split, str(second), TrainConfig(**TINY), log=lines.append)
+    assert any("resuming" in line for line in lines)
+    assert file_sha256(first) == file_sha256(second)
+    third = tmp_path / "c.safetensors"
+    train(*split, str(third), TrainConfig(**{**TINY, "seed": 1}))
+    assert file_sha256(first) != file_sha256(third)
+
+
+def test_a_checkpoint_of_other_options_is_not_used(split, tmp_path):
+    out = tmp_path / "m.safetensors"
+
+    def interrupt(epoch, done, total):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(*split, str(out), TrainConfig(**TINY), progress=interrupt)
+    lines = []
+    train(*split, str(out), TrainConfig(**{**TINY, "lr": 1e-3}), log=lines.append)
+    assert any("not used" in line for line in lines)
+    assert not any("resuming" in line for line in lines)
+
+
+def test_fcn_and_alexnet_train_too(split, tmp_path):
+    card = train(*split, str(tmp_path / "f.safetensors"), TrainConfig(**{**TINY, "fcn": True, "epochs": 1}))
+    assert card["recipe"]["train"]["fcn"] is True
+    # AlexNet needs windows of 63 cells or more: the 32-cell windows tiled 2 x 2
+    small = [split[0].subset(np.arange(8)), split[1].subset(np.arange(4))]
+    for windows in small:
+        windows.velocity = np.tile(windows.velocity, (1, 2, 2))
+        windows.mask = np.tile(windows.mask, (1, 2, 2))
+    card = train(*small, str(tmp_path / "x.safetensors"), TrainConfig(**{**TINY, "arch": "alexnet", "epochs": 1}))
+    assert load_model(tmp_path / "x.safetensors")[1]["arch"] == "alexnet"
+
+
+def test_learning_rate_warms_up_then_decays():
+    rates = [learning_rate(s, 1000, 1e-3) for s in range(1000)]
+    assert rates[0] < rates[49] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[50:], rates[51:], strict=False))
+    assert rates[-1] == pytest.approx(2e-5, rel=0.01)
