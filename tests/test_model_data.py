@@ -31,3 +31,18 @@ def test_filled_windows_keep_data_fill_gaps_and_are_cached(tiny_dataset):
     assert any(name.endswith(".npy") for name in os.listdir(cache))
     again = load_windows(tiny_dataset, limit=8, fill=True, workers=1)  # read from the cache
     np.testing.assert_array_equal(again.velocity, filled.velocity[:8])
+
+
+def test_concatenated_sets_keep_order_and_refuse_other_shapes(tiny_dataset):
+    import pytest
+
+    from defoscan.model.data import concat_windows
+
+    a = load_windows(tiny_dataset, limit=10)
+    both = concat_windows([a, load_windows(tiny_dataset, limit=6)])
+    assert len(both) == 16 and both.fingerprint == f"{a.fingerprint}+{a.fingerprint}"
+    np.testing.assert_array_equal(both.velocity[10:], a.velocity[:6])
+    small = a.subset(np.arange(2))
+    small.velocity = small.velocity[:, :16, :16]
+    with pytest.raises(ValueError, match="differ in window shape"):
+        concat_windows([a, small])

@@ -319,11 +319,13 @@ def synth(
 
 @app.command()
 def train(
-    dataset: Path = typer.Argument(..., help="Training set written by defoscan synth.", show_default=False),
+    datasets: list[Path] = typer.Argument(
+        ..., help="Training set(s) written by defoscan synth (one window size and cell size).", show_default=False
+    ),
     out: Path = typer.Option(
         ..., "--out", help="Model file NAME.safetensors (card NAME.json beside it).", show_default=False
     ),
-    val: Path = typer.Option(None, "--val", help="Validation set (default: every tenth sample of DATASET)."),
+    val: Path = typer.Option(None, "--val", help="Validation set (default: every tenth sample of the training sets)."),
     arch: str = typer.Option("compact", "--arch", help="compact (default, CPU) or alexnet (the paper's)."),
     width: int = typer.Option(16, "--width", help="Compact net: channels of its first stage."),
     separable: bool = typer.Option(False, "--separable", help="Compact net: depthwise-separable convolutions."),
@@ -345,7 +347,7 @@ def train(
     Shows a progress bar and one line of validation metrics per epoch, keeps the best epoch, stops early, and
     resumes from OUT.checkpoint/ when run again with the same options after an interruption.
     """
-    from defoscan.model.data import load_windows
+    from defoscan.model.data import concat_windows, load_windows
     from defoscan.model.inputs import recipe_with
     from defoscan.model.train import QUICK, TrainConfig
     from defoscan.model.train import train as run_train
@@ -382,7 +384,10 @@ def train(
         config = TrainConfig(**{**config.__dict__, **QUICK})
     limit = config.max_train if val is not None else None
     _log("loading" + (" and gap-filling (cached after the first run)" if fill else ""))
-    windows = load_windows(dataset, limit=limit, fill=fill, workers=threads)
+    try:
+        windows = concat_windows(load_windows(d, limit=limit, fill=fill, workers=threads) for d in datasets)
+    except ValueError as err:
+        raise InputError(datasets[-1], str(err)) from None
     if val is None:
         held_out = windows.index % 10 == 0
         train_windows, val_windows = windows.subset(~held_out), windows.subset(held_out)

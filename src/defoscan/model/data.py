@@ -137,6 +137,33 @@ def load_windows(directory, *, limit=None, fill=False, workers=2):
     return windows
 
 
+def concat_windows(sets):
+    """One :class:`WindowSet` of several (datasets of one shape and cell size), in order.
+
+    The fingerprint is that of the parts joined, so a model card still names exactly the data it saw.
+    """
+    sets = list(sets)
+    if len(sets) == 1:
+        return sets[0]
+    first = sets[0]
+    for other in sets[1:]:
+        if other.velocity.shape[1:] != first.velocity.shape[1:] or other.cell_size != first.cell_size:
+            raise ValueError("datasets differ in window shape or cell size")
+        if other.filled != first.filled:
+            raise ValueError("filled and unfilled datasets cannot be mixed")
+    return WindowSet(
+        np.concatenate([w.velocity for w in sets]),
+        np.concatenate([w.count for w in sets]),
+        np.concatenate([w.mask for w in sets]),
+        np.concatenate([w.label for w in sets]),
+        np.concatenate([w.index for w in sets]),
+        [info for w in sets for info in w.info],
+        first.cell_size,
+        "+".join(w.fingerprint for w in sets),
+        first.filled,
+    )
+
+
 def filled_windows(directory, windows, *, workers=2, method="completion"):
     """The windows gap-filled, from the cache when it holds them (see the module notes).
 
