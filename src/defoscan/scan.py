@@ -87,7 +87,7 @@ def scan_probability(
     recipe,
     *,
     stride=None,
-    min_valid=0.5,
+    min_valid=None,
     batch=32,
     valid=None,
     threshold_logit=None,
@@ -108,8 +108,9 @@ def scan_probability(
         size; a true ``localise`` blends the per-pixel ``mask_logit`` instead of the window logit.
     stride : int, optional
         Cells between windows; ``window // 4`` by default.
-    min_valid : float
-        Windows with a smaller share of cells with data (in ``valid``) are not scanned.
+    min_valid : float, optional
+        Windows with a smaller share of cells with data (in ``valid``) are not scanned; by default the recipe's
+        ``min_valid`` (what the model was trained down to), else 0.5 (the authors' rule).
     batch : int
         Windows per forward pass; the result does not depend on it beyond floating-point rounding in the model.
     valid : numpy.ndarray of bool, optional
@@ -144,6 +145,7 @@ def scan_probability(
     if valid.shape != velocity.shape:
         raise ValueError(f"valid has shape {valid.shape}, velocity {velocity.shape}")
     window = int(recipe["window"])
+    min_valid = float(recipe.get("min_valid", 0.5)) if min_valid is None else float(min_valid)
     stride = max(window // 4, 1) if stride is None else int(stride)
     height, width = velocity.shape
     rows, cols = max(height, window), max(width, window)

@@ -11,8 +11,10 @@ between the two. Steps:
 
 A recipe is a plain dict (it is stored in the model card): ``mode`` (``enhanced``, ``single`` or ``raw``),
 ``intervals`` (mm/yr, or None for the mode's default), ``representation`` (``cos_sin`` or ``phase``), ``scale``
-(mm/yr, for ``raw``), ``fill`` (whether windows are cut from the gap-filled map), ``window`` (cells per side) and
-``cell_size`` (metres, the training data's).
+(mm/yr, for ``raw``), ``fill`` (whether windows are cut from the gap-filled map), ``window`` (cells per side),
+``cell_size`` (metres, the training data's) and ``min_valid`` (the smallest share of a window with data that the
+scanner reads: training windows, thinned by coverage dropout, go down to about 8 %; the authors' 50 % would leave
+coasts, islands and rural land unscanned).
 """
 
 import numpy as np
@@ -27,6 +29,7 @@ DEFAULT_RECIPE = {
     "fill": False,
     "window": 128,
     "cell_size": 50.0,
+    "min_valid": 0.1,
 }
 
 
