@@ -1,6 +1,7 @@
 """Tests of defoscan.model.weights: ImageNet AlexNet loading, safetensors + card round trip, clear errors."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -124,7 +125,7 @@ def test_save_load_round_trip(tmp_path, fcn):
     loaded, read = load_model(path)
     assert read == written == json.loads((tmp_path / "net.json").read_text())
     assert read["arch"] == "compact" and read["in_channels"] == 7
-    assert read["options"] == {"width": 8, "fcn": fcn, "seed": 3}
+    assert read["options"] == {"width": 8, "fcn": fcn, "separable": True, "seed": 3}
     assert read["metrics"] == {"auc": 0.91} and read["recipe"] == {"epochs": 3}
     assert read["parameters"] == sum(p.numel() for p in model.parameters())
     assert not loaded.training
@@ -205,3 +206,21 @@ def test_save_rejects_reserved_card_keys_and_json_name(tmp_path):
     with pytest.raises(ValueError, match=r"\.json"):
         save_model(CompactNet(7, width=8), tmp_path / "n.json", {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_files_are_readable_by_others_as_the_umask_allows(tmp_path):
+    import stat
+
+    from defoscan.model import build_model, save_model
+
+    path = tmp_path / "m.safetensors"
+    save_model(build_model("compact", 3, width=8, fcn=False), path, {})
+    for name in ("m.safetensors", "m.json"):
+        mode = stat.S_IMODE(os.stat(tmp_path / name).st_mode)
+        assert mode == 0o666 & ~_current_umask(), oct(mode)
+
+
+def _current_umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
