@@ -89,3 +89,32 @@ def test_learning_rate_warms_up_then_decays():
     assert rates[0] < rates[49] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(rates[50:], rates[51:], strict=False))
     assert rates[-1] == pytest.approx(2e-5, rel=0.01)
+
+
+def test_alexnet_fine_tuning_starts_from_imagenet_weights(split, tmp_path):
+    import torch
+
+    from defoscan.model import build_model
+
+    # torchvision's AlexNet layout: three input channels, 1000 classes
+    shapes = {k: v.shape for k, v in build_model("alexnet", 3, num_classes=1000).state_dict().items()}
+    generator = torch.Generator().manual_seed(7)
+    state = {key: torch.randn(shape, generator=generator) * 0.01 for key, shape in shapes.items()}
+    weights = tmp_path / "alexnet-imagenet.pth"
+    torch.save(state, weights)
+    small = [split[0].subset(np.arange(8)), split[1].subset(np.arange(4))]
+    for windows in small:
+        windows.velocity = np.tile(windows.velocity, (1, 2, 2))
+        windows.mask = np.tile(windows.mask, (1, 2, 2))
+    lines = []
+    config = TrainConfig(**{**TINY, "arch": "alexnet", "epochs": 1, "imagenet": str(weights)})
+    train(*small, str(tmp_path / "x.safetensors"), config, log=lines.append)
+    assert any("ImageNet" in line for line in lines)
+    model, _ = load_model(tmp_path / "x.safetensors")
+    # one AdamW step moves a weight by at most about the learning rate: the ImageNet values are still there
+    np.testing.assert_allclose(model.state_dict()["features.3.weight"], state["features.3.weight"], atol=5e-3)
+    bad = tmp_path / "bad.pth"
+    torch.save({"features.0.weight": torch.zeros(64, 3, 11, 11)}, bad)
+    with pytest.raises(ValueError, match="bad.pth"):
+        train(*small, str(tmp_path / "y.safetensors"), TrainConfig(**{**config.__dict__, "imagenet": str(bad)}))
+    assert not (tmp_path / "y.checkpoint").exists()

@@ -47,3 +47,26 @@ def test_not_a_dataset_is_one_line(tmp_path, capsys):
     assert status == 2 and len(err.strip().splitlines()) == 1 and "manifest.json" in err, err
     status, _, err = run_cli(["train", tmp_path, "--out", tmp_path / "m.pt"], capsys)
     assert status == 2 and ".safetensors" in err
+
+
+def test_imagenet_weights_only_for_alexnet(tiny_dataset, tmp_path, capsys):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"not used")
+    status, _, err = run_cli(
+        ["train", tiny_dataset, "--out", tmp_path / "m.safetensors", "--imagenet", weights], capsys
+    )
+    assert status == 2 and "--arch alexnet" in err and len(err.strip().splitlines()) == 1
+    status, _, err = run_cli(
+        [
+            "train",
+            tiny_dataset,
+            "--out",
+            tmp_path / "m.safetensors",
+            "--arch",
+            "alexnet",
+            "--imagenet",
+            tmp_path / "none.pth",
+        ],
+        capsys,
+    )
+    assert status == 2 and "no such file" in err

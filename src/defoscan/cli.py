@@ -341,6 +341,9 @@ def train(
     max_train: int = typer.Option(None, "--max-train", help="Use only the first N training samples."),
     max_val: int = typer.Option(None, "--max-val", help="Use only the first N validation samples."),
     quick: bool = typer.Option(False, "--quick", help="A tiny model in about a minute (tests, smoke runs)."),
+    imagenet: Path = typer.Option(
+        None, "--imagenet", help="AlexNet: start from a torchvision-format ImageNet AlexNet state dict file."
+    ),
 ):
     """Train a network on a synthetic dataset and write it (safetensors weights + JSON model card) to OUT.
 
@@ -360,6 +363,10 @@ def train(
         raise InputError(None, f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if min(epochs, batch, patience, threads, width) < 1 or not lr > 0:
         raise InputError(None, "--epochs, --batch, --patience, --threads and --width must be >= 1, --lr > 0")
+    if imagenet is not None and arch != "alexnet":
+        raise InputError(imagenet, "--imagenet weights are for --arch alexnet")
+    if imagenet is not None and not imagenet.is_file():
+        raise InputError(imagenet, "no such file")
     if not str(out).endswith(".safetensors"):
         raise InputError(out, "the model file name must end in .safetensors")
     if out.is_dir():
@@ -379,6 +386,7 @@ def train(
         threads=threads,
         max_train=max_train,
         max_val=max_val,
+        imagenet=str(imagenet) if imagenet else None,
     )
     if quick:
         config = TrainConfig(**{**config.__dict__, **QUICK})
@@ -398,14 +406,17 @@ def train(
         raise InputError(val, "validation windows differ in shape from the training windows")
     bar, update = _train_progress()
     with bar:
-        card = run_train(
-            train_windows,
-            val_windows,
-            str(out),
-            config,
-            progress=update,
-            log=lambda line: console.print(line, soft_wrap=True),
-        )
+        try:
+            card = run_train(
+                train_windows,
+                val_windows,
+                str(out),
+                config,
+                progress=update,
+                log=lambda line: console.print(line, soft_wrap=True),
+            )
+        except ValueError as err:  # ImageNet weights that do not fit (the message names the file and key)
+            raise InputError(imagenet or out, str(err)) from None
     metrics = card["metrics"]
     console.print(
         f"wrote {out}: {card['recipe']['train']['arch']} net, best epoch {metrics['best_epoch']}, "

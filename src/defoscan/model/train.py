@@ -33,7 +33,7 @@ from defoscan.metrics import recall_at_fpr, roc_auc, threshold_at_fpr
 from defoscan.model.augment import augment_window
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, window_input
 from defoscan.model.networks import build_model
-from defoscan.model.weights import save_model
+from defoscan.model.weights import load_imagenet_alexnet, save_model
 from defoscan.outputs import atomic_path
 
 CHECKPOINT_FORMAT = "defoscan-checkpoint/1"
@@ -71,6 +71,9 @@ class TrainConfig:
     dropout : bool
         Coverage dropout augmentation (not for gap-filled windows, whose gaps are already filled).
     mask_weight : float
+    imagenet : str or None
+        AlexNet only: a torchvision-format ImageNet AlexNet state dict file to start from (the paper fine-tuned
+        ImageNet weights; :func:`defoscan.model.load_imagenet_alexnet`).
     """
 
     arch: str = "compact"
@@ -89,6 +92,7 @@ class TrainConfig:
     max_val: int | None = None
     dropout: bool = True
     mask_weight: float = 1.0
+    imagenet: str | None = None
 
     def model_options(self):
         """Keyword options of the network class."""
@@ -131,6 +135,9 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
         val_windows = val_windows.subset(np.arange(min(config.max_val, len(val_windows))))
     torch.set_num_threads(config.threads)
     model = build_model(config.arch, input_channels(recipe), **config.model_options())
+    if config.imagenet:
+        loaded, _ = load_imagenet_alexnet(model, config.imagenet)  # ValueError names the file and the problem
+        log(f"started from ImageNet weights in {config.imagenet} ({len(loaded)} tensors)")
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     fingerprint = _fingerprint(config, train_windows, val_windows)
     checkpoint = os.fspath(out).removesuffix(".safetensors") + ".checkpoint"
