@@ -85,7 +85,8 @@ def per_model_markdown(label, scores):
         "| group | windows | recall at 1 % FPR (%) | AUC |",
         "|---|---|---|---|",
     ]
-    for title, groups in (("kind", scores["by_kind"]), ("peak speed, mm/yr", scores["by_band"])):
+    groups_of = (("kind", scores["by_kind"]), ("peak speed, mm/yr", scores["by_band"]), ("size", scores["by_size"]))
+    for title, groups in groups_of:
         for name, group in groups.items():
             auc = "-" if math.isnan(group["auc"]) else f"{group['auc']:.4f}"
             lines.append(f"| {title}: {name} | {group['n']} | {_pct(group['recall'])} | {auc} |")

@@ -2,7 +2,8 @@
 
 One cut-off is set on all the negatives (easy and hard) so that 1 % of them score above it; recall is then reported
 for all positives, per deformation kind (a window counts for every kind it holds) and per velocity band of its peak
-LOS speed (:data:`VELOCITY_BANDS`), with the false positive rate of hard and easy negatives apart.
+LOS speed (:data:`VELOCITY_BANDS`) and per size band of its deformation mask (:data:`SIZE_BANDS`), with the false
+positive rate of hard and easy negatives apart.
 """
 
 import time
@@ -12,13 +13,16 @@ import numpy as np
 from defoscan.metrics import recall_at_fpr, roc_auc, threshold_at_fpr
 
 VELOCITY_BANDS = ((2.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, np.inf))  # mm/yr, peak |LOS deformation|
+# metres: equivalent diameter 2 sqrt(area / pi) of a window's deformation mask (clipped by the window, so the
+# largest band holds every signal that fills much of a 6.4 km window, the 10 km domes among them)
+SIZE_BANDS = ((0.0, 300.0), (300.0, 1000.0), (1000.0, 3000.0), (3000.0, np.inf))
 FPR = 0.01
 
 
-def band_name(band):
-    """``"2-5"``, ..., ``">30"`` (mm/yr)."""
+def band_name(band, unit=""):
+    """``"2-5"``, ..., ``">30"``, with an optional unit appended."""
     low, high = band
-    return f">{low:g}" if np.isinf(high) else f"{low:g}-{high:g}"
+    return (f">{low:g}" if np.isinf(high) else f"{low:g}-{high:g}") + (f" {unit}" if unit else "")
 
 
 def window_scores(scores, windows, *, fpr=FPR):
@@ -36,7 +40,7 @@ def window_scores(scores, windows, *, fpr=FPR):
     -------
     dict
         ``n_positive``, ``n_negative``, ``auc``, ``recall`` (at ``fpr``), ``cutoff``, ``fpr_hard``, ``fpr_easy``,
-        ``by_kind`` and ``by_band`` (each ``{name: {"n", "recall", "auc"}}``).
+        ``by_kind``, ``by_band`` and ``by_size`` (each ``{name: {"n", "recall", "auc"}}``).
     """
     scores = np.asarray(scores, dtype=np.float64)
     labels = windows.label.astype(bool)
@@ -60,6 +64,11 @@ def window_scores(scores, windows, *, fpr=FPR):
     peak = np.array([info["peak"] for info in windows.info])
     result["by_band"] = {
         band_name(band): _group(scores, labels, (peak >= band[0]) & (peak < band[1]), cutoff) for band in VELOCITY_BANDS
+    }
+    diameter = 2.0 * np.sqrt(windows.mask.sum(axis=(1, 2)) * windows.cell_size**2 / np.pi)
+    result["by_size"] = {
+        band_name(band, "m"): _group(scores, labels, (diameter >= band[0]) & (diameter < band[1]), cutoff)
+        for band in SIZE_BANDS
     }
     return result
 
