@@ -146,3 +146,14 @@ def tiny_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "train"
     write_dataset(out, 48, seed=5, shape=(32, 32), shard_size=16, workers=1)
     return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch intra-op thread: on a busy machine torch's spinning worker threads slow tiny passes a hundredfold."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -131,13 +131,7 @@ def test_points_input_end_to_end_with_an_injected_bowl(tmp_path, amsterdam_csv):
 RECIPE = {**DEFAULT_RECIPE, "window": 32}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a busy machine torch's spinning worker threads slow small passes a hundredfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_model(path, *, bias=3.0, recipe=RECIPE, card=None):

@@ -37,13 +37,7 @@ class ValidShareModel(torch.nn.Module):
         return {"logit": x[:, -1].mean(dim=(1, 2)) * 4.0 - 2.0}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a busy machine torch's spinning worker threads slow these tiny passes a hundredfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sigmoid(x):
