@@ -257,7 +257,7 @@ def test_card_without_a_usable_recipe_is_an_input_error(tmp_path, small_raster):
     with pytest.raises(InputError, match="lacks the input recipe"):
         detect([str(small_raster)], str(tmp_path / "out"), model=str(tmp_path / "plain.safetensors"))
     save_model(model, tmp_path / "other.safetensors", {"input": {**RECIPE, "mode": "raw"}})
-    with pytest.raises(InputError, match="makes 2 channels, the network takes 7"):
+    with pytest.raises(InputError, match=f"makes 2 channels, the network takes {input_channels(RECIPE)}"):
         detect([str(small_raster)], str(tmp_path / "out"), model=str(tmp_path / "other.safetensors"))
     assert_nothing_written(tmp_path / "out")
 

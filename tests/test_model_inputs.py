@@ -25,7 +25,8 @@ def test_a_stack_is_each_window_alone():
 
 def test_recipes_of_each_mode():
     assert input_names(recipe_with(mode="raw")) == ["velocity", "valid"]
-    assert input_channels(recipe_with(mode="single")) == 3
-    assert input_channels(DEFAULT_RECIPE) == 7
+    assert input_channels(recipe_with(mode="single")) == 3 == input_channels(DEFAULT_RECIPE)
+    enhanced = recipe_with(mode="enhanced")
+    assert input_channels(enhanced) == 7 and enhanced["intervals"] == [2.0, 6.32455532033676, 20.0]
     with pytest.raises(ValueError, match="unknown recipe keys"):
         recipe_with(colour="red")

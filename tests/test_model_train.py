@@ -24,7 +24,7 @@ def test_training_writes_a_model_and_card_and_removes_its_checkpoint(split, tmp_
     card = train(*split, str(out), TrainConfig(**TINY))
     model, loaded = load_model(out)
     assert loaded["input"]["window"] == 32 and loaded["input"]["cell_size"] == 50.0
-    assert loaded["input"]["mode"] == "enhanced" and loaded["input"]["fill"] is False
+    assert loaded["input"]["mode"] == "single" and loaded["input"]["fill"] is False
     assert [h["epoch"] for h in loaded["metrics"]["history"]] == [1, 2]
     assert {"loss", "auc", "recall_at_1pct_fpr", "train_loss"} <= set(loaded["metrics"]["history"][0])
     assert 0.0 <= loaded["threshold"] <= 1.0

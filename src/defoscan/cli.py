@@ -330,7 +330,9 @@ def train(
     width: int = typer.Option(16, "--width", help="Compact net: channels of its first stage."),
     separable: bool = typer.Option(False, "--separable", help="Compact net: depthwise-separable convolutions."),
     fcn: bool = typer.Option(False, "--fcn", help="Compact net: train the per-pixel head too."),
-    mode: str = typer.Option("enhanced", "--mode", help="Input: enhanced (several wraps), single (27.7 mm/yr), raw."),
+    mode: str = typer.Option(
+        "single", "--mode", help="Input: single (fringes at 27.7 mm/yr), enhanced (2, 6.3, 20 mm/yr), raw (velocity)."
+    ),
     fill: bool = typer.Option(False, "--fill", help="Gap-fill windows with the matrix completion first (cached)."),
     epochs: int = typer.Option(12, "--epochs", help="Most epochs."),
     batch: int = typer.Option(32, "--batch", help="Windows per step."),

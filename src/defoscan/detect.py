@@ -248,10 +248,10 @@ def _load_model(path, *, bundled):
         if bundled and not os.path.isfile(path):
             problem += " (the bundled model is not installed; pass --model PATH or --detector threshold)"
         raise InputError(path, f"cannot load the model: {problem}") from None
-    from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
+    from defoscan.model.inputs import REQUIRED_KEYS, input_channels
 
     recipe = card.get("input")
-    missing = sorted(set(DEFAULT_RECIPE) - set(recipe)) if isinstance(recipe, dict) else ["input"]
+    missing = sorted(set(REQUIRED_KEYS) - set(recipe)) if isinstance(recipe, dict) else ["input"]
     if missing:
         raise InputError(path, f"cannot load the model: its card lacks the input recipe keys {', '.join(missing)}")
     try:
