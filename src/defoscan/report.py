@@ -2,6 +2,7 @@
 
 import base64
 import html
+import os
 
 from defoscan.outputs import atomic_path
 
@@ -37,7 +38,7 @@ def write_report(path, record, frame, overview_png):
         ("Grid", f"{grid['width']} x {grid['height']} cells of {grid['cell_size_m']:g} m in {grid['crs']}"),
         ("Area covered by the grid", f"{area_km2:,.1f} km²"),
         ("Coverage (cells with data)", ", ".join(f"{t['track']}: {t['coverage']:.1%}" for t in record["tracks"])),
-        ("Detector", record["parameters"]["detector"]),
+        ("Detector", _detector_label(record["parameters"])),
         (
             "Detections",
             f"{record['detections']['count']} ({record['detections']['by_sign']['subsidence']} "
@@ -56,6 +57,14 @@ def write_report(path, record, frame, overview_png):
         else "<p>No deformation detected.</p>"
     )
     versions = ", ".join(f"{k} {v}" for k, v in record["software"].items())
+    if record["parameters"]["detector"] == "cnn":
+        scores = (
+            "A score is the highest probability of deformation in the area, from a network trained on synthetic "
+            "maps; it ranks detections, and is calibrated on synthetic data only. Areas are outlined where the "
+            f"probability reaches {record['parameters']['probability_threshold']:.2f}."
+        )
+    else:
+        scores = "Scores rank detections; they are not calibrated probabilities."
     document = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>defoscan report</title><style>{_STYLE}</style></head>
 <body>
@@ -66,7 +75,7 @@ def write_report(path, record, frame, overview_png):
 <h2>Detections</h2>
 {table}
 <p class="note">Velocities are along the satellite line of sight; negative = motion away from the satellite
-(subsidence where motion is mostly vertical). Scores rank detections; they are not calibrated probabilities.</p>
+(subsidence where motion is mostly vertical). {html.escape(scores)}</p>
 <p class="note">Software: {html.escape(versions)}</p>
 </body></html>
 """
@@ -88,3 +97,12 @@ def _detection_row(row, point):
         f"{point.x:.5f}, {point.y:.5f}",
     ]
     return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+
+
+def _detector_label(parameters):
+    """``cnn (model defoscan-compact, sha256 1234abcd...)`` or ``threshold``."""
+    model = parameters.get("model") or {}
+    if parameters["detector"] != "cnn" or not model:
+        return parameters["detector"]
+    name = model.get("name") or os.path.basename(str(model.get("path", "")))
+    return f"cnn (model {name}, weights sha256 {str(model.get('weights_sha256', ''))[:12]})"
