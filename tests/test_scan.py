@@ -196,3 +196,13 @@ def test_a_real_network_scans_deterministically_whatever_the_batch():
 def test_refuses_mismatched_valid():
     with pytest.raises(ValueError, match="valid has shape"):
         scan_probability(np.zeros((20, 20)), ConstantModel(), RECIPE, valid=np.ones((10, 10), bool))
+
+
+def test_the_recipes_min_valid_decides_which_sparse_windows_are_read():
+    velocity = np.full((16, 16), np.nan, dtype=np.float32)
+    velocity[:4, :8] = 1.0  # 32 of 256 cells: 12.5 % of the one window
+    sparse = recipe_with(window=16, min_valid=0.1)
+    assert np.isfinite(scan_probability(velocity, ConstantModel(0.0), sparse)).sum() == 32
+    assert np.isnan(scan_probability(velocity, ConstantModel(0.0), RECIPE)).all()  # 50 %: not read
+    without = {k: v for k, v in sparse.items() if k != "min_valid"}  # an older card: the authors' 50 %
+    assert np.isnan(scan_probability(velocity, ConstantModel(0.0), without)).all()
