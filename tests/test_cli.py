@@ -338,15 +338,6 @@ def test_failure_keeps_existing_outputs(tmp_path, capsys, ustica_l2b_117_zip):
 
 
 @pytest.fixture
-def one_torch_thread():
-    """One intra-op thread: on a busy machine torch's spinning worker threads slow small passes a hundredfold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def small_model(tmp_path):
     """A small untrained CompactNet (windows of 32 cells) whose window probability is sigmoid(3) = 0.95 everywhere."""
     recipe = {**DEFAULT_RECIPE, "window": 32}
