@@ -3,11 +3,13 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from defoscan.hashing import file_sha256
 from defoscan.model import load_model
-from defoscan.model.data import load_windows
-from defoscan.model.train import TrainConfig, learning_rate, train
+from defoscan.model.data import WindowSet, load_windows
+from defoscan.model.inputs import recipe_with
+from defoscan.model.train import TrainConfig, learning_rate, pixel_threshold, train
 
 TINY = {"width": 8, "epochs": 2, "batch": 8, "threads": 1, "patience": 5}
 
@@ -27,7 +29,8 @@ def test_training_writes_a_model_and_card_and_removes_its_checkpoint(split, tmp_
     assert loaded["input"]["mode"] == "single" and loaded["input"]["fill"] is False
     assert [h["epoch"] for h in loaded["metrics"]["history"]] == [1, 2]
     assert {"loss", "auc", "recall_at_1pct_fpr", "train_loss"} <= set(loaded["metrics"]["history"][0])
-    assert 0.0 <= loaded["threshold"] <= 1.0
+    assert 0.0 <= loaded["threshold"] <= 1.0 and loaded["threshold"] == loaded["window_threshold"]
+    assert loaded["input"]["localise"] is False
     assert loaded["recipe"]["train"]["seed"] == 0 and card["metrics"] == loaded["metrics"]
     assert not os.path.exists(tmp_path / "m.checkpoint")
 
@@ -75,6 +78,8 @@ def test_a_checkpoint_of_other_options_is_not_used(split, tmp_path):
 def test_fcn_and_alexnet_train_too(split, tmp_path):
     card = train(*split, str(tmp_path / "f.safetensors"), TrainConfig(**{**TINY, "fcn": True, "epochs": 1}))
     assert card["recipe"]["train"]["fcn"] is True
+    assert card["input"]["localise"] is True  # the scanner blends its per-pixel map
+    assert 0.0 < card["threshold"] < 1.0 and 0.0 <= card["window_threshold"] <= 1.0
     # AlexNet needs windows of 63 cells or more: the 32-cell windows tiled 2 x 2
     small = [split[0].subset(np.arange(8)), split[1].subset(np.arange(4))]
     for windows in small:
@@ -82,6 +87,39 @@ def test_fcn_and_alexnet_train_too(split, tmp_path):
         windows.mask = np.tile(windows.mask, (1, 2, 2))
     card = train(*small, str(tmp_path / "x.safetensors"), TrainConfig(**{**TINY, "arch": "alexnet", "epochs": 1}))
     assert load_model(tmp_path / "x.safetensors")[1]["arch"] == "alexnet"
+
+
+class _PeakModel(torch.nn.Module):
+    """Per-pixel logits with a known peak per window (taken in order) and a larger one on a cell without data."""
+
+    def __init__(self, peaks):
+        super().__init__()
+        self.peaks = list(peaks)
+
+    def forward(self, x):
+        n, _, rows, cols = x.shape
+        mask = torch.full((n, 1, rows, cols), -10.0)
+        for k in range(n):
+            mask[k, 0, 3, 3] = self.peaks.pop(0)
+            mask[k, 0, 0, 0] = 50.0  # no data there: must not count
+        return {"logit": torch.zeros(n), "mask_logit": mask}
+
+
+def test_the_pixel_cut_off_lets_one_percent_of_negative_windows_through():
+    n = 300
+    count = np.ones((n, 8, 8), np.uint16)
+    count[:, 0, 0] = 0
+    label = np.zeros(n, np.int8)
+    label[::3] = 1  # positives are not looked at: only negatives' peaks are drawn
+    negatives = int((label == 0).sum())
+    peaks = np.linspace(-5.0, 5.0, negatives)
+    windows = WindowSet(
+        np.zeros((n, 8, 8), np.float32), count, np.zeros((n, 8, 8), bool), label, np.arange(n), [{}] * n, 50.0, "x"
+    )
+    cut = pixel_threshold(_PeakModel(peaks), windows, recipe_with(window=8), batch=16)
+    logit = np.log(cut / (1 - cut))
+    assert logit == pytest.approx(np.quantile(peaks, 0.99), abs=1e-4)
+    assert (peaks > logit).sum() == 2  # 1 % of 200 negative windows
 
 
 def test_learning_rate_warms_up_then_decays():

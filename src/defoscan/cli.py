@@ -340,7 +340,7 @@ def train(
     patience: int = typer.Option(3, "--patience", help="Epochs without a better validation AUC before stopping."),
     seed: int = typer.Option(0, "--seed", help="Seed: same data, options, seed and threads give the same model."),
     threads: int = typer.Option(2, "--threads", help="torch threads."),
-    max_train: int = typer.Option(None, "--max-train", help="Use only the first N training samples."),
+    max_train: int = typer.Option(None, "--max-train", help="Use only N training samples (the first N/k of each of k datasets)."),
     max_val: int = typer.Option(None, "--max-val", help="Use only the first N validation samples."),
     quick: bool = typer.Option(False, "--quick", help="A tiny model in about a minute (tests, smoke runs)."),
     imagenet: Path = typer.Option(
@@ -392,7 +392,9 @@ def train(
     )
     if quick:
         config = TrainConfig(**{**config.__dict__, **QUICK})
-    limit = config.max_train if val is not None else None
+    # --max-train N over several datasets: the first N / k samples of each, so that all of them are drawn on
+    # (and a gap-filled prefix already cached is reused).
+    limit = -(-config.max_train // len(datasets)) if val is not None and config.max_train else None
     _log("loading" + (" and gap-filling (cached after the first run)" if fill else ""))
     try:
         windows = concat_windows(load_windows(d, limit=limit, fill=fill, workers=threads) for d in datasets)

@@ -126,6 +126,8 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
     log = log or (lambda line: None)
     recipe = {**config.recipe, "window": int(train_windows.velocity.shape[-1]), "cell_size": train_windows.cell_size}
     recipe["fill"] = bool(train_windows.filled)
+    # A per-pixel head is the measured better map (docs/MODEL.md): the scanner blends it instead of window scores.
+    recipe["localise"] = bool(config.fcn and config.arch == "compact")
     if val_windows.velocity.shape[1:] != train_windows.velocity.shape[1:]:
         raise ValueError("training and validation windows differ in shape")
     config = TrainConfig(**{**asdict(config), "recipe": recipe})
@@ -168,9 +170,13 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
         )
     model.load_state_dict(load_file(os.path.join(checkpoint, "best.safetensors")))
     model.eval()
+    threshold = state["best_threshold"]
+    if recipe["localise"]:
+        threshold = pixel_threshold(model, val_windows, recipe, batch=config.batch)
     card = {
         "input": recipe,
-        "threshold": state["best_threshold"],
+        "threshold": threshold,
+        "window_threshold": state["best_threshold"],
         "recipe": {"train": asdict(config), "software": {"defoscan": __version__, "torch": torch.__version__}},
         "data_profile": {
             "train": {"fingerprint": train_windows.fingerprint, "n": len(train_windows)},
@@ -276,6 +282,44 @@ def evaluate_model(model, windows, recipe, *, batch=64):
         "threshold": float(1.0 / (1.0 + math.exp(-cut))) if math.isfinite(cut) else 0.0,
         "scores": logits,
     }
+
+
+def pixel_threshold(model, windows, recipe, *, fpr=0.01, batch=64):
+    """Per-pixel cut-off of a localising model: 1 % of the negative windows have a cell with data above it.
+
+    The map a localising model gives (its per-pixel probabilities blended over windows) is cut at this value to form
+    regions, so a negative window that would raise a region is a false positive at the window level, the same rate
+    as the window cut-off's.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns ``"mask_logit"`` ``(N, 1, H, W)``.
+    windows : defoscan.model.data.WindowSet
+        Validation windows; cells with data are those with points (``count > 0``).
+    recipe : dict
+    fpr : float
+        Share of negative windows allowed a cell over the cut-off.
+    batch : int
+
+    Returns
+    -------
+    float
+        A probability; 0.5 when there are no negative windows.
+    """
+    negatives = np.flatnonzero(windows.label == 0)
+    if negatives.size == 0:
+        return 0.5
+    peaks = []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, negatives.size, batch):
+            which = negatives[start : start + batch]
+            logits = model(batch_inputs(windows.velocity[which], recipe))["mask_logit"][:, 0].float().numpy()
+            observed = windows.count[which] > 0
+            peaks.extend(np.where(observed, logits, -np.inf).reshape(len(which), -1).max(axis=1))
+    cut = float(np.quantile(np.asarray(peaks, dtype=np.float64), 1.0 - fpr))
+    return float(1.0 / (1.0 + math.exp(-cut))) if math.isfinite(cut) else 0.5
 
 
 def _fingerprint(config, train_windows, val_windows):
