@@ -340,7 +340,9 @@ def train(
     patience: int = typer.Option(3, "--patience", help="Epochs without a better validation AUC before stopping."),
     seed: int = typer.Option(0, "--seed", help="Seed: same data, options, seed and threads give the same model."),
     threads: int = typer.Option(2, "--threads", help="torch threads."),
-    max_train: int = typer.Option(None, "--max-train", help="Use only N training samples (the first N/k of each of k datasets)."),
+    max_train: int = typer.Option(
+        None, "--max-train", help="Use only N training samples (the first N/k of each of k datasets)."
+    ),
     max_val: int = typer.Option(None, "--max-val", help="Use only the first N validation samples."),
     quick: bool = typer.Option(False, "--quick", help="A tiny model in about a minute (tests, smoke runs)."),
     imagenet: Path = typer.Option(
