@@ -70,3 +70,21 @@ def test_imagenet_weights_only_for_alexnet(tiny_dataset, tmp_path, capsys):
         capsys,
     )
     assert status == 2 and "no such file" in err
+
+
+def test_max_train_draws_evenly_on_several_datasets(tiny_dataset, tmp_path, capsys, monkeypatch):
+    import defoscan.model.data as data
+
+    limits, load = [], data.load_windows
+
+    def recording(directory, *, limit=None, **options):
+        limits.append(limit)
+        return load(directory, limit=limit, **options)
+
+    monkeypatch.setattr(data, "load_windows", recording)
+    out = tmp_path / "m.safetensors"
+    args = ["train", tiny_dataset, tiny_dataset, "--val", tiny_dataset, "--out", out, "--width", "8", "--epochs", "1"]
+    status, _, err = run_cli([*args, "--max-train", "21", "--max-val", "8"], capsys)
+    assert status == 0, err
+    assert limits == [11, 11, 8]  # ceil(21 / 2) from each training set, then the validation set
+    assert load_model(out)[1]["data_profile"]["train"]["n"] == 21
