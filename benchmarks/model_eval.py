@@ -18,6 +18,7 @@ import torch
 from defoscan.model import load_model
 from defoscan.model.assess import timed_logits, window_scores
 from defoscan.model.data import load_windows
+from defoscan.model.train import pixel_peak_logits
 
 
 def main(argv=None):
@@ -58,6 +59,10 @@ def main(argv=None):
         )
         results[label] = scores
         print(per_model_markdown(label, scores), flush=True)
+        if recipe.get("localise"):  # what detect cuts: the per-pixel map; a window scores its peak cell
+            peaks = pixel_peak_logits(model, windows[filled], recipe)
+            results[f"{label}, pixel peak"] = {**scores, **window_scores(peaks, windows[filled])}
+            print(per_model_markdown(f"{label}, pixel peak", results[f"{label}, pixel peak"]), flush=True)
     print(comparison_markdown(results))
     if args.json:
         document = {

@@ -284,6 +284,27 @@ def evaluate_model(model, windows, recipe, *, batch=64):
     }
 
 
+def pixel_peak_logits(model, windows, recipe, *, batch=64):
+    """Largest per-pixel logit of each window over its cells with data (``count > 0``).
+
+    The window score a localising model's map implies: a window raises a region when its peak passes the cut-off.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        ``-inf`` for a window without data.
+    """
+    model.eval()
+    peaks = []
+    with torch.inference_mode():
+        for start in range(0, len(windows), batch):
+            stop = start + batch
+            logits = model(batch_inputs(windows.velocity[start:stop], recipe))["mask_logit"][:, 0].float().numpy()
+            observed = windows.count[start:stop] > 0
+            peaks.append(np.where(observed, logits, -np.inf).reshape(len(logits), -1).max(axis=1))
+    return np.concatenate(peaks).astype(np.float32) if peaks else np.zeros(0, np.float32)
+
+
 def pixel_threshold(model, windows, recipe, *, fpr=0.01, batch=64):
     """Per-pixel cut-off of a localising model: 1 % of the negative windows have a cell with data above it.
 
@@ -307,18 +328,11 @@ def pixel_threshold(model, windows, recipe, *, fpr=0.01, batch=64):
     float
         A probability; 0.5 when there are no negative windows.
     """
-    negatives = np.flatnonzero(windows.label == 0)
-    if negatives.size == 0:
+    negatives = windows.subset(windows.label == 0)
+    if len(negatives) == 0:
         return 0.5
-    peaks = []
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, negatives.size, batch):
-            which = negatives[start : start + batch]
-            logits = model(batch_inputs(windows.velocity[which], recipe))["mask_logit"][:, 0].float().numpy()
-            observed = windows.count[which] > 0
-            peaks.extend(np.where(observed, logits, -np.inf).reshape(len(which), -1).max(axis=1))
-    cut = float(np.quantile(np.asarray(peaks, dtype=np.float64), 1.0 - fpr))
+    peaks = pixel_peak_logits(model, negatives, recipe, batch=batch).astype(np.float64)
+    cut = float(np.quantile(peaks, 1.0 - fpr))
     return float(1.0 / (1.0 + math.exp(-cut))) if math.isfinite(cut) else 0.5
 
 
