@@ -58,10 +58,16 @@ def write_report(path, record, frame, overview_png):
     )
     versions = ", ".join(f"{k} {v}" for k, v in record["software"].items())
     if record["parameters"]["detector"] == "cnn":
+        model_input = (record["parameters"].get("model") or {}).get("input") or {}
+        how = (
+            "the network's per-cell output, blended over overlapping windows"
+            if model_input.get("localise")
+            else "the network's score of each window, blended over overlapping windows"
+        )
         scores = (
             "A score is the highest probability of deformation in the area, from a network trained on synthetic "
-            "maps; it ranks detections, and is calibrated on synthetic data only. Areas are outlined where the "
-            f"probability reaches {record['parameters']['probability_threshold']:.2f}."
+            f"maps ({how}); it ranks detections, and is calibrated on synthetic data only. Areas are outlined "
+            f"where the probability reaches {record['parameters']['probability_threshold']:.2f}."
         )
     else:
         scores = "Scores rank detections; they are not calibrated probabilities."
