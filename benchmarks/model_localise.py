@@ -4,7 +4,8 @@
 
 SCENES_DIR is a synthetic dataset of maps larger than the models' windows (e.g. ``defoscan synth --shape 256``).
 Every scene is scanned as ``detect`` scans a map (:func:`defoscan.scan.scan_probability`: windows a quarter window
-apart, Gaussian blending weighted by the valid share). A model with a per-pixel head is scanned twice: blending its
+apart, Gaussian blending weighted by the valid share; a model trained on gap-filled windows reads the scene
+gap-filled, probabilities kept on the observed cells). A model with a per-pixel head is scanned twice: blending its
 window probability (``window``) and blending its per-pixel map (``pixel``). Over all cells with data of all scenes:
 
 - pixel AUC: deforming cells (the truth mask) against the others, ranked by probability;
@@ -33,14 +34,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     scenes = load_windows(args.scenes)
+    filled = None
     results = {}
     for item in args.models:
         label, _, path = item.rpartition("=")
         model, card = load_model(path)
+        if card["input"].get("fill") and filled is None:  # gap-filled scenes, as detect fills a map
+            filled = load_windows(args.scenes, fill=True, workers=args.threads)
         ways = ["window"] + (["pixel"] if card.get("options", {}).get("fcn") else [])
         for way in ways:
             recipe = {**card["input"], "localise": way == "pixel"}
-            results[f"{label}, {way}"] = _score(scenes, model, recipe, card["threshold"])
+            # The card's cut-off is the per-pixel one for a localising model; the window one is kept beside it.
+            pixel_card = bool(card["input"].get("localise"))
+            cutoff = card["threshold"] if way == "pixel" or not pixel_card else card["window_threshold"]
+            source = filled if card["input"].get("fill") else None
+            results[f"{label}, {way}"] = _score(scenes, model, recipe, cutoff, source)
             print(label, way, results[f"{label}, {way}"], flush=True)
     lines = [
         "| model, map | pixel AUC | IoU at cut-off | false-alarm cells in negative scenes (%) |",
@@ -54,11 +62,14 @@ def main(argv=None):
             json.dump({"scenes": args.scenes, "n": len(scenes), "results": results}, handle, indent=1)
 
 
-def _score(scenes, model, recipe, cutoff):
+def _score(scenes, model, recipe, cutoff, filled=None):
     probabilities, truths, negatives = [], [], []
     for i in range(len(scenes)):
         velocity = scenes.velocity[i]
-        probability = scan_probability(velocity, model, recipe)
+        if filled is None:
+            probability = scan_probability(velocity, model, recipe)
+        else:
+            probability = scan_probability(filled.velocity[i], model, recipe, valid=np.isfinite(velocity))
         seen = np.isfinite(probability)
         probabilities.append(probability[seen])
         truths.append(scenes.mask[i][seen])
