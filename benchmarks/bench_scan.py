@@ -86,7 +86,8 @@ def run(ctx):
         if window not in sizes:
             continue
         # The shipped compact net with a per-pixel head is scanned as detect scans it: blending its per-pixel map.
-        recipe = {**DEFAULT_RECIPE, "window": window, "localise": name.startswith("compact") and compact["fcn"]}
+        localise = "product" if name.startswith("compact") and compact["fcn"] else "window"
+        recipe = {**DEFAULT_RECIPE, "window": window, "localise": localise}
         start = time.perf_counter()
         scan_probability(velocity, model, recipe)
         seconds = time.perf_counter() - start

@@ -18,7 +18,8 @@ import torch
 from defoscan.model import load_model
 from defoscan.model.assess import timed_logits, window_scores
 from defoscan.model.data import load_windows
-from defoscan.model.train import pixel_peak_logits
+from defoscan.model.train import map_peaks
+from defoscan.scan import localise_mode
 
 
 def main(argv=None):
@@ -59,10 +60,11 @@ def main(argv=None):
         )
         results[label] = scores
         print(per_model_markdown(label, scores), flush=True)
-        if recipe.get("localise"):  # what detect cuts: the per-pixel map; a window scores its peak cell
-            peaks = pixel_peak_logits(model, windows[filled], recipe)
-            results[f"{label}, pixel peak"] = {**scores, **window_scores(peaks, windows[filled])}
-            print(per_model_markdown(f"{label}, pixel peak", results[f"{label}, pixel peak"]), flush=True)
+        if localise_mode(recipe) != "window":  # what detect cuts: the cell map; a window scores its peak cell
+            peaks = map_peaks(model, windows[filled], recipe)
+            name = f"{label}, {localise_mode(recipe)} map peak"
+            results[name] = {**scores, **window_scores(peaks, windows[filled])}
+            print(per_model_markdown(name, results[name]), flush=True)
     print(comparison_markdown(results))
     if args.json:
         document = {

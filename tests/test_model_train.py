@@ -30,7 +30,7 @@ def test_training_writes_a_model_and_card_and_removes_its_checkpoint(split, tmp_
     assert [h["epoch"] for h in loaded["metrics"]["history"]] == [1, 2]
     assert {"loss", "auc", "recall_at_1pct_fpr", "train_loss"} <= set(loaded["metrics"]["history"][0])
     assert 0.0 <= loaded["threshold"] <= 1.0 and loaded["threshold"] == loaded["window_threshold"]
-    assert loaded["input"]["localise"] is False
+    assert loaded["input"]["localise"] == "window"
     assert loaded["recipe"]["train"]["seed"] == 0 and card["metrics"] == loaded["metrics"]
     assert not os.path.exists(tmp_path / "m.checkpoint")
 
@@ -78,7 +78,7 @@ def test_a_checkpoint_of_other_options_is_not_used(split, tmp_path):
 def test_fcn_and_alexnet_train_too(split, tmp_path):
     card = train(*split, str(tmp_path / "f.safetensors"), TrainConfig(**{**TINY, "fcn": True, "epochs": 1}))
     assert card["recipe"]["train"]["fcn"] is True
-    assert card["input"]["localise"] is True  # the scanner blends its per-pixel map
+    assert card["input"]["localise"] == "product"  # the scanner blends per-pixel x window probability
     assert 0.0 < card["threshold"] < 1.0 and 0.0 <= card["window_threshold"] <= 1.0
     # AlexNet needs windows of 63 cells or more: the 32-cell windows tiled 2 x 2
     small = [split[0].subset(np.arange(8)), split[1].subset(np.arange(4))]
@@ -116,10 +116,14 @@ def test_the_pixel_cut_off_lets_one_percent_of_negative_windows_through():
     windows = WindowSet(
         np.zeros((n, 8, 8), np.float32), count, np.zeros((n, 8, 8), bool), label, np.arange(n), [{}] * n, 50.0, "x"
     )
-    cut = pixel_threshold(_PeakModel(peaks), windows, recipe_with(window=8), batch=16)
+    pixel = {**recipe_with(window=8), "localise": "pixel"}
+    cut = pixel_threshold(_PeakModel(peaks), windows, pixel, batch=16)
     logit = np.log(cut / (1 - cut))
     assert logit == pytest.approx(np.quantile(peaks, 0.99), abs=1e-4)
     assert (peaks > logit).sum() == 2  # 1 % of 200 negative windows
+    # product: every window's probability is 1/2 (logit 0), so the cut halves
+    product = {**pixel, "localise": "product"}
+    assert pixel_threshold(_PeakModel(peaks), windows, product, batch=16) == pytest.approx(cut / 2, abs=1e-6)
 
 
 def test_learning_rate_warms_up_then_decays():

@@ -6,7 +6,7 @@ import torch
 
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, recipe_with
 from defoscan.model.networks import build_model
-from defoscan.scan import gaussian_weight, scan_probability, window_starts
+from defoscan.scan import gaussian_weight, localise_mode, scan_probability, window_starts
 
 RECIPE = recipe_with(window=16, min_valid=0.5)  # the authors' rule, which these tests were written for
 
@@ -163,6 +163,29 @@ def test_localise_blends_the_per_pixel_map():
     assert np.allclose(localised, sigmoid(mask), atol=1e-6)  # a single window: the map itself
     gated = scan_probability(velocity, model, {**RECIPE, "localise": True}, threshold_logit=0.0)
     assert np.all(gated == 0.0)  # the window logit is under the gate: the window contributes 0
+
+
+def test_product_blends_per_pixel_times_window_probability():
+    mask = np.full((16, 16), -5.0)
+    mask[4:12, 4:12] = 5.0
+    velocity = np.zeros((16, 16), dtype=np.float32)
+    product = scan_probability(velocity, ConstantModel(1.0, mask=mask), {**RECIPE, "localise": "product"})
+    assert np.allclose(product, sigmoid(mask) * sigmoid(1.0), atol=1e-6)
+    pixel = scan_probability(velocity, ConstantModel(1.0, mask=mask), {**RECIPE, "localise": "pixel"})
+    assert np.allclose(pixel, sigmoid(mask), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"), [(None, "window"), (False, "window"), (True, "pixel"), ("product", "product")]
+)
+def test_localise_mode_reads_old_and_new_cards(value, mode):
+    recipe = dict(RECIPE) if value is None else {**RECIPE, "localise": value}
+    assert localise_mode(recipe) == mode
+
+
+def test_unknown_localise_mode_is_refused():
+    with pytest.raises(ValueError, match="unknown localise mode"):
+        scan_probability(np.zeros((16, 16), np.float32), ConstantModel(), {**RECIPE, "localise": "sideways"})
 
 
 def test_batch_size_does_not_change_the_map_and_progress_is_reported():

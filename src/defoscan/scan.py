@@ -3,8 +3,9 @@
 The authors' scanner (DESIGN.md): square windows a quarter window apart, each window's deformation probability
 spread over the window with a Gaussian weight (``sigma = window / 6``) times the window's valid fraction, windows
 less than half valid skipped, and the blend ``sum(w p) / sum(w)`` at every cell. A model that also outputs a
-per-pixel map (``"mask_logit"``) can blend that instead of the window's constant probability (recipe key
-``localise``), with the same weights.
+per-pixel map (``"mask_logit"``) can blend a per-cell map instead of the window's constant probability, with the
+same weights (recipe key ``localise``, :func:`cell_probability`): the per-pixel probability (``"pixel"``), or that
+times the window's probability (``"product"``: a cell scores high only where both heads agree).
 
 Everything here is a pure function of the arrays it is given: a tiled runner can call :func:`scan_probability` on
 each chunk with a halo of at least one window and keep the chunk's interior.
@@ -81,6 +82,44 @@ def gaussian_weight(window, sigma=None):
     return np.outer(profile, profile)
 
 
+LOCALISE_MODES = ("window", "pixel", "product")
+
+
+def localise_mode(recipe):
+    """The recipe's ``localise`` as one of :data:`LOCALISE_MODES` (absent or false: ``window``; true: ``pixel``)."""
+    value = recipe.get("localise")
+    if value in (None, False):
+        return "window"
+    if value is True:
+        return "pixel"
+    if value not in LOCALISE_MODES:
+        raise ValueError(f"unknown localise mode {value!r}; choose from {', '.join(LOCALISE_MODES)}")
+    return value
+
+
+def cell_probability(output, mode):
+    """What a model's output says of each cell of its windows, for the blend.
+
+    Parameters
+    ----------
+    output : dict of torch.Tensor
+        ``"logit"`` ``(N,)`` and, for ``pixel`` and ``product``, ``"mask_logit"`` ``(N, 1, H, W)``.
+    mode : {"window", "pixel", "product"}
+        ``window``: the window probability (one value per window); ``pixel``: the per-pixel probability;
+        ``product``: per-pixel probability times window probability.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N,)`` for ``window`` (or when the model has no per-pixel output), else ``(N, H, W)``.
+    """
+    window = torch.sigmoid(output["logit"].reshape(-1))
+    if mode == "window" or "mask_logit" not in output:
+        return window
+    pixel = torch.sigmoid(output["mask_logit"][:, 0])
+    return pixel if mode == "pixel" else pixel * window[:, None, None]
+
+
 def scan_probability(
     velocity,
     model,
@@ -105,7 +144,8 @@ def scan_probability(
         evaluation mode; run on the device of its parameters (CPU if it has none).
     recipe : dict
         The model's input recipe (:data:`defoscan.model.inputs.DEFAULT_RECIPE`): ``window`` gives the window
-        size; a true ``localise`` blends the per-pixel ``mask_logit`` instead of the window logit.
+        size; its ``localise`` (see :func:`cell_probability`) says whether a per-pixel map is blended instead of the
+        window probability.
     stride : int, optional
         Cells between windows; ``window // 4`` by default.
     min_valid : float, optional
@@ -171,7 +211,7 @@ def scan_probability(
     gaussian = gaussian_weight(window)
     numerator = np.zeros((rows, cols), dtype=np.float64)
     denominator = np.zeros((rows, cols), dtype=np.float64)
-    localise = bool(recipe.get("localise"))
+    localise = localise_mode(recipe)
     parameter = next(iter(model.parameters()), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
     model.eval()
@@ -183,8 +223,8 @@ def scan_probability(
             inputs = torch.from_numpy(window_input(stack, recipe)).to(device)
             output = model(inputs)
             logit = output["logit"].reshape(-1).double()
-            source = output["mask_logit"][:, 0].double() if localise and "mask_logit" in output else logit
-            maps, logits = torch.sigmoid(source).cpu().numpy(), logit.cpu().numpy()
+            maps = cell_probability(output, localise).double().cpu().numpy()
+            logits = logit.cpu().numpy()
             for index, (r, c, fraction) in enumerate(chunk):
                 p = maps[index]
                 if threshold_logit is not None and logits[index] < threshold_logit:

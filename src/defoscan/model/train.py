@@ -126,8 +126,9 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
     log = log or (lambda line: None)
     recipe = {**config.recipe, "window": int(train_windows.velocity.shape[-1]), "cell_size": train_windows.cell_size}
     recipe["fill"] = bool(train_windows.filled)
-    # A per-pixel head is the measured better map (docs/MODEL.md): the scanner blends it instead of window scores.
-    recipe["localise"] = bool(config.fcn and config.arch == "compact")
+    # A per-pixel head gives the measured better map (docs/MODEL.md): the scanner blends per-pixel times window
+    # probability instead of the window probability alone.
+    recipe["localise"] = "product" if config.fcn and config.arch == "compact" else "window"
     if val_windows.velocity.shape[1:] != train_windows.velocity.shape[1:]:
         raise ValueError("training and validation windows differ in shape")
     config = TrainConfig(**{**asdict(config), "recipe": recipe})
@@ -171,7 +172,7 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
     model.load_state_dict(load_file(os.path.join(checkpoint, "best.safetensors")))
     model.eval()
     threshold = state["best_threshold"]
-    if recipe["localise"]:
+    if recipe["localise"] != "window":
         threshold = pixel_threshold(model, val_windows, recipe, batch=config.batch)
     card = {
         "input": recipe,
@@ -284,38 +285,45 @@ def evaluate_model(model, windows, recipe, *, batch=64):
     }
 
 
-def pixel_peak_logits(model, windows, recipe, *, batch=64):
-    """Largest per-pixel logit of each window over its cells with data (``count > 0``).
+def map_peaks(model, windows, recipe, *, batch=64):
+    """Largest value of the cell map a localising recipe blends, per window, over its cells with data.
 
-    The window score a localising model's map implies: a window raises a region when its peak passes the cut-off.
+    The map is :func:`defoscan.scan.cell_probability` in the recipe's ``localise`` mode (the per-pixel probability,
+    or that times the window's); a window raises a region when its peak passes the cut-off.
 
     Returns
     -------
-    numpy.ndarray of float32
-        ``-inf`` for a window without data.
+    numpy.ndarray of float64
+        Probabilities; 0 for a window without data.
     """
+    from defoscan.scan import cell_probability, localise_mode
+
+    mode = localise_mode(recipe)
     model.eval()
     peaks = []
     with torch.inference_mode():
         for start in range(0, len(windows), batch):
             stop = start + batch
-            logits = model(batch_inputs(windows.velocity[start:stop], recipe))["mask_logit"][:, 0].float().numpy()
+            cells = cell_probability(model(batch_inputs(windows.velocity[start:stop], recipe)), mode)
+            cells = cells.double().numpy()
+            if cells.ndim == 1:  # a window map: one value per window
+                cells = np.broadcast_to(cells[:, None, None], windows.count[start:stop].shape)
             observed = windows.count[start:stop] > 0
-            peaks.append(np.where(observed, logits, -np.inf).reshape(len(logits), -1).max(axis=1))
-    return np.concatenate(peaks).astype(np.float32) if peaks else np.zeros(0, np.float32)
+            peaks.append(np.where(observed, cells, 0.0).reshape(len(cells), -1).max(axis=1))
+    return np.concatenate(peaks) if peaks else np.zeros(0)
 
 
 def pixel_threshold(model, windows, recipe, *, fpr=0.01, batch=64):
-    """Per-pixel cut-off of a localising model: 1 % of the negative windows have a cell with data above it.
+    """Cut-off of a localising model's cell map: 1 % of the negative windows have a cell with data above it.
 
-    The map a localising model gives (its per-pixel probabilities blended over windows) is cut at this value to form
-    regions, so a negative window that would raise a region is a false positive at the window level, the same rate
-    as the window cut-off's.
+    The map a localising model gives (:func:`map_peaks`, blended over windows by the scanner) is cut at this value
+    to form regions, so a negative window that would raise a region is a false positive at the window level, the
+    same rate as the window cut-off's.
 
     Parameters
     ----------
     model : torch.nn.Module
-        Returns ``"mask_logit"`` ``(N, 1, H, W)``.
+        Returns ``"logit"`` and ``"mask_logit"`` ``(N, 1, H, W)``.
     windows : defoscan.model.data.WindowSet
         Validation windows; cells with data are those with points (``count > 0``).
     recipe : dict
@@ -331,9 +339,7 @@ def pixel_threshold(model, windows, recipe, *, fpr=0.01, batch=64):
     negatives = windows.subset(windows.label == 0)
     if len(negatives) == 0:
         return 0.5
-    peaks = pixel_peak_logits(model, negatives, recipe, batch=batch).astype(np.float64)
-    cut = float(np.quantile(peaks, 1.0 - fpr))
-    return float(1.0 / (1.0 + math.exp(-cut))) if math.isfinite(cut) else 0.5
+    return float(np.quantile(map_peaks(model, negatives, recipe, batch=batch), 1.0 - fpr))
 
 
 def _fingerprint(config, train_windows, val_windows):
