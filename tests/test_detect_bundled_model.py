@@ -1,5 +1,6 @@
 """``detect`` with the bundled, trained model on the bundled real maps: the Shinmoedake crater (centimetres a year)
-gets a high probability and lies in a detection; the stable Ustica island, scanned, gets none."""
+gets a high probability and lies in a compact detection; the stable Ustica island, scanned, gets none — and its one
+small real moving patch, checked from the raw data, is seen by the window head but missed by the shipped map."""
 
 import json
 
@@ -12,6 +13,7 @@ from shapely.geometry import Point
 
 from defoscan.detect import bundled_model_path, detect
 from defoscan.model import load_model
+from defoscan.scan import scan_probability
 
 SHINMOEDAKE = (130.883, 31.911)  # lon, lat of the crater (data provenance: about +-5 cm/yr there)
 
@@ -31,7 +33,8 @@ def test_the_bundled_model_is_a_trained_one(card):
     assert card["arch"] == "compact" and card["name"] == "defoscan-compact"
     assert card["metrics"]["val_auc"] > 0.9
     assert 0.0 < card["threshold"] < 1.0
-    assert card["input"]["mode"] == "single"
+    assert card["input"]["mode"] == "single" and card["input"]["fill"] is True
+    assert card["input"]["localise"] == "product" and 0.0 < card["window_threshold"] < 1.0
 
 
 def test_the_crater_gets_a_high_probability_and_a_detection(kirishima_cnn, card):
@@ -48,6 +51,19 @@ def test_the_crater_gets_a_high_probability_and_a_detection(kirishima_cnn, card)
     assert record["parameters"]["model"]["weights_sha256"] == card["weights_sha256"]
     report = (out / "report.html").read_text()
     assert f"cnn (model defoscan-compact, weights sha256 {card['weights_sha256'][:12]})" in report
+    assert "per-cell output" in report
+
+
+def test_the_detections_outline_the_volcano_not_the_whole_map(kirishima_cnn):
+    # A window classifier painted its probability over whole 2.6 km windows (72 of the 110 km2 map in one region);
+    # the per-pixel map keeps the outlines to where the ground moves.
+    out, result = kirishima_cnn
+    found = result["detections"]
+    crater = gpd.GeoSeries([Point(*SHINMOEDAKE)], crs=4326).to_crs(found.crs).iloc[0]
+    assert found[found.contains(crater)]["area_km2"].max() < 10.0
+    with rasterio.open(out / "velocity.tif") as src:
+        mapped_km2 = np.isfinite(src.read(1)).sum() * abs(src.res[0] * src.res[1]) / 1e6
+    assert mapped_km2 > 100.0 and found["area_km2"].sum() < 0.25 * mapped_km2
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +72,19 @@ def ustica_cnn(tmp_path_factory, ustica_l2b_022_zip, ustica_l2b_117_zip):
     result = detect([str(ustica_l2b_022_zip), str(ustica_l2b_117_zip)], str(out))
     with rasterio.open(out / "probability.tif") as src:
         probability = dict(zip(("T022", "T117"), (src.read(1), src.read(2)), strict=True))
+    result["out"] = out
     return result, probability
+
+
+def _window_head_peak(out, band=1):
+    """Greatest blended window probability (the window head alone) over a detect output's track ``band``."""
+    model, card = load_model(bundled_model_path())
+    with rasterio.open(out / "velocity.tif") as src:
+        observed = np.isfinite(src.read(band))
+    with rasterio.open(out / "velocity_filled.tif") as src:
+        filled = src.read(band)
+    recipe = {**card["input"], "localise": "window"}
+    return np.nanmax(scan_probability(filled, model, recipe, valid=observed)), card["window_threshold"]
 
 
 def test_ustica_is_scanned(ustica_cnn):
@@ -65,16 +93,17 @@ def test_ustica_is_scanned(ustica_cnn):
         assert np.isfinite(band).sum() > 1000  # the island (11 % of a window) is read, not skipped
 
 
-def test_ustica_ascending_track_is_clean(ustica_cnn, card):
+def test_ustica_raises_no_region_on_either_track(ustica_cnn, card):
     result, probability = ustica_cnn
-    assert np.nanmax(probability["T117"]) < card["threshold"]
-    assert not (result["detections"]["track"] == "T117").any()
+    for band in probability.values():
+        assert np.nanmax(band) < card["threshold"]
+    assert len(result["detections"]) == 0
 
 
 # Ustica is a stable island but for one compact patch: ~20 coherent scatterers near 38.6955 N 13.1652 E that the
 # descending track T022 sees 6-7 mm/yr below the island (ascending T117: ~2 below, as for westward downslope motion
-# plus subsidence), and where the EGMS L3 vertical product has the island's lowest value. Found by the network;
-# checked from the raw points and the independent L3 grid below.
+# plus subsidence), and where the EGMS L3 vertical product has the island's lowest value. Found by a window
+# classifier's score of the island; checked from the raw points and the independent L3 grid below.
 USTICA_PATCH = (13.1652, 38.6955)  # lon, lat
 
 
@@ -104,21 +133,26 @@ def test_the_ustica_patch_is_real_in_the_raw_points_and_the_l3_product(l2b_022_f
     assert _near_patch(lon, lat, 300.0) and island.min() < np.ma.median(island) - 3.0
 
 
-def test_the_descending_track_flags_the_patch(ustica_cnn, card):
-    result, probability = ustica_cnn
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss (docs/MODEL.md): the ~250 m patch is below the shipped per-cell map's cut-off (product "
+    "0.15 against 0.45); the window head alone sees it (next test)",
+)
+def test_the_descending_track_flags_the_patch(ustica_cnn):
+    result, _ = ustica_cnn
     found = result["detections"][result["detections"]["track"] == "T022"]
     patch = gpd.GeoSeries([Point(*USTICA_PATCH)], crs=4326).to_crs(found.crs).iloc[0]
     assert found.distance(patch).min() < 100.0
-    assert np.nanmax(probability["T022"]) >= card["threshold"]
 
 
-def test_without_the_patch_the_descending_track_is_clean(l2b_022_frame, tmp_path, card):
+def test_the_window_head_sees_the_patch_and_nothing_without_it(ustica_cnn, l2b_022_frame, tmp_path):
+    result, _ = ustica_cnn
+    with_patch, cut = _window_head_peak(result["out"], band=1)
+    assert with_patch >= cut
     points = l2b_022_frame
     kept = points[~_near_patch(points["longitude"], points["latitude"], 400.0)]
     assert len(points) - len(kept) < 0.1 * len(points)  # 6 % of the island
     kept.to_csv(tmp_path / "t022_without_patch.csv", index=False)
-    out = tmp_path / "out"
-    result = detect([str(tmp_path / "t022_without_patch.csv")], str(out))
-    with rasterio.open(out / "probability.tif") as src:
-        assert np.nanmax(src.read(1)) < card["threshold"]
-    assert len(result["detections"]) == 0
+    detect([str(tmp_path / "t022_without_patch.csv")], str(tmp_path / "out"))
+    without, _ = _window_head_peak(tmp_path / "out", band=1)
+    assert without < cut
