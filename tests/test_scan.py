@@ -6,7 +6,7 @@ import torch
 
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, recipe_with
 from defoscan.model.networks import build_model
-from defoscan.scan import gaussian_weight, localise_mode, scan_probability, window_starts
+from defoscan.scan import gaussian_weight, lattice_starts, localise_mode, scan_chunked, scan_probability
 
 RECIPE = recipe_with(window=16, min_valid=0.5)  # the authors' rule, which these tests were written for
 
@@ -44,34 +44,35 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-# --- window_starts -------------------------------------------------------------------------------------------
+# --- lattice_starts ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("size", "window", "stride", "expected"),
+    ("origin", "size", "window", "stride", "expected"),
     [
-        (10, 4, 3, [0, 3, 6]),  # the last regular window is flush already
-        (11, 4, 3, [0, 3, 6, 7]),  # one more, flush with the edge
-        (4, 4, 1, [0]),
-        (3, 4, 1, [0]),  # smaller than a window: one window (padded by the scanner)
-        (128, 32, 8, list(range(0, 97, 8))),
+        (0, 10, 4, 3, [-3, 0, 3, 6, 9]),  # windows hanging over either end included
+        (5, 2, 4, 3, [3, 6]),
+        (-7, 3, 4, 2, [-10, -8, -6]),  # negative global indices (south of the equator, west of the meridian)
+        (0, 0, 4, 2, []),
     ],
 )
-def test_window_starts(size, window, stride, expected):
-    assert window_starts(size, window, stride).tolist() == expected
+def test_lattice_starts(origin, size, window, stride, expected):
+    assert lattice_starts(origin, size, window, stride).tolist() == expected
 
 
-def test_window_starts_cover_every_cell():
-    for size in range(1, 60):
-        covered = np.zeros(max(size, 8), dtype=bool)
-        for start in window_starts(size, 8, 3):
-            covered[start : start + 8] = True
-        assert covered.all() and window_starts(size, 8, 3)[-1] == max(size - 8, 0)
+def test_lattice_windows_are_exactly_those_overlapping_the_range():
+    for origin in range(-20, 20):
+        for size in range(1, 15):
+            starts = lattice_starts(origin, size, 8, 3)
+            assert all(s % 3 == 0 for s in starts)
+            candidates = range(origin - 30, origin + size + 30)
+            overlapping = [s for s in candidates if s % 3 == 0 and s + 8 > origin and s < origin + size]
+            assert starts.tolist() == overlapping
 
 
-def test_window_starts_refuse_zero_stride():
+def test_lattice_starts_refuse_zero_stride():
     with pytest.raises(ValueError, match="positive"):
-        window_starts(10, 4, 0)
+        lattice_starts(0, 10, 4, 0)
 
 
 # --- gaussian_weight -------------------------------------------------------------------------------------------
@@ -108,15 +109,19 @@ def test_blend_matches_the_weighted_average_of_window_probabilities():
     velocity = rng.normal(size=(24, 24)).astype(np.float32)
     velocity[:10, :10] = np.nan  # windows differ in their valid share, hence in probability and weight
     probability = scan_probability(velocity, ValidShareModel(), RECIPE, stride=4)
-    valid = np.isfinite(velocity)
+    valid = np.zeros((56, 56), dtype=bool)  # the map with 16 cells of no-data around it
+    valid[16:40, 16:40] = np.isfinite(velocity)
     g = gaussian_weight(16)
-    numerator, denominator = np.zeros((24, 24)), np.zeros((24, 24))
-    for r in (0, 4, 8):
-        for c in (0, 4, 8):
-            share = valid[r : r + 16, c : c + 16].mean()
-            numerator[r : r + 16, c : c + 16] += g * share * sigmoid(share * 4 - 2)
-            denominator[r : r + 16, c : c + 16] += g * share
-    expected = np.where(valid, numerator / denominator, np.nan)
+    numerator, denominator = np.zeros((56, 56)), np.zeros((56, 56))
+    for r in range(-12, 24, 4):  # every lattice window holding a cell of the map
+        for c in range(-12, 24, 4):
+            share = valid[16 + r : 32 + r, 16 + c : 32 + c].mean()
+            if share < 0.5:
+                continue
+            numerator[16 + r : 32 + r, 16 + c : 32 + c] += g * share * sigmoid(share * 4 - 2)
+            denominator[16 + r : 32 + r, 16 + c : 32 + c] += g * share
+    with np.errstate(invalid="ignore"):
+        expected = np.where(valid, numerator / denominator, np.nan)[16:40, 16:40]
     assert np.allclose(probability, expected, equal_nan=True, atol=1e-6)
 
 
@@ -136,12 +141,14 @@ def test_valid_mask_restricts_output_and_window_shares():
     velocity = np.ones((32, 32), dtype=np.float32)  # e.g. a gap-filled map: finite everywhere
     observed = np.zeros((32, 32), dtype=bool)
     observed[:, :12] = True
-    probability = scan_probability(velocity, ValidShareModel(), RECIPE, stride=4, valid=observed)
+    probability = scan_probability(velocity, ConstantModel(2.0), RECIPE, stride=4, valid=observed)
     assert np.isnan(probability[:, 12:]).all()
-    assert np.isfinite(probability[:, :12]).all()
-    # Windows starting at column 0 hold 12/16 observed cells; those at 4 hold 8/16 (kept, exactly half); later
-    # ones fewer (skipped). The model reads the filled map, so its logit is the same for every window.
     assert np.allclose(probability[:, :12], sigmoid(2.0))
+    # Shares count the observed cells: with all 32 columns observed more windows are read, but none with a share
+    # under the minimum; with only 4 columns observed no window reaches half and nothing is read.
+    few = np.zeros((32, 32), dtype=bool)
+    few[:, :4] = True
+    assert np.isnan(scan_probability(velocity, ConstantModel(2.0), RECIPE, stride=4, valid=few)).all()
 
 
 def test_map_smaller_than_a_window_is_padded():
@@ -159,8 +166,9 @@ def test_localise_blends_the_per_pixel_map():
     model = ConstantModel(-5.0, mask=mask)
     window_only = scan_probability(velocity, model, RECIPE)
     assert np.allclose(window_only, sigmoid(-5.0))  # without localise the mask is not used
-    localised = scan_probability(velocity, model, {**RECIPE, "localise": True})
-    assert np.allclose(localised, sigmoid(mask), atol=1e-6)  # a single window: the map itself
+    # min_valid 1: only the window flush with the map is read, so the blend is that window's map itself
+    localised = scan_probability(velocity, model, {**RECIPE, "localise": True}, min_valid=1.0)
+    assert np.allclose(localised, sigmoid(mask), atol=1e-6)
     gated = scan_probability(velocity, model, {**RECIPE, "localise": True}, threshold_logit=0.0)
     assert np.all(gated == 0.0)  # the window logit is under the gate: the window contributes 0
 
@@ -169,9 +177,10 @@ def test_product_blends_per_pixel_times_window_probability():
     mask = np.full((16, 16), -5.0)
     mask[4:12, 4:12] = 5.0
     velocity = np.zeros((16, 16), dtype=np.float32)
-    product = scan_probability(velocity, ConstantModel(1.0, mask=mask), {**RECIPE, "localise": "product"})
+    model = ConstantModel(1.0, mask=mask)
+    product = scan_probability(velocity, model, {**RECIPE, "localise": "product"}, min_valid=1.0)
     assert np.allclose(product, sigmoid(mask) * sigmoid(1.0), atol=1e-6)
-    pixel = scan_probability(velocity, ConstantModel(1.0, mask=mask), {**RECIPE, "localise": "pixel"})
+    pixel = scan_probability(velocity, model, {**RECIPE, "localise": "pixel"}, min_valid=1.0)
     assert np.allclose(pixel, sigmoid(mask), atol=1e-6)
 
 
@@ -214,6 +223,32 @@ def test_a_real_network_scans_deterministically_whatever_the_batch():
     assert np.array_equal(finite, np.isfinite(velocity)) and ((first[finite] >= 0) & (first[finite] <= 1)).all()
     localised = scan_probability(velocity, model, {**recipe, "localise": True})
     assert np.array_equal(np.isfinite(localised), finite) and not np.allclose(localised[finite], first[finite])
+
+
+def test_a_map_scanned_in_chunks_equals_the_map_scanned_whole():
+    recipe = {**DEFAULT_RECIPE, "window": 32, "localise": "product"}
+    model = build_model("compact", input_channels(recipe), width=8, fcn=True).eval()
+    rng = np.random.default_rng(4)
+    velocity = rng.normal(scale=3.0, size=(120, 110)).astype(np.float32)
+    velocity[rng.random(velocity.shape) < 0.3] = np.nan
+    velocity[:, 90:] = np.nan  # a coast
+    origin = (-1234, 567)  # anywhere on the global lattice
+    whole = scan_probability(velocity, model, recipe, origin=origin)
+    reports = []
+    chunked = scan_chunked(velocity, model, recipe, origin=origin, chunk=25, progress=lambda d, t: reports.append(t))
+    assert np.array_equal(np.isfinite(whole), np.isfinite(chunked)) and np.isfinite(whole).sum() > 5000
+    assert np.nanmax(np.abs(whole - chunked)) < 1e-5
+    assert reports == [25] * 25  # 5 x 5 chunks
+    # The same cells cut out of a larger map, with their global origin, give the same values: placement is global.
+    part = scan_probability(velocity[10:110, 5:100], model, recipe, origin=(origin[0] + 10, origin[1] + 5))
+    inner = whole[10:110, 5:100][31:-31, 31:-31]  # cells with all their windows' data inside the part
+    assert np.isfinite(inner).sum() > 500
+    assert np.nanmax(np.abs(part[31:-31, 31:-31] - inner)) < 1e-5
+
+
+def test_core_must_lie_in_the_block():
+    with pytest.raises(ValueError, match="core"):
+        scan_probability(np.zeros((20, 20), np.float32), ConstantModel(), RECIPE, core=(0, 30, 0, 20))
 
 
 def test_refuses_mismatched_valid():

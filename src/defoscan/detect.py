@@ -282,6 +282,7 @@ def _probability_threshold(value, card, path):
 
 def _scan_track(grid, network, recipe, cell_size, track, log):
     """Probability map of one track's grid (the gap-filled map if the model was trained on filled windows)."""
+    from defoscan.fill.tiling import grid_origin
     from defoscan.scan import scan_probability
 
     trained = float(recipe["cell_size"])
@@ -300,8 +301,9 @@ def _scan_track(grid, network, recipe, cell_size, track, log):
             log(f"scanning {track}: {done:,} of {total:,} windows")
 
     log(f"scanning {track}")
+    origin = grid_origin(grid.rio.transform(recalc=True))  # windows on the global lattice
     return scan_probability(
-        source.values, network, recipe, valid=np.isfinite(grid["velocity"].values), progress=progress
+        source.values, network, recipe, origin=origin, valid=np.isfinite(grid["velocity"].values), progress=progress
     )
 
 

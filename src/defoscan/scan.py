@@ -2,13 +2,18 @@
 
 The authors' scanner (DESIGN.md): square windows a quarter window apart, each window's deformation probability
 spread over the window with a Gaussian weight (``sigma = window / 6``) times the window's valid fraction, windows
-less than half valid skipped, and the blend ``sum(w p) / sum(w)`` at every cell. A model that also outputs a
+less than half valid skipped, and the blend ``sum(w p) / sum(w)`` at every cell. Windows lie on one global lattice:
+they start at whole multiples of the stride in the grid's global cell index (:func:`lattice_starts`; grids have
+their edges on whole multiples of the cell size), and a window hanging over a map's edge reads no-data there. So
+a cell's probability depends only on the data within a window of it, never on where the map or a chunk of it was
+cut. A model that also outputs a
 per-pixel map (``"mask_logit"``) can blend a per-cell map instead of the window's constant probability, with the
 same weights (recipe key ``localise``, :func:`cell_probability`): the per-pixel probability (``"pixel"``), or that
 times the window's probability (``"product"``: a cell scores high only where both heads agree).
 
-Everything here is a pure function of the arrays it is given: a tiled runner can call :func:`scan_probability` on
-each chunk with a halo of at least one window and keep the chunk's interior.
+Everything here is a pure function of the arrays it is given: :func:`scan_probability` scans a block's ``core``
+given the block's global ``origin``, so a map scanned whole and scanned chunk by chunk, each chunk read with
+``window - 1`` cells of context (:func:`scan_chunked`), give the same map.
 """
 
 import numpy as np
@@ -17,17 +22,18 @@ import torch
 from defoscan.model.inputs import window_input
 
 
-def window_starts(size, window, stride):
-    """First cells of the windows that cover ``0 .. size`` along one axis.
+def lattice_starts(origin, size, window, stride):
+    """Global first cells of the lattice windows that overlap ``[origin, origin + size)`` along one axis.
 
-    Windows start every ``stride`` cells; one more window is added flush with the far edge if the last regular one
-    stops short of it, so every cell is covered. A map smaller than one window gets a single window at 0 (the
-    scanner pads the map with no-data to a whole window).
+    Windows start at every whole multiple of ``stride`` (in the global cell index); those that hold at least one
+    cell of the range are returned, including windows that hang over either end.
 
     Parameters
     ----------
+    origin : int
+        Global index of the range's first cell.
     size : int
-        Cells along the axis.
+        Cells in the range.
     window : int
         Cells per window side.
     stride : int
@@ -36,25 +42,23 @@ def window_starts(size, window, stride):
     Returns
     -------
     numpy.ndarray of int
-        Increasing start indices; the last is ``max(size - window, 0)``.
+        Increasing global start indices.
 
     Examples
     --------
-    >>> window_starts(10, 4, 3).tolist()
-    [0, 3, 6]
-    >>> window_starts(11, 4, 3).tolist()
-    [0, 3, 6, 7]
-    >>> window_starts(3, 4, 3).tolist()
-    [0]
+    >>> lattice_starts(0, 10, 4, 3).tolist()
+    [-3, 0, 3, 6, 9]
+    >>> lattice_starts(5, 2, 4, 3).tolist()
+    [3, 6]
     """
-    size, window, stride = int(size), int(window), int(stride)
+    origin, size, window, stride = int(origin), int(size), int(window), int(stride)
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be positive, got {window} and {stride}")
-    last = max(size - window, 0)
-    starts = list(range(0, last + 1, stride))
-    if starts[-1] != last:
-        starts.append(last)
-    return np.asarray(starts, dtype=np.int64)
+    if size < 1:
+        return np.zeros(0, dtype=np.int64)
+    first = (origin - window) // stride + 1  # the first k with k * stride + window > origin
+    last = (origin + size - 1) // stride  # the last k with k * stride < origin + size
+    return np.arange(first, last + 1, dtype=np.int64) * stride
 
 
 def gaussian_weight(window, sigma=None):
@@ -125,6 +129,8 @@ def scan_probability(
     model,
     recipe,
     *,
+    origin=(0, 0),
+    core=None,
     stride=None,
     min_valid=None,
     batch=32,
@@ -146,6 +152,13 @@ def scan_probability(
         The model's input recipe (:data:`defoscan.model.inputs.DEFAULT_RECIPE`): ``window`` gives the window
         size; its ``localise`` (see :func:`cell_probability`) says whether a per-pixel map is blended instead of the
         window probability.
+    origin : tuple of int
+        Global ``(row, column)`` index of ``velocity[0, 0]`` (:func:`defoscan.fill.tiling.grid_origin` of a grid's
+        transform); windows start at whole multiples of ``stride`` of it. ``(0, 0)``: the array's corner.
+    core : tuple of int, optional
+        ``(row0, row1, col0, col1)``: the part of ``velocity`` to return, the rest being context. All of it by
+        default. The result is exact for the core when the block holds ``window - 1`` cells of context on each
+        side of it (or the map ends there).
     stride : int, optional
         Cells between windows; ``window // 4`` by default.
     min_valid : float, optional
@@ -165,18 +178,20 @@ def scan_probability(
     Returns
     -------
     numpy.ndarray of float32
-        Same shape as ``velocity``, in [0, 1]; NaN where no scanned window covers a cell or the cell has no data.
+        The core's shape (``velocity``'s by default), in [0, 1]; NaN where no scanned window covers a cell or the
+        cell has no data.
 
     Notes
     -----
     Window ``k`` with probability ``p_k`` (a constant, or a per-cell map when localising), valid fraction ``f_k``
-    and Gaussian ``g`` (:func:`gaussian_weight`) gives every cell ``x`` it covers ``w_k(x) = g(x - start_k) f_k``;
-    the map is ``sum_k w_k p_k / sum_k w_k``. A map smaller than a window is padded with no-data to one window.
-    Windows are taken in row-major order and accumulated in float64, so the result is deterministic.
+    (cells outside the block count as no data) and Gaussian ``g`` (:func:`gaussian_weight`) gives every cell ``x``
+    it covers ``w_k(x) = g(x - start_k) f_k``; the map is ``sum_k w_k p_k / sum_k w_k``. The windows are the
+    lattice windows (:func:`lattice_starts`) that overlap the core, taken in row-major order and accumulated in
+    float64, so the result is deterministic.
 
     See also
     --------
-    window_starts, gaussian_weight
+    lattice_starts, gaussian_weight, scan_chunked
     """
     velocity = np.asarray(velocity, dtype=np.float32)
     if velocity.ndim != 2:
@@ -188,21 +203,26 @@ def scan_probability(
     min_valid = float(recipe.get("min_valid", 0.5)) if min_valid is None else float(min_valid)
     stride = max(window // 4, 1) if stride is None else int(stride)
     height, width = velocity.shape
-    rows, cols = max(height, window), max(width, window)
-    if (rows, cols) != (height, width):  # smaller than a window: pad with no-data
-        padded = np.full((rows, cols), np.nan, dtype=np.float32)
-        padded[:height, :width] = velocity
-        velocity = padded
-        padded_valid = np.zeros((rows, cols), dtype=bool)
-        padded_valid[:height, :width] = valid
-        valid = padded_valid
+    row0, row1, col0, col1 = (0, height, 0, width) if core is None else (int(v) for v in core)
+    if not (0 <= row0 < row1 <= height and 0 <= col0 < col1 <= width):
+        raise ValueError(f"core {core} is not inside the block of shape {velocity.shape}")
+    # Pad by a window of no-data on every side, so that every window overlapping the core is a plain slice.
+    rows, cols = height + 2 * window, width + 2 * window
+    padded = np.full((rows, cols), np.nan, dtype=np.float32)
+    padded[window:-window, window:-window] = velocity
+    padded_valid = np.zeros((rows, cols), dtype=bool)
+    padded_valid[window:-window, window:-window] = valid
+    velocity, valid = padded, padded_valid
+    # Block-local starts of the lattice windows over the core, shifted into the padded array.
+    row_starts = lattice_starts(origin[0] + row0, row1 - row0, window, stride) - origin[0] + window
+    col_starts = lattice_starts(origin[1] + col0, col1 - col0, window, stride) - origin[1] + window
 
     # Valid fraction of every window from a summed-area table.
     table = np.zeros((rows + 1, cols + 1), dtype=np.int64)
     table[1:, 1:] = valid.cumsum(axis=0).cumsum(axis=1)
     windows = []
-    for r in window_starts(rows, window, stride):
-        for c in window_starts(cols, window, stride):
+    for r in row_starts:
+        for c in col_starts:
             inside = table[r + window, c + window] - table[r, c + window] - table[r + window, c] + table[r, c]
             fraction = inside / (window * window)
             if fraction >= min_valid and inside > 0:
@@ -238,4 +258,50 @@ def scan_probability(
     probability = np.full((rows, cols), np.nan, dtype=np.float32)
     covered = (denominator > 0) & valid
     probability[covered] = numerator[covered] / denominator[covered]
-    return probability[:height, :width]
+    return probability[window + row0 : window + row1, window + col0 : window + col1]
+
+
+def scan_chunked(velocity, model, recipe, *, origin=(0, 0), chunk=1024, valid=None, progress=None, **options):
+    """:func:`scan_probability` of a map chunk by chunk, each read with ``window - 1`` cells of context.
+
+    The same map as a whole-map scan (up to floating-point rounding inside the model), with the memory of one
+    chunk and its context at a time: the core of every window overlapping a chunk is within that context.
+
+    Parameters
+    ----------
+    velocity : array-like
+        2-D map; anything that slices to numpy arrays (a numpy array, a Zarr array, an xarray variable's data).
+    model, recipe :
+        As for :func:`scan_probability`.
+    origin : tuple of int
+        Global ``(row, column)`` index of ``velocity[0, 0]``.
+    chunk : int
+        Cells per chunk side.
+    valid : array-like of bool, optional
+        Cells with data; ``isfinite(velocity)`` by default.
+    progress : callable, optional
+        Called as ``progress(done, total)`` in chunks, after each chunk.
+    **options
+        ``stride``, ``min_valid``, ``batch``, ``threshold_logit`` of :func:`scan_probability`.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        Same shape as ``velocity``.
+    """
+    height, width = velocity.shape
+    context = int(recipe["window"]) - 1
+    out = np.full((height, width), np.nan, dtype=np.float32)
+    cores = [(r, c) for r in range(0, height, chunk) for c in range(0, width, chunk)]
+    for done, (r, c) in enumerate(cores, start=1):
+        r0, c0 = max(r - context, 0), max(c - context, 0)
+        r1, c1 = min(r + chunk + context, height), min(c + chunk + context, width)
+        block = np.asarray(velocity[r0:r1, c0:c1], dtype=np.float32)
+        block_valid = np.isfinite(block) if valid is None else np.asarray(valid[r0:r1, c0:c1], dtype=bool)
+        core = (r - r0, min(r + chunk, height) - r0, c - c0, min(c + chunk, width) - c0)
+        out[r : r + chunk, c : c + chunk] = scan_probability(
+            block, model, recipe, origin=(origin[0] + r0, origin[1] + c0), core=core, valid=block_valid, **options
+        )
+        if progress is not None:
+            progress(done, len(cores))
+    return out
