@@ -48,31 +48,46 @@ def sigmoid(x):
 
 
 @pytest.mark.parametrize(
-    ("origin", "size", "window", "stride", "expected"),
+    ("start", "stop", "bounds", "expected"),
     [
-        (0, 10, 4, 3, [-3, 0, 3, 6, 9]),  # windows hanging over either end included
-        (5, 2, 4, 3, [3, 6]),
-        (-7, 3, 4, 2, [-10, -8, -6]),  # negative global indices (south of the equator, west of the meridian)
-        (0, 0, 4, 2, []),
+        (0, 10, (0, 10), [0, 3, 6]),  # the last lattice window is flush already
+        (0, 11, (0, 11), [0, 3, 6, 7]),  # one more, flush with the end
+        (-1, 11, (-1, 11), [-1, 0, 3, 6, 7]),  # and one flush with the start
+        (5, 8, (-1, 11), [3, 6, 7]),  # a chunk gets the map's windows over it
+        (0, 3, (0, 3), [0]),  # shorter than a window: one window (padded by the scanner)
+        (-10, -7, (-10, -7), [-10]),
+        (-10, -4, (-10, -4), [-10, -9, -8]),  # negative global indices: multiples of 3 in between
     ],
 )
-def test_lattice_starts(origin, size, window, stride, expected):
-    assert lattice_starts(origin, size, window, stride).tolist() == expected
+def test_lattice_starts(start, stop, bounds, expected):
+    assert lattice_starts(start, stop, 4, 3, bounds).tolist() == expected
 
 
-def test_lattice_windows_are_exactly_those_overlapping_the_range():
-    for origin in range(-20, 20):
-        for size in range(1, 15):
-            starts = lattice_starts(origin, size, 8, 3)
-            assert all(s % 3 == 0 for s in starts)
-            candidates = range(origin - 30, origin + size + 30)
-            overlapping = [s for s in candidates if s % 3 == 0 and s + 8 > origin and s < origin + size]
-            assert starts.tolist() == overlapping
+def test_lattice_windows_cover_the_map_stay_inside_and_do_not_depend_on_the_chunk():
+    for first in range(-12, 12):
+        for end in range(first + 1, first + 30):
+            whole = lattice_starts(first, end, 8, 3, (first, end))
+            covered = np.zeros(max(end - first, 8), dtype=bool)
+            for s in whole:
+                covered[s - first : s - first + 8] = True
+                assert s % 3 == 0 or s in (first, end - 8)
+            assert covered[: end - first].all()
+            if end - first >= 8:
+                assert whole.min() >= first and whole.max() + 8 <= end
+            for cut in range(first + 1, end):  # two chunks: their windows are the map's over each
+                left, right = (
+                    lattice_starts(first, cut, 8, 3, (first, end)),
+                    lattice_starts(cut, end, 8, 3, (first, end)),
+                )
+                assert sorted(set(left) | set(right)) == whole.tolist()
+                assert all(s + 8 > first and s < cut for s in left)
 
 
-def test_lattice_starts_refuse_zero_stride():
+def test_lattice_starts_refuse_zero_stride_and_a_range_outside_the_map():
     with pytest.raises(ValueError, match="positive"):
-        lattice_starts(0, 10, 4, 0)
+        lattice_starts(0, 10, 4, 0, (0, 10))
+    with pytest.raises(ValueError, match="not inside"):
+        lattice_starts(0, 12, 4, 2, (0, 10))
 
 
 # --- gaussian_weight -------------------------------------------------------------------------------------------
@@ -109,20 +124,25 @@ def test_blend_matches_the_weighted_average_of_window_probabilities():
     velocity = rng.normal(size=(24, 24)).astype(np.float32)
     velocity[:10, :10] = np.nan  # windows differ in their valid share, hence in probability and weight
     probability = scan_probability(velocity, ValidShareModel(), RECIPE, stride=4)
-    valid = np.zeros((56, 56), dtype=bool)  # the map with 16 cells of no-data around it
-    valid[16:40, 16:40] = np.isfinite(velocity)
+    valid = np.isfinite(velocity)
     g = gaussian_weight(16)
-    numerator, denominator = np.zeros((56, 56)), np.zeros((56, 56))
-    for r in range(-12, 24, 4):  # every lattice window holding a cell of the map
-        for c in range(-12, 24, 4):
-            share = valid[16 + r : 32 + r, 16 + c : 32 + c].mean()
-            if share < 0.5:
-                continue
-            numerator[16 + r : 32 + r, 16 + c : 32 + c] += g * share * sigmoid(share * 4 - 2)
-            denominator[16 + r : 32 + r, 16 + c : 32 + c] += g * share
-    with np.errstate(invalid="ignore"):
-        expected = np.where(valid, numerator / denominator, np.nan)[16:40, 16:40]
+    numerator, denominator = np.zeros((24, 24)), np.zeros((24, 24))
+    for r in (0, 4, 8):  # the lattice windows inside the map
+        for c in (0, 4, 8):
+            share = valid[r : r + 16, c : c + 16].mean()
+            numerator[r : r + 16, c : c + 16] += g * share * sigmoid(share * 4 - 2)
+            denominator[r : r + 16, c : c + 16] += g * share
+    expected = np.where(valid, numerator / denominator, np.nan)
     assert np.allclose(probability, expected, equal_nan=True, atol=1e-6)
+    # Off the lattice's phase (origin 2): windows at global 4, 8 and flush ones at global 2 and 10.
+    shifted = scan_probability(velocity, ValidShareModel(), RECIPE, stride=4, origin=(2, 2))
+    numerator, denominator = np.zeros((24, 24)), np.zeros((24, 24))
+    for r in (0, 2, 6, 8):
+        for c in (0, 2, 6, 8):
+            share = valid[r : r + 16, c : c + 16].mean()
+            numerator[r : r + 16, c : c + 16] += g * share * sigmoid(share * 4 - 2)
+            denominator[r : r + 16, c : c + 16] += g * share
+    assert np.allclose(shifted, np.where(valid, numerator / denominator, np.nan), equal_nan=True, atol=1e-6)
 
 
 def test_mostly_empty_windows_are_skipped_and_leave_nan():
@@ -241,9 +261,9 @@ def test_a_map_scanned_in_chunks_equals_the_map_scanned_whole():
     assert reports == [25] * 25  # 5 x 5 chunks
     # The same cells cut out of a larger map, with their global origin, give the same values: placement is global.
     part = scan_probability(velocity[10:110, 5:100], model, recipe, origin=(origin[0] + 10, origin[1] + 5))
-    inner = whole[10:110, 5:100][31:-31, 31:-31]  # cells with all their windows' data inside the part
+    inner = whole[10:110, 5:100][32:-32, 32:-32]  # cells whose windows all lie inside the part
     assert np.isfinite(inner).sum() > 500
-    assert np.nanmax(np.abs(part[31:-31, 31:-31] - inner)) < 1e-5
+    assert np.nanmax(np.abs(part[32:-32, 32:-32] - inner)) < 1e-5
 
 
 def test_core_must_lie_in_the_block():

@@ -3,17 +3,18 @@
 The authors' scanner (DESIGN.md): square windows a quarter window apart, each window's deformation probability
 spread over the window with a Gaussian weight (``sigma = window / 6``) times the window's valid fraction, windows
 less than half valid skipped, and the blend ``sum(w p) / sum(w)`` at every cell. Windows lie on one global lattice:
-they start at whole multiples of the stride in the grid's global cell index (:func:`lattice_starts`; grids have
-their edges on whole multiples of the cell size), and a window hanging over a map's edge reads no-data there. So
-a cell's probability depends only on the data within a window of it, never on where the map or a chunk of it was
-cut. A model that also outputs a
-per-pixel map (``"mask_logit"``) can blend a per-cell map instead of the window's constant probability, with the
-same weights (recipe key ``localise``, :func:`cell_probability`): the per-pixel probability (``"pixel"``), or that
-times the window's probability (``"product"``: a cell scores high only where both heads agree).
+they start at whole multiples of the stride in the grid's global cell index (grids have their edges on whole
+multiples of the cell size), inside the map, with one more window flush with each edge of the map
+(:func:`lattice_starts`). So where a map is cut into chunks never changes a cell's probability.
+
+A model that also outputs a per-pixel map (``"mask_logit"``) can blend a per-cell map instead of the window's
+constant probability, with the same weights (recipe key ``localise``, :func:`cell_probability`): the per-pixel
+probability (``"pixel"``), or that times the window's probability (``"product"``: a cell scores high only where both
+heads agree).
 
 Everything here is a pure function of the arrays it is given: :func:`scan_probability` scans a block's ``core``
-given the block's global ``origin``, so a map scanned whole and scanned chunk by chunk, each chunk read with
-``window - 1`` cells of context (:func:`scan_chunked`), give the same map.
+given the block's global ``origin`` and the map's ``bounds``, so a map scanned whole and scanned chunk by chunk,
+each chunk read with ``window - 1`` cells of context (:func:`scan_chunked`), give the same map.
 """
 
 import numpy as np
@@ -22,22 +23,26 @@ import torch
 from defoscan.model.inputs import window_input
 
 
-def lattice_starts(origin, size, window, stride):
-    """Global first cells of the lattice windows that overlap ``[origin, origin + size)`` along one axis.
+def lattice_starts(start, stop, window, stride, bounds):
+    """Global first cells of the windows over ``[start, stop)`` along one axis, for a map spanning ``bounds``.
 
-    Windows start at every whole multiple of ``stride`` (in the global cell index); those that hold at least one
-    cell of the range are returned, including windows that hang over either end.
+    The windows are those of the global lattice — starting at whole multiples of ``stride`` of the global cell
+    index — that lie wholly inside the map, plus one flush with each end of the map where the lattice leaves a
+    strip uncovered; a map shorter than a window gets one window at its start (the scanner pads it with no-data).
+    Windows never reach beyond the map, where a straight edge of no-data would be a pattern the network never saw
+    in training. Of these, the ones holding a cell of ``[start, stop)`` are returned. They depend on the map and
+    the lattice only, not on the range asked for: a chunk of a map gets the whole map's windows over it.
 
     Parameters
     ----------
-    origin : int
-        Global index of the range's first cell.
-    size : int
-        Cells in the range.
+    start, stop : int
+        Global indices of the range (a chunk's core), ``stop`` excluded.
     window : int
         Cells per window side.
     stride : int
         Cells between window starts.
+    bounds : tuple of int
+        ``(first, end)``: global indices of the map's first cell and one past its last.
 
     Returns
     -------
@@ -46,19 +51,28 @@ def lattice_starts(origin, size, window, stride):
 
     Examples
     --------
-    >>> lattice_starts(0, 10, 4, 3).tolist()
-    [-3, 0, 3, 6, 9]
-    >>> lattice_starts(5, 2, 4, 3).tolist()
-    [3, 6]
+    >>> lattice_starts(0, 10, 4, 3, (0, 10)).tolist()
+    [0, 3, 6]
+    >>> lattice_starts(0, 11, 4, 3, (-1, 11)).tolist()
+    [-1, 0, 3, 6, 7]
+    >>> lattice_starts(5, 8, 4, 3, (-1, 11)).tolist()
+    [3, 6, 7]
+    >>> lattice_starts(0, 3, 4, 3, (0, 3)).tolist()
+    [0]
     """
-    origin, size, window, stride = int(origin), int(size), int(window), int(stride)
+    start, stop, window, stride = int(start), int(stop), int(window), int(stride)
+    first, end = (int(v) for v in bounds)
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be positive, got {window} and {stride}")
-    if size < 1:
-        return np.zeros(0, dtype=np.int64)
-    first = (origin - window) // stride + 1  # the first k with k * stride + window > origin
-    last = (origin + size - 1) // stride  # the last k with k * stride < origin + size
-    return np.arange(first, last + 1, dtype=np.int64) * stride
+    if not first <= start <= stop <= end:
+        raise ValueError(f"range [{start}, {stop}) is not inside the map's [{first}, {end})")
+    if end - first <= window:
+        starts = [first]
+    else:
+        last = end - window
+        inner = range(-(-first // stride) * stride, last + 1, stride)  # multiples of stride in [first, last]
+        starts = sorted({first, last, *inner})
+    return np.asarray([s for s in starts if s < stop and s + window > start], dtype=np.int64)
 
 
 def gaussian_weight(window, sigma=None):
@@ -131,6 +145,7 @@ def scan_probability(
     *,
     origin=(0, 0),
     core=None,
+    bounds=None,
     stride=None,
     min_valid=None,
     batch=32,
@@ -159,6 +174,9 @@ def scan_probability(
         ``(row0, row1, col0, col1)``: the part of ``velocity`` to return, the rest being context. All of it by
         default. The result is exact for the core when the block holds ``window - 1`` cells of context on each
         side of it (or the map ends there).
+    bounds : tuple of int, optional
+        ``(row0, row1, col0, col1)``: global indices of the whole map's extent (ends excluded), of which the block
+        is a part; the block itself by default. Windows stay inside it (:func:`lattice_starts`).
     stride : int, optional
         Cells between windows; ``window // 4`` by default.
     min_valid : float, optional
@@ -184,9 +202,9 @@ def scan_probability(
     Notes
     -----
     Window ``k`` with probability ``p_k`` (a constant, or a per-cell map when localising), valid fraction ``f_k``
-    (cells outside the block count as no data) and Gaussian ``g`` (:func:`gaussian_weight`) gives every cell ``x``
+    (cells outside the map count as no data) and Gaussian ``g`` (:func:`gaussian_weight`) gives every cell ``x``
     it covers ``w_k(x) = g(x - start_k) f_k``; the map is ``sum_k w_k p_k / sum_k w_k``. The windows are the
-    lattice windows (:func:`lattice_starts`) that overlap the core, taken in row-major order and accumulated in
+    map's windows (:func:`lattice_starts`) that overlap the core, taken in row-major order and accumulated in
     float64, so the result is deterministic.
 
     See also
@@ -206,6 +224,8 @@ def scan_probability(
     row0, row1, col0, col1 = (0, height, 0, width) if core is None else (int(v) for v in core)
     if not (0 <= row0 < row1 <= height and 0 <= col0 < col1 <= width):
         raise ValueError(f"core {core} is not inside the block of shape {velocity.shape}")
+    if bounds is None:
+        bounds = (origin[0], origin[0] + height, origin[1], origin[1] + width)
     # Pad by a window of no-data on every side, so that every window overlapping the core is a plain slice.
     rows, cols = height + 2 * window, width + 2 * window
     padded = np.full((rows, cols), np.nan, dtype=np.float32)
@@ -214,8 +234,8 @@ def scan_probability(
     padded_valid[window:-window, window:-window] = valid
     velocity, valid = padded, padded_valid
     # Block-local starts of the lattice windows over the core, shifted into the padded array.
-    row_starts = lattice_starts(origin[0] + row0, row1 - row0, window, stride) - origin[0] + window
-    col_starts = lattice_starts(origin[1] + col0, col1 - col0, window, stride) - origin[1] + window
+    row_starts = lattice_starts(origin[0] + row0, origin[0] + row1, window, stride, bounds[:2]) - origin[0] + window
+    col_starts = lattice_starts(origin[1] + col0, origin[1] + col1, window, stride, bounds[2:]) - origin[1] + window
 
     # Valid fraction of every window from a summed-area table.
     table = np.zeros((rows + 1, cols + 1), dtype=np.int64)
@@ -291,6 +311,7 @@ def scan_chunked(velocity, model, recipe, *, origin=(0, 0), chunk=1024, valid=No
     """
     height, width = velocity.shape
     context = int(recipe["window"]) - 1
+    bounds = (origin[0], origin[0] + height, origin[1], origin[1] + width)
     out = np.full((height, width), np.nan, dtype=np.float32)
     cores = [(r, c) for r in range(0, height, chunk) for c in range(0, width, chunk)]
     for done, (r, c) in enumerate(cores, start=1):
@@ -300,7 +321,14 @@ def scan_chunked(velocity, model, recipe, *, origin=(0, 0), chunk=1024, valid=No
         block_valid = np.isfinite(block) if valid is None else np.asarray(valid[r0:r1, c0:c1], dtype=bool)
         core = (r - r0, min(r + chunk, height) - r0, c - c0, min(c + chunk, width) - c0)
         out[r : r + chunk, c : c + chunk] = scan_probability(
-            block, model, recipe, origin=(origin[0] + r0, origin[1] + c0), core=core, valid=block_valid, **options
+            block,
+            model,
+            recipe,
+            origin=(origin[0] + r0, origin[1] + c0),
+            core=core,
+            bounds=bounds,
+            valid=block_valid,
+            **options,
         )
         if progress is not None:
             progress(done, len(cores))
