@@ -79,3 +79,25 @@ def test_nothing_above_the_cut_off():
     velocity, count = flat_map((10, 10))
     labels, regions = probability_regions(np.full((10, 10), np.nan), velocity, count, 50.0)
     assert regions == [] and labels.dtype == np.int32 and not labels.any()
+
+
+def test_hysteresis_decides_at_the_cut_off_and_outlines_at_the_lower_one():
+    velocity, count = flat_map()
+    probability = np.zeros(velocity.shape)
+    probability[10:20, 10:14] = 0.4  # a signal whose probability dips...
+    probability[12, 11] = 0.9  # ...with one confident cell
+    probability[15, 10:14] = 0.2  # a dip across it: two fragments at 0.4, one region at 0.2
+    probability[40:44, 40:44] = 0.45  # over the lower cut-off, never over the cut-off: not a detection
+    labels, regions = probability_regions(probability, velocity, count, 50.0, threshold=0.8)
+    assert len(regions) == 0  # the confident cell alone is under min_cells
+    labels, regions = probability_regions(probability, velocity, count, 50.0, threshold=0.8, low_threshold=0.3)
+    assert [r["n_cells"] for r in regions] == [20] and regions[0]["score"] == pytest.approx(0.9)
+    assert (labels[10:15, 10:14] == 1).all() and (labels[15:20] == 0).all() and (labels[40:44, 40:44] == 0).all()
+    labels, regions = probability_regions(probability, velocity, count, 50.0, threshold=0.8, low_threshold=0.2)
+    assert [r["n_cells"] for r in regions] == [40]
+    assert regions[0]["mean_probability"] == pytest.approx((0.9 + 0.4 * 35 + 0.2 * 4) / 40)
+    # a lower cut-off above the cut-off is the cut-off
+    assert (
+        probability_regions(probability, velocity, count, 50.0, threshold=0.3, low_threshold=0.9)[1]
+        == (probability_regions(probability, velocity, count, 50.0, threshold=0.3)[1])
+    )

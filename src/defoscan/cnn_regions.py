@@ -1,10 +1,13 @@
 """Regions from a probability map: the CNN detector's counterpart of :func:`defoscan.threshold.threshold_detect`.
 
-Cells with data whose probability reaches the cut-off are joined into 8-connected regions; regions with fewer than
-``min_cells`` cells or ``min_points`` points are dropped. A region's ``score`` is its greatest probability; its
-velocities are measured against the same robust background as the threshold detector's
-(:func:`defoscan.threshold.robust_background`), so a map's reference offset or a regional ramp does not enter
-``mean_velocity`` or ``peak_velocity``, and its ``sign`` is the sign of that mean (subsidence if negative).
+Hysteresis: cells with data whose probability reaches a lower cut-off (``low_threshold``) are joined into
+8-connected regions, and a region is kept if one of its cells reaches the cut-off itself — so a detection is
+decided at the cut-off and outlined at the lower one, and one signal whose probability dips inside does not break
+into fragments. Regions with fewer than ``min_cells`` cells or ``min_points`` points are dropped. A region's
+``score`` is its greatest probability; its velocities are measured against the same robust background as the
+threshold detector's (:func:`defoscan.threshold.robust_background`), so a map's reference offset or a regional ramp
+does not enter ``mean_velocity`` or ``peak_velocity``, and its ``sign`` is the sign of that mean (subsidence if
+negative).
 """
 
 import numpy as np
@@ -20,6 +23,7 @@ def probability_regions(
     cell_size,
     threshold=0.5,
     *,
+    low_threshold=None,
     background_size=5000.0,
     min_cells=4,
     min_points=4,
@@ -37,7 +41,9 @@ def probability_regions(
     cell_size : float
         Metres.
     threshold : float
-        Probability a cell needs (inclusive).
+        Probability a region needs in at least one cell (inclusive).
+    low_threshold : float, optional
+        Probability the other cells of a region need (inclusive); ``threshold`` by default (no hysteresis).
     background_size : float
         Metres across the blocks of the robust background.
     min_cells, min_points : int
@@ -61,14 +67,18 @@ def probability_regions(
     count = np.asarray(count)
     labels = np.zeros(velocity.shape, dtype=np.int32)
     data = np.isfinite(velocity)
-    kept = data & np.isfinite(probability) & (np.nan_to_num(probability, nan=-1.0) >= threshold)
-    if not kept.any():
+    low_threshold = threshold if low_threshold is None else min(float(low_threshold), float(threshold))
+    scored = np.nan_to_num(probability, nan=-1.0)
+    kept = data & (scored >= low_threshold)
+    if not (kept & (scored >= threshold)).any():
         return labels, []
     residual = velocity - robust_background(velocity, cell_size, background_size)
     components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
     found = []
     for index, window in enumerate(ndimage.find_objects(components), start=1):
         cells = components[window] == index
+        if scored[window][cells].max() < threshold:  # no cell reaches the cut-off: not a detection
+            continue
         n_cells = int(cells.sum())
         n_points = int(np.nansum(count[window][cells]))
         if n_cells < min_cells or n_points < min_points:
