@@ -11,7 +11,7 @@ import numpy as np
 from pyproj import CRS
 
 from defoscan import __version__
-from defoscan.cnn_regions import probability_regions
+from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
 from defoscan.crs import crs_label
 from defoscan.despike import despike_grid, despike_points
 from defoscan.errors import InputError
@@ -92,7 +92,8 @@ def detect(
         Weights file of the CNN (its ``.json`` card beside it); the bundled model by default
         (:func:`bundled_model_path`). Loaded before anything else is done.
     probability_threshold : float, optional
-        Probability a cell needs to join a region (CNN); the model card's ``threshold`` by default, else 0.5.
+        Probability a region needs in one of its cells (CNN); the model card's ``threshold`` by default, else 0.5.
+        The region's other cells need :data:`defoscan.cnn_regions.LOW_THRESHOLD_RATIO` times it (hysteresis).
     log : callable, optional
         Called with a short message as each stage starts (and as the scan progresses).
 
@@ -167,6 +168,7 @@ def detect(
                 count,
                 definition.cell_size,
                 probability_threshold,
+                low_threshold=LOW_THRESHOLD_RATIO * probability_threshold,
                 background_size=parameters.background_size,
                 min_cells=parameters.min_cells,
                 min_points=parameters.min_points,
@@ -198,6 +200,7 @@ def detect(
         detector=detector,
         model=_model_record(model_path, card),
         probability_threshold=probability_threshold,
+        low_probability_threshold=LOW_THRESHOLD_RATIO * probability_threshold if detector == "cnn" else None,
     )
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]

@@ -66,8 +66,9 @@ def write_report(path, record, frame, overview_png):
         )
         scores = (
             "A score is the highest probability of deformation in the area, from a network trained on synthetic "
-            f"maps ({how}); it ranks detections, and is calibrated on synthetic data only. Areas are outlined "
-            f"where the probability reaches {record['parameters']['probability_threshold']:.2f}."
+            f"maps ({how}); it ranks detections, and is calibrated on synthetic data only. An area is detected "
+            f"where the probability reaches {record['parameters']['probability_threshold']:.2f} and outlined "
+            f"where it reaches {_low_threshold(record['parameters']):.2f}."
         )
     else:
         scores = "Scores rank detections; they are not calibrated probabilities."
@@ -103,6 +104,12 @@ def _detection_row(row, point):
         f"{point.x:.5f}, {point.y:.5f}",
     ]
     return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+
+
+def _low_threshold(parameters):
+    """The cut-off areas are outlined at (records before hysteresis: the cut-off itself)."""
+    low = parameters.get("low_probability_threshold")
+    return parameters["probability_threshold"] if low is None else low
 
 
 def _detector_label(parameters):
