@@ -1,8 +1,16 @@
-"""Scanning a Zarr-held map chunk by chunk: equal to the whole-map scan, resumable, the same on a LocalCluster."""
+"""Scanning a Zarr-held map chunk by chunk: equal to the whole-map scan, resumable (also after a SIGKILL), the same
+on a LocalCluster."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import distributed
 import numpy as np
 import pytest
+import zarr
 
 from defoscan.model import build_model, load_model, save_model
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
@@ -77,3 +85,36 @@ def test_a_local_cluster_of_worker_processes_gives_the_same_map(tiny_model, a_ma
         assert len(client.scheduler_info()["workers"]) == 2
         result = scan_store(tmp_path / "s.zarr", tiny_model, chunk=30, client=client)[...]
     assert np.nanmax(np.abs(result - whole)) < 1e-5 and np.array_equal(np.isnan(result), np.isnan(whole))
+
+
+def test_a_killed_scan_resumes_to_the_same_map(tiny_model, a_map, tmp_path):
+    write_map(tmp_path / "killed.zarr", *a_map, ORIGIN, chunk=20)  # 5 x 5 chunks
+    write_map(tmp_path / "whole.zarr", *a_map, ORIGIN, chunk=20)
+    script = (
+        "import sys, time\n"
+        "from defoscan.scan_store import scan_store\n"
+        "scan_store(sys.argv[1], sys.argv[2], chunk=20, threads=1, progress=lambda d, t: time.sleep(0.3))\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "killed.zarr"), str(tiny_model)])
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            group = zarr.open_group(str(tmp_path / "killed.zarr"), mode="r")
+            if "done" in group and int(group["done"][...].sum()) >= 3:
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, "the scan ended before it could be killed"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+    flags = int(zarr.open_group(str(tmp_path / "killed.zarr"), mode="r")["done"][...].sum())
+    assert 3 <= flags < 25
+    seen = []
+    resumed = scan_store(
+        tmp_path / "killed.zarr", tiny_model, chunk=20, threads=1, progress=lambda d, t: seen.append(d)
+    )
+    assert len(seen) == 25 - flags  # the finished chunks were not scanned again
+    uninterrupted = scan_store(tmp_path / "whole.zarr", tiny_model, chunk=20, threads=1)
+    assert np.array_equal(resumed[...], uninterrupted[...], equal_nan=True)  # same bytes
