@@ -48,6 +48,8 @@ def test_the_crater_gets_a_high_probability_and_a_detection(kirishima_cnn, card)
     assert result["detections"].contains(crater).any()
     record = json.loads((out / "run.json").read_text())
     assert record["parameters"]["detector"] == "cnn"
+    assert record["parameters"]["probability_threshold"] == pytest.approx(card["threshold"])
+    assert record["parameters"]["low_probability_threshold"] == pytest.approx(0.5 * card["threshold"])
     assert record["parameters"]["model"]["weights_sha256"] == card["weights_sha256"]
     report = (out / "report.html").read_text()
     assert f"cnn (model defoscan-compact, weights sha256 {card['weights_sha256'][:12]})" in report
