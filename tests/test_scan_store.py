@@ -48,7 +48,7 @@ def whole(tiny_model, a_map):
 
 
 def test_the_store_scan_equals_the_whole_map_scan(tiny_model, a_map, whole, tmp_path):
-    write_map(tmp_path / "s.zarr", *a_map, ORIGIN, chunk=40)
+    write_map(tmp_path / "s.zarr", a_map[0], ORIGIN, chunk=40)
     seen = []
     probability = scan_store(tmp_path / "s.zarr", tiny_model, chunk=40, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(k, 9) for k in range(1, 10)]  # 3 x 3 chunks
@@ -58,7 +58,7 @@ def test_the_store_scan_equals_the_whole_map_scan(tiny_model, a_map, whole, tmp_
 
 
 def test_a_stopped_scan_resumes_with_the_chunks_left(tiny_model, a_map, whole, tmp_path):
-    write_map(tmp_path / "s.zarr", *a_map, ORIGIN, chunk=40)
+    write_map(tmp_path / "s.zarr", a_map[0], ORIGIN, chunk=40)
 
     def stop_after_four(done, total):
         if done == 4:
@@ -75,7 +75,7 @@ def test_a_stopped_scan_resumes_with_the_chunks_left(tiny_model, a_map, whole, t
 
 
 def test_a_local_cluster_of_worker_processes_gives_the_same_map(tiny_model, a_map, whole, tmp_path):
-    write_map(tmp_path / "s.zarr", *a_map, ORIGIN, chunk=30)
+    write_map(tmp_path / "s.zarr", a_map[0], ORIGIN, chunk=30)
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
@@ -88,8 +88,8 @@ def test_a_local_cluster_of_worker_processes_gives_the_same_map(tiny_model, a_ma
 
 
 def test_a_killed_scan_resumes_to_the_same_map(tiny_model, a_map, tmp_path):
-    write_map(tmp_path / "killed.zarr", *a_map, ORIGIN, chunk=20)  # 5 x 5 chunks
-    write_map(tmp_path / "whole.zarr", *a_map, ORIGIN, chunk=20)
+    write_map(tmp_path / "killed.zarr", a_map[0], ORIGIN, chunk=20)  # 5 x 5 chunks
+    write_map(tmp_path / "whole.zarr", a_map[0], ORIGIN, chunk=20)
     script = (
         "import sys, time\n"
         "from defoscan.scan_store import scan_store\n"
@@ -100,7 +100,7 @@ def test_a_killed_scan_resumes_to_the_same_map(tiny_model, a_map, tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and child.poll() is None:
             group = zarr.open_group(str(tmp_path / "killed.zarr"), mode="r")
-            if "done" in group and int(group["done"][...].sum()) >= 3:
+            if "done" in group and "scan" in group["done"] and int(group["done"]["scan"][...].sum()) >= 3:
                 break
             time.sleep(0.05)
         assert child.poll() is None, "the scan ended before it could be killed"
@@ -109,7 +109,7 @@ def test_a_killed_scan_resumes_to_the_same_map(tiny_model, a_map, tmp_path):
     finally:
         if child.poll() is None:
             child.kill()
-    flags = int(zarr.open_group(str(tmp_path / "killed.zarr"), mode="r")["done"][...].sum())
+    flags = int(zarr.open_group(str(tmp_path / "killed.zarr"), mode="r")["done"]["scan"][...].sum())
     assert 3 <= flags < 25
     seen = []
     resumed = scan_store(

@@ -1,0 +1,107 @@
+"""A run's Zarr store: maps on the global grid, and stages run chunk by chunk with a done flag per chunk.
+
+A stage is a function ``task(path, i, j, chunk, **options)`` that reads what it needs of the store around chunk
+``(i, j)`` and writes that chunk of its output arrays, nothing else. :func:`run_stage` runs the tasks of the chunks
+not yet done — in this process, or on a dask.distributed cluster — and each chunk's flag (in ``done/<stage>``, one
+Zarr chunk per flag, so that no two tasks write the same object) is set on the worker once its task has returned:
+a run stopped at any point and started again redoes only the chunks whose outputs were not all written.
+
+Store attributes: ``origin`` (global ``[row, column]`` index of cell ``[0, 0]``, :func:`defoscan.fill.tiling.
+grid_origin`) and ``shape`` (``[rows, columns]``), set by whoever creates the store.
+"""
+
+import numpy as np
+import zarr
+
+
+def create_array(group, name, dtype, chunk, fill_value):
+    """An array of the map's shape in the store, chunked ``chunk x chunk``; the existing one if already there."""
+    if name in group:
+        return group[name]
+    shape = tuple(int(v) for v in group.attrs["shape"])
+    return group.create_array(name, shape=shape, chunks=(chunk, chunk), dtype=dtype, fill_value=fill_value)
+
+
+def chunk_window(group, i, j, chunk, context):
+    """Where chunk ``(i, j)`` lies and what to read around it.
+
+    Returns
+    -------
+    block : tuple of slice
+        Rows and columns to read: the chunk grown by ``context`` cells, clipped to the map.
+    core : tuple of int
+        ``(row0, row1, col0, col1)`` of the chunk within the block.
+    target : tuple of slice
+        The chunk's rows and columns in the map.
+    origin : tuple of int
+        Global index of the block's first cell.
+    """
+    height, width = (int(v) for v in group.attrs["shape"])
+    top, left = (int(v) for v in group.attrs["origin"])
+    r, c = i * chunk, j * chunk
+    r0, c0 = max(r - context, 0), max(c - context, 0)
+    r1, c1 = min(r + chunk + context, height), min(c + chunk + context, width)
+    core = (r - r0, min(r + chunk, height) - r0, c - c0, min(c + chunk, width) - c0)
+    target = (slice(r, min(r + chunk, height)), slice(c, min(c + chunk, width)))
+    return (slice(r0, r1), slice(c0, c1)), core, target, (top + r0, left + c0)
+
+
+def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options):
+    """Run ``task`` on every chunk of the store not yet done for ``stage``.
+
+    Parameters
+    ----------
+    path : str
+        The store.
+    stage : str
+        Name of the stage (its flags are ``done/<stage>``).
+    task : callable
+        ``task(path, i, j, chunk, **options)``; importable by the workers when a ``client`` is given.
+    chunk : int
+        Cells per chunk side; resuming a stage with another chunking is refused.
+    client : distributed.Client, optional
+        Run the tasks on this cluster; in this process, one after another, by default.
+    progress : callable, optional
+        ``progress(done, total)`` in chunks after each chunk, ``done`` counting chunks finished by earlier runs.
+    **options
+        Passed to every task.
+
+    Returns
+    -------
+    int
+        Chunks run by this call.
+    """
+    group = zarr.open_group(str(path), mode="r+")
+    height, width = (int(v) for v in group.attrs["shape"])
+    grid = (-(-height // chunk), -(-width // chunk))
+    flags = group.require_group("done")
+    if stage in flags and tuple(flags[stage].shape) != grid:
+        raise ValueError(f"{path}: stage {stage!r} was run in other chunks than {chunk} x {chunk}")
+    if stage not in flags:
+        flags.create_array(stage, shape=grid, chunks=(1, 1), dtype="uint8", fill_value=0)
+    pending = [(int(i), int(j)) for i, j in zip(*np.nonzero(flags[stage][...] == 0), strict=True)]
+    total, finished = grid[0] * grid[1], grid[0] * grid[1] - len(pending)
+    if client is None:
+        for i, j in pending:
+            flagged_task(task, str(path), stage, i, j, chunk, **options)
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+    else:
+        from distributed import as_completed
+
+        futures = [
+            client.submit(flagged_task, task, str(path), stage, i, j, chunk, pure=False, **options) for i, j in pending
+        ]
+        for future in as_completed(futures):
+            future.result()  # a task's error is raised here
+            finished += 1
+            if progress is not None:
+                progress(finished, total)
+    return len(pending)
+
+
+def flagged_task(task, path, stage, i, j, chunk, **options):
+    """Run one chunk's task, then set its flag (only once the task's outputs are written)."""
+    task(path, i, j, chunk, **options)
+    zarr.open_group(path, mode="r+")["done"][stage][i, j] = 1
