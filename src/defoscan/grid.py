@@ -159,11 +159,7 @@ def grid_points(points, cell_size=None, grid=None):
             raise ValueError("no valid points to grid")
         cell_size = cell_size or default_cell_size(points)
         grid = aligned_grid(points_crs(points), cell_size, x.min(), x.max(), y.min(), y.max())
-    cell = grid.cell_size
-    cols = _floor_div(x, cell, np.floor)
-    cols -= int(round(grid.west / cell))
-    rows = _floor_div(y, cell, np.ceil)
-    np.subtract(int(round(grid.north / cell)), rows, out=rows)
+    rows, cols = cell_indices(x, y, grid)
     inside = (cols >= 0) & (cols < grid.width) & (rows >= 0) & (rows < grid.height)
     if not inside.all():
         rows, cols, v = rows[inside], cols[inside], v[inside]
@@ -180,6 +176,29 @@ def grid_points(points, cell_size=None, grid=None):
         track=points.attrs.get("track"),
         sources=points.attrs.get("sources", []),
     )
+
+
+def cell_indices(x, y, grid):
+    """Row and column of the cell of ``grid`` that holds each point (outside the grid: out of range).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Coordinates in the grid's CRS.
+    grid : GridDefinition
+
+    Returns
+    -------
+    rows, cols : numpy.ndarray of int64
+        A point on a cell's west or north edge belongs to that cell, as the grid's edges are whole multiples of the
+        cell size.
+    """
+    cell = grid.cell_size
+    cols = _floor_div(x, cell, np.floor)
+    cols -= int(round(grid.west / cell))
+    rows = _floor_div(y, cell, np.ceil)
+    np.subtract(int(round(grid.north / cell)), rows, out=rows)
+    return rows, cols
 
 
 def _floor_div(a, step, rounding, origin=None):
