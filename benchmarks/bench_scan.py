@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from defoscan.model import build_model
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
+from defoscan.model.networks import for_inference
 from defoscan.scan import scan_probability
 
 NAME = "scan"
@@ -69,9 +70,10 @@ def run(ctx):
     channels = input_channels(DEFAULT_RECIPE)
     compact = _compact_options()
     nets = {
-        "compact, 128": (build_model("compact", channels, **compact).eval(), 128),
-        "alexnet, 128": (build_model("alexnet", channels).eval(), 128),
-        "alexnet, 227": (build_model("alexnet", channels).eval(), 227),
+        # as detect runs them: batch norms folded into the convolutions (AlexNet has none)
+        "compact, 128": (for_inference(build_model("compact", channels, **compact)), 128),
+        "alexnet, 128": (for_inference(build_model("alexnet", channels)), 128),
+        "alexnet, 227": (for_inference(build_model("alexnet", channels)), 227),
     }
     results = {"batch": BATCH, "repeats": repeats, "map_cells": MAP_CELLS, "cell_m": CELL, "nets": {}}
     for name, (model, window) in nets.items():

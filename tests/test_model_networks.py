@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from defoscan.model.networks import AlexNetStyle, CompactNet, build_model, receptive_field
+from defoscan.model.networks import AlexNetStyle, CompactNet, build_model, for_inference, receptive_field
 
 
 def _count(model):
@@ -123,3 +123,20 @@ def test_build_model_registry():
     assert isinstance(build_model("alexnet", 7), AlexNetStyle)
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet", 7)
+
+
+def test_for_inference_folds_every_batch_norm_and_keeps_the_outputs():
+    model = build_model("compact", 3, width=16, fcn=True, separable=False, seed=2)
+    model.train()
+    with torch.no_grad():  # batch statistics that are not the identity, as after training
+        for _ in range(3):
+            model(torch.randn(8, 3, 64, 64) * 2.0 + 0.5)
+    model.eval()
+    folded = for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.randn(4, 3, 64, 64)
+    with torch.inference_mode():
+        a, b = model(x), folded(x)
+    assert torch.allclose(a["logit"], b["logit"], atol=1e-4)
+    assert torch.allclose(a["mask_logit"], b["mask_logit"], atol=1e-4)

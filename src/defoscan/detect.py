@@ -267,7 +267,9 @@ def _load_model(path, *, bundled):
             f"cannot load the model: its input recipe makes {channels} channels, the network takes "
             f"{card['in_channels']}",
         )
-    return network, card
+    from defoscan.model.networks import for_inference
+
+    return for_inference(network), card
 
 
 def _probability_threshold(value, card, path):

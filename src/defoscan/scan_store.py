@@ -131,9 +131,9 @@ def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None):
 def _model(model_path, sha):
     """The model of a weights file, loaded once per process (``sha`` keys the cache to the file's content)."""
     from defoscan.model import load_model
+    from defoscan.model.networks import for_inference
 
     model, card = load_model(model_path)
     if card.get("weights_sha256") not in (None, sha):
         raise ValueError(f"{model_path}: weights changed while scanning")
-    model.eval()
-    return model, card
+    return for_inference(model), card
