@@ -58,12 +58,13 @@ def write_report(path, record, frame, overview_png):
     )
     versions = ", ".join(f"{k} {v}" for k, v in record["software"].items())
     if record["parameters"]["detector"] == "cnn":
+        from defoscan.scan import localise_mode
+
         model_input = (record["parameters"].get("model") or {}).get("input") or {}
-        how = (
-            "the network's per-cell output, blended over overlapping windows"
-            if model_input.get("localise")
-            else "the network's score of each window, blended over overlapping windows"
-        )
+        how = {
+            "product": "the network's per-cell output times its window score, blended over overlapping windows",
+            "pixel": "the network's per-cell output, blended over overlapping windows",
+        }.get(localise_mode(model_input), "the network's score of each window, blended over overlapping windows")
         scores = (
             "A score is the highest probability of deformation in the area, from a network trained on synthetic "
             f"maps ({how}); it ranks detections, and is calibrated on synthetic data only. An area is detected "
