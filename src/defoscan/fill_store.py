@@ -62,7 +62,7 @@ def fill_chunk(path, i, j, chunk, *, cell_size, method, max_distance, tile, halo
     """Fill chunk ``(i, j)`` of a store (the task a worker runs)."""
     group = zarr.open_group(path, mode="r+")
     context = chunk_margin(tile, halo, reach_cells(max_distance, cell_size))
-    block, core, target, origin = chunk_window(group, i, j, chunk, context)
+    block, core, target, origin = chunk_window(group.attrs["shape"], group.attrs["origin"], i, j, chunk, context)
     filled = fill_array(
         group["velocity"][block],
         group["count"][block],

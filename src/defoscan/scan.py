@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from defoscan.model.inputs import window_input
+from defoscan.store import chunk_window
 
 
 def lattice_starts(start, stop, window, stride, bounds):
@@ -313,18 +314,16 @@ def scan_chunked(velocity, model, recipe, *, origin=(0, 0), chunk=1024, valid=No
     context = int(recipe["window"]) - 1
     bounds = (origin[0], origin[0] + height, origin[1], origin[1] + width)
     out = np.full((height, width), np.nan, dtype=np.float32)
-    cores = [(r, c) for r in range(0, height, chunk) for c in range(0, width, chunk)]
-    for done, (r, c) in enumerate(cores, start=1):
-        r0, c0 = max(r - context, 0), max(c - context, 0)
-        r1, c1 = min(r + chunk + context, height), min(c + chunk + context, width)
-        block = np.asarray(velocity[r0:r1, c0:c1], dtype=np.float32)
-        block_valid = np.isfinite(block) if valid is None else np.asarray(valid[r0:r1, c0:c1], dtype=bool)
-        core = (r - r0, min(r + chunk, height) - r0, c - c0, min(c + chunk, width) - c0)
-        out[r : r + chunk, c : c + chunk] = scan_probability(
-            block,
+    cores = [(i, j) for i in range(-(-height // chunk)) for j in range(-(-width // chunk))]
+    for done, (i, j) in enumerate(cores, start=1):
+        block, core, target, block_origin = chunk_window((height, width), origin, i, j, chunk, context)
+        values = np.asarray(velocity[block], dtype=np.float32)
+        block_valid = np.isfinite(values) if valid is None else np.asarray(valid[block], dtype=bool)
+        out[target] = scan_probability(
+            values,
             model,
             recipe,
-            origin=(origin[0] + r0, origin[1] + c0),
+            origin=block_origin,
             core=core,
             bounds=bounds,
             valid=block_valid,

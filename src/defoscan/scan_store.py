@@ -111,9 +111,9 @@ def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None):
     model, card = _model(model_path, sha)
     recipe = card["input"]
     group = zarr.open_group(path, mode="r+")
-    block, core, target, origin = chunk_window(group, i, j, chunk, int(recipe["window"]) - 1)
     top, left = (int(v) for v in group.attrs["origin"])
     height, width = (int(v) for v in group.attrs["shape"])
+    block, core, target, origin = chunk_window((height, width), (top, left), i, j, chunk, int(recipe["window"]) - 1)
     observed = group["velocity"][block]
     source = group["velocity_filled"][block] if recipe.get("fill") else observed
     group[PROBABILITY][target] = scan_probability(

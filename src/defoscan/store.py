@@ -22,8 +22,21 @@ def create_array(group, name, dtype, chunk, fill_value):
     return group.create_array(name, shape=shape, chunks=(chunk, chunk), dtype=dtype, fill_value=fill_value)
 
 
-def chunk_window(group, i, j, chunk, context):
-    """Where chunk ``(i, j)`` lies and what to read around it.
+def chunk_window(shape, origin, i, j, chunk, context):
+    """Where chunk ``(i, j)`` of a map lies and what to read around it.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The map's ``(rows, columns)``.
+    origin : tuple of int
+        Global index of the map's first cell.
+    i, j : int
+        Chunk row and column.
+    chunk : int
+        Cells per chunk side.
+    context : int
+        Cells to read on each side of the chunk (clipped to the map).
 
     Returns
     -------
@@ -33,17 +46,16 @@ def chunk_window(group, i, j, chunk, context):
         ``(row0, row1, col0, col1)`` of the chunk within the block.
     target : tuple of slice
         The chunk's rows and columns in the map.
-    origin : tuple of int
+    block_origin : tuple of int
         Global index of the block's first cell.
     """
-    height, width = (int(v) for v in group.attrs["shape"])
-    top, left = (int(v) for v in group.attrs["origin"])
+    height, width = (int(v) for v in shape)
     r, c = i * chunk, j * chunk
     r0, c0 = max(r - context, 0), max(c - context, 0)
     r1, c1 = min(r + chunk + context, height), min(c + chunk + context, width)
     core = (r - r0, min(r + chunk, height) - r0, c - c0, min(c + chunk, width) - c0)
     target = (slice(r, min(r + chunk, height)), slice(c, min(c + chunk, width)))
-    return (slice(r0, r1), slice(c0, c1)), core, target, (top + r0, left + c0)
+    return (slice(r0, r1), slice(c0, c1)), core, target, (int(origin[0]) + r0, int(origin[1]) + c0)
 
 
 def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options):
