@@ -92,27 +92,11 @@ def despike_points(
     x, y = points["x"].values, points["y"].values
     v = points["velocity"].values
     usable = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & np.isfinite(v))
-    xy = np.column_stack([x[usable], y[usable]])
-    values = v[usable].astype(np.float32)
-    tree = cKDTree(xy)
-
-    def neighbour_values(rows):
-        # One more than wanted: a point is (nearly always) its own nearest neighbour, and is left out.
-        _, near = tree.query(xy[rows], k=neighbours + 1, distance_upper_bound=radius, workers=workers)
-        own = near == rows[:, None]
-        missing = own | (near == values.size)
-        missing[~own.any(axis=1), -1] = True  # itself not among the hits (shared positions): drop the farthest
-        found = values[np.where(missing, 0, near)]
-        found[missing] = np.nan
-        return found
-
-    # Blocks in the tree's own order: neighbouring queries then walk the same branches (2-3x faster than at random).
-    order = tree.indices
-    blocks = (order[i : i + _BLOCK] for i in range(0, values.size, _BLOCK))
+    near = _PointNeighbours(x[usable], y[usable], v[usable], radius, neighbours, workers)
     flags, summary = _find_spikes(
-        values,
-        ((rows, neighbour_values(rows)) for rows in blocks),
-        neighbour_values,
+        near.values,
+        near.blocks(),
+        near.query,
         k=k,
         min_neighbours=min_neighbours,
         min_support=min_support,
@@ -124,6 +108,117 @@ def despike_points(
     summary.update(radius=radius, neighbours=neighbours)
     mask = xr.DataArray(spike, dims="point", coords={"x": points["x"], "y": points["y"]}, name="spike", attrs=summary)
     return points.isel(point=np.flatnonzero(~spike)), mask
+
+
+class _PointNeighbours:
+    """The ``neighbours`` nearest points within ``radius`` of points, as rows of neighbour values (a KD-tree)."""
+
+    def __init__(self, x, y, v, radius, neighbours, workers):
+        self.xy = np.column_stack([x, y])
+        self.values = np.asarray(v, dtype=np.float32)
+        self.tree = cKDTree(self.xy)
+        self.radius, self.neighbours, self.workers = radius, neighbours, workers
+
+    def query(self, rows):
+        """Neighbour values of points ``rows`` (NaN-padded), the point itself left out."""
+        # One more than wanted: a point is (nearly always) its own nearest neighbour, and is left out.
+        _, near = self.tree.query(
+            self.xy[rows], k=self.neighbours + 1, distance_upper_bound=self.radius, workers=self.workers
+        )
+        own = near == rows[:, None]
+        missing = own | (near == self.values.size)
+        missing[~own.any(axis=1), -1] = True  # itself not among the hits (shared positions): drop the farthest
+        found = self.values[np.where(missing, 0, near)]
+        found[missing] = np.nan
+        return found
+
+    def blocks(self, rows=None):
+        """``(rows, neighbour values)`` in blocks covering ``rows`` (all points by default)."""
+        # Blocks in the tree's own order: neighbouring queries then walk the same branches (2-3x faster than at random).
+        order = self.tree.indices
+        if rows is not None:
+            order = order[np.isin(order, rows)]
+        return ((order[i : i + _BLOCK], self.query(order[i : i + _BLOCK])) for i in range(0, order.size, _BLOCK))
+
+
+def point_statistics(x, y, v, own, *, radius=250.0, neighbours=16, workers=-1):
+    """The first half of :func:`despike_points` for part of a map: each own point's neighbourhood statistics.
+
+    A country-scale run despikes chunk by chunk (:mod:`defoscan.points_store`): the chunk's points and those
+    within ``radius`` of it are read, the statistics of the chunk's own points computed, the map's noise ``sigma``
+    found from every chunk's residuals, and then :func:`point_spikes` decides. The same neighbours, hence the
+    same spikes, as :func:`despike_points` on the whole map.
+
+    Parameters
+    ----------
+    x, y, v : numpy.ndarray
+        Finite coordinates (metres) and velocities of the chunk's points and of their neighbours.
+    own : numpy.ndarray of int
+        Indices of the chunk's own points.
+    radius, neighbours, workers
+        As in :func:`despike_points`.
+
+    Returns
+    -------
+    count : numpy.ndarray of int32
+        Neighbours of each own point.
+    residual, local : numpy.ndarray of float32
+        Departure from the neighbours' median, and their robust spread (NaN without neighbours).
+    """
+    near = _PointNeighbours(x, y, v, radius, neighbours, workers)
+    count = np.zeros(near.values.shape, dtype=np.int32)
+    residual = np.full(near.values.shape, np.nan, dtype=np.float32)
+    local = np.full(near.values.shape, np.nan, dtype=np.float32)
+    _neighbour_statistics(near.values, near.blocks(np.asarray(own)), count, residual, local)
+    return count[own], residual[own], local[own]
+
+
+def point_spikes(
+    x,
+    y,
+    v,
+    own,
+    statistics,
+    sigma,
+    *,
+    radius=250.0,
+    neighbours=16,
+    k=4.0,
+    min_neighbours=3,
+    min_support=2,
+    support=0.25,
+    min_residual=2.0,
+    workers=-1,
+):
+    """The second half: which own points are spikes, given their :func:`point_statistics` and the map's ``sigma``.
+
+    Returns
+    -------
+    spike : numpy.ndarray of bool
+        Per own point.
+    summary : dict
+        ``judged``, ``candidates``, ``removed`` among the own points.
+    """
+    near = _PointNeighbours(x, y, v, radius, neighbours, workers)
+    own = np.asarray(own)
+    count, residual, local = statistics
+
+    def query(index):
+        return near.query(own[index])
+
+    return _decide(
+        near.values[own],
+        count,
+        residual,
+        local,
+        query,
+        sigma,
+        k=k,
+        min_neighbours=min_neighbours,
+        min_support=min_support,
+        support=support,
+        min_residual=min_residual,
+    )
 
 
 def despike_grid(grid, *, window=5, k=4.0, min_neighbours=3, min_support=2, support=0.25, min_residual=2.0):
@@ -222,12 +317,36 @@ def _find_spikes(values, blocks, neighbour_values, *, k, min_neighbours, min_sup
     residual = np.full(values.shape, np.nan, dtype=np.float32)
     local = np.full(values.shape, np.nan, dtype=np.float32)
     count = np.zeros(values.shape, dtype=np.int32)
+    _neighbour_statistics(values, blocks, count, residual, local)
+    sigma = robust_sigma(residual[count >= min_neighbours])
+    spike, summary = _decide(
+        values,
+        count,
+        residual,
+        local,
+        neighbour_values,
+        sigma,
+        k=k,
+        min_neighbours=min_neighbours,
+        min_support=min_support,
+        support=support,
+        min_residual=min_residual,
+    )
+    return spike, {"sigma_mm_yr": float(sigma) if np.isfinite(sigma) else None, **summary}
+
+
+def _neighbour_statistics(values, blocks, count, residual, local):
+    """Fill ``count``, ``residual`` and ``local`` (leave-one-out median and spread) for the rows of ``blocks``."""
     for index, near in blocks:
         count[index], median, local[index] = _leave_one_out(near)
         residual[index] = values[index] - median
+
+
+def _decide(
+    values, count, residual, local, neighbour_values, sigma, *, k, min_neighbours, min_support, support, min_residual
+):
+    """Candidates and their support (module notes, steps 3-4), given the map's ``sigma``."""
     judged = count >= min_neighbours
-    del count
-    sigma = robust_sigma(residual[judged])
     magnitude = np.abs(residual)
     candidate = judged & (magnitude >= min_residual) & (magnitude > k * local)  # NaN compares False
     if np.isfinite(sigma):
@@ -245,7 +364,6 @@ def _find_spikes(values, blocks, neighbour_values, *, k, min_neighbours, min_sup
     spike = np.zeros(values.shape, dtype=bool)
     spike[rows[supporters < min_support]] = True
     summary = {
-        "sigma_mm_yr": float(sigma) if np.isfinite(sigma) else None,  # None: nothing judged (JSON has no NaN)
         "judged": int(judged.sum()),
         "candidates": int(rows.size),
         "removed": int(spike.sum()),

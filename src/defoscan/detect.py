@@ -17,7 +17,7 @@ from defoscan.despike import despike_grid, despike_points
 from defoscan.errors import InputError
 from defoscan.figures import write_overview
 from defoscan.fill import DEFAULT_METHOD, fill_grid
-from defoscan.grid import GridDefinition, grid_inputs
+from defoscan.grid import GridDefinition, grid_inputs, grid_points, points_grid
 from defoscan.io import ReadOptions, read_inputs
 from defoscan.outputs import (
     check_writable_dir,
@@ -126,12 +126,14 @@ def detect(
     mark = time.perf_counter()
     spikes = {}
     if "point" in datasets[0].dims:  # points: despike before gridding; the cell median absorbs what is left
-        despiked = []
+        # The grid is the input's (extent and density of all points read), as a chunked run must take it
+        # before it can despike (defoscan.runner).
+        common = points_grid(datasets, cell_size)
+        grids = []
         for points in datasets:
             kept, spike = despike_points(points)
             spikes[points.attrs.get("track") or "all"] = dict(spike.attrs)
-            despiked.append(kept)
-        grids = grid_inputs(despiked, cell_size=cell_size)
+            grids.append(grid_points(kept, grid=common))
     else:  # rasters: despike the gridded map
         grids = []
         for grid in grid_inputs(datasets, cell_size=cell_size):

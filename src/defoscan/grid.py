@@ -396,14 +396,7 @@ def grid_inputs(datasets, cell_size=None):
     """
     source = (datasets[0].attrs.get("sources") or [None])[0]
     if "point" in datasets[0].dims:
-        crs = points_crs(datasets[0])
-        cell_size = cell_size or min(default_cell_size(ds) for ds in datasets)
-        west = min(float(ds["x"].min()) for ds in datasets)
-        east = max(float(ds["x"].max()) for ds in datasets)
-        south = min(float(ds["y"].min()) for ds in datasets)
-        north = max(float(ds["y"].max()) for ds in datasets)
-        grid = aligned_grid(crs, cell_size, west, east, south, north)
-        check_grid_size(grid, source)
+        grid = points_grid(datasets, cell_size)
         return [grid_points(ds, grid=grid) for ds in datasets]
     crs = raster_working_crs(datasets[0])
     cell_size = cell_size or min(default_raster_cell_size(ds, crs) for ds in datasets)
@@ -418,6 +411,35 @@ def grid_inputs(datasets, cell_size=None):
     )
     check_grid_size(grid, source)
     return mosaic_tracks([grid_raster(ds, grid=grid) for ds in datasets])
+
+
+def points_grid(datasets, cell_size=None):
+    """The common grid of several points datasets (one per track): their extent, the smallest default cell.
+
+    Parameters
+    ----------
+    datasets : sequence of xarray.Dataset
+        Points datasets in one CRS.
+    cell_size : float, optional
+
+    Returns
+    -------
+    GridDefinition
+
+    Raises
+    ------
+    InputError
+        If the grid would be too large to hold (usually a wrong CRS or unit).
+    """
+    crs = points_crs(datasets[0])
+    cell_size = cell_size or min(default_cell_size(ds) for ds in datasets)
+    west = min(float(ds["x"].min()) for ds in datasets)
+    east = max(float(ds["x"].max()) for ds in datasets)
+    south = min(float(ds["y"].min()) for ds in datasets)
+    north = max(float(ds["y"].max()) for ds in datasets)
+    grid = aligned_grid(crs, cell_size, west, east, south, north)
+    check_grid_size(grid, (datasets[0].attrs.get("sources") or [None])[0])
+    return grid
 
 
 def mosaic_tracks(grids):

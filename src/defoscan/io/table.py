@@ -162,6 +162,55 @@ def read_table(source, options):
     )
 
 
+@dataclass(frozen=True)
+class TableStream:
+    """A points table opened for streaming (:func:`stream_table`): what its coordinates are, and its batches."""
+
+    path: str
+    geographic: bool  # lon/lat in degrees (WGS 84); else x/y in ``crs``
+    crs: CRS  # WGS 84 for lon/lat, the declared projected CRS otherwise
+    egms: bool
+    track: str | None
+    batches: object  # iterator of (a, b, velocity): float64 coordinates, float32 mm/yr, valid rows only
+
+
+def stream_table(source, options):
+    """Open a points table for reading batch by batch: coordinates as stored, velocity in mm/yr, valid rows only.
+
+    The country-scale read (:mod:`defoscan.points_store`) spills these batches to disk instead of joining them:
+    memory is one batch. Columns, units and checks are those of :func:`read_table`.
+
+    Parameters
+    ----------
+    source : TableSource
+    options : defoscan.io.options.ReadOptions
+
+    Returns
+    -------
+    TableStream
+    """
+    roles = _resolve_columns(source, options)
+    factor = mm_per_year(_velocity_unit(source, roles, options), source.path)
+    geographic = "lon" in roles
+    crs = WGS84 if geographic else _projected_crs(source, options)
+    coords = ("lon", "lat") if geographic else ("x", "y")
+    wanted = list(dict.fromkeys([roles[coords[0]], roles[coords[1]], roles["velocity"]]))
+
+    def batches():
+        for batch in _batches(source, wanted):
+            a, b = _as_float(batch, roles[coords[0]]), _as_float(batch, roles[coords[1]])
+            velocity = _as_float(batch, roles["velocity"])
+            if geographic:
+                _check_lonlat(source.path, a, b)
+            valid = np.isfinite(a) & np.isfinite(b) & np.isfinite(velocity)
+            if not valid.all():
+                a, b, velocity = a[valid], b[valid], velocity[valid]
+            yield a, b, (velocity * factor).astype(np.float32)
+
+    track = (source.egms or {}).get("track")
+    return TableStream(source.path, geographic, crs, source.egms is not None, track, batches())
+
+
 def _resolve_columns(source, options):
     names, given = source.names, options.columns
     roles = {}

@@ -1,0 +1,524 @@
+"""``detect`` chunk by chunk: a country on one machine, a continent on a cluster, memory bounded, runs resumable.
+
+The same outputs as :func:`defoscan.detect.detect` (the CNN detector), computed in map chunks held in a work
+directory beside the output directory (``.<name>.defoscan-work``):
+
+======================  ====================================================================================
+stage                   how
+======================  ====================================================================================
+read                    tables streamed to Parquet, projected, partitioned by chunk (:mod:`defoscan.points_store`)
+despike                 per chunk with the points within the radius around it; the map's noise sigma exactly from
+                        every chunk's residuals (:func:`defoscan.despike.point_statistics`, ``point_spikes``)
+grid                    per chunk: cell medians of the chunk's points that are not spikes
+fill                    :func:`defoscan.fill_store.fill_store`
+scan                    :func:`defoscan.scan_store.scan_store`
+regions                 :func:`defoscan.regions_store.regions_store` (hysteresis, labels across chunk borders)
+write                   COGs and the overview read from the store chunk by chunk; all outputs staged, then moved
+======================  ====================================================================================
+
+Chunk stages run through :func:`defoscan.store.run_stage`: in this process, or on a dask.distributed cluster
+(``workers``: a LocalCluster of that many processes; ``scheduler``: an existing cluster, whose workers must see
+the work directory at the same path). Every stage's results are kept as it goes (per-chunk flags, files renamed
+into place), so a run killed at any moment and started again with the same command redoes only what was not
+finished and ends with the same outputs. A run whose inputs or parameters changed starts afresh. The work
+directory is removed once the outputs are in place.
+"""
+
+import json
+import os
+import platform
+import shutil
+import time
+from importlib.metadata import version
+
+import numpy as np
+import zarr
+from pyproj import CRS
+
+from defoscan import __version__
+from defoscan.cnn_regions import LOW_THRESHOLD_RATIO
+from defoscan.crs import crs_label
+from defoscan.despike import point_spikes, point_statistics
+from defoscan.errors import InputError
+from defoscan.fill import DEFAULT_METHOD
+from defoscan.fill.tiling import grid_origin
+from defoscan.fill_store import fill_store
+from defoscan.grid import GridDefinition, aligned_grid, cell_indices, cell_medians, check_grid_size
+from defoscan.hashing import file_sha256
+from defoscan.io import ReadOptions
+from defoscan.outputs import check_writable_dir, staged_directory, write_geojson, write_geopackage, write_json
+from defoscan.points_store import (
+    choose_crs,
+    default_cell_size,
+    partition_points,
+    project_spills,
+    read_block,
+    spill_tables,
+)
+from defoscan.regions import detections_frame
+from defoscan.robust import robust_sigma_of_parts
+from defoscan.scan_store import scan_store
+from defoscan.store import create_array, run_stage
+from defoscan.threshold import ThresholdParameters
+
+DEFAULT_CHUNK = 1024  # cells per chunk side: 4 MB per float32 layer
+DESPIKE = {"radius": 250.0, "neighbours": 16}  # despike_points' neighbourhood (its defaults)
+
+
+def work_directory(out_dir):
+    """Where a chunked run keeps its intermediates: a hidden sibling of the output directory."""
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.defoscan-work")
+
+
+def detect_chunked(
+    inputs,
+    out_dir,
+    *,
+    options=None,
+    cell_size=None,
+    parameters=None,
+    fill_method=DEFAULT_METHOD,
+    model=None,
+    probability_threshold=None,
+    chunk=DEFAULT_CHUNK,
+    workers=None,
+    scheduler=None,
+    log=None,
+    progress=None,
+):
+    """Find deformation in point tables chunk by chunk and write the outputs of :func:`defoscan.detect.detect`.
+
+    Parameters
+    ----------
+    inputs, out_dir, options, cell_size, parameters, fill_method, model, probability_threshold
+        As for :func:`defoscan.detect.detect` (CNN detector).
+    chunk : int
+        Cells per chunk side.
+    workers : int, optional
+        Run the chunk stages on a ``dask.distributed.LocalCluster`` of this many worker processes.
+    scheduler : str, optional
+        Address of a running dask.distributed scheduler to run them on instead.
+    log : callable, optional
+        ``log(message)`` as each stage starts.
+    progress : callable, optional
+        ``progress(stage, done, total)`` in chunks, as chunks finish.
+
+    Returns
+    -------
+    dict
+        The run record written to ``run.json``, plus ``detections``.
+    """
+    from defoscan.detect import _load_model, _probability_threshold, bundled_model_path
+
+    options = options or ReadOptions()
+    parameters = parameters or ThresholdParameters()
+    log = log or (lambda message: None)
+    if chunk < 64:
+        raise InputError(None, f"--chunk must be at least 64 cells, got {chunk}")
+    if workers is not None and scheduler is not None:
+        raise InputError(None, "give --workers or --scheduler, not both")
+    if workers is not None and workers < 1:
+        raise InputError(None, f"--workers must be at least 1, got {workers}")
+    check_writable_dir(out_dir)
+    started = time.perf_counter()
+    model_path = str(bundled_model_path() if model is None else model)
+    network, card = _load_model(model_path, bundled=model is None)
+    del network  # tasks load the model from its file
+    threshold = _probability_threshold(probability_threshold, card, model_path)
+    low_threshold = LOW_THRESHOLD_RATIO * threshold
+    work = work_directory(out_dir)
+    fingerprint = {
+        "inputs": [_file_identity(p) for p in inputs],
+        "options": {"columns": dict(options.columns), "crs": options.crs, "units": options.units},
+        "cell_size": cell_size,
+        "chunk": int(chunk),
+        "fill_method": fill_method,
+        "model": file_sha256(model_path),
+        "threshold": threshold,
+        "parameters": parameters.as_dict(),
+        "software": __version__,
+    }
+    _prepare(work, fingerprint, log)
+    client, cluster = _client(workers, scheduler)
+    timings = {}
+    try:
+        mark = time.perf_counter()
+        log("reading")
+        try:
+            spills = spill_tables(list(inputs), options, os.path.join(work, "spill"))
+        except InputError:
+            shutil.rmtree(work, ignore_errors=True)  # bad input: nothing to resume
+            raise
+        crs = choose_crs(spills)
+        tracks = project_spills(spills, crs, os.path.join(work, "projected"))
+        cell = float(cell_size or min(default_cell_size(t) for t in tracks))
+        grid = aligned_grid(
+            crs,
+            cell,
+            min(t["west"] for t in tracks),
+            max(t["east"] for t in tracks),
+            min(t["south"] for t in tracks),
+            max(t["north"] for t in tracks),
+        )
+        check_grid_size(grid, inputs[0])
+        timings["read_s"] = time.perf_counter() - mark
+
+        stores, summaries = [], []
+        for index, track in enumerate(tracks):
+            name = track["track"] or "all"
+            path = os.path.join(work, "store", f"{index}.zarr")
+            parts = os.path.join(work, "parts", str(index))
+            stats = os.path.join(work, "despike", str(index))
+            mark = time.perf_counter()
+            _partition(track, grid, chunk, parts, path, log, name)
+            timings["read_s"] += time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            log(f"despiking and gridding {name}")
+            os.makedirs(stats, exist_ok=True)
+            stage_progress = _stage_progress(progress, f"despike {name}")
+            run_stage(
+                path,
+                "despike",
+                despike_chunk,
+                chunk=chunk,
+                client=client,
+                progress=stage_progress,
+                parts=parts,
+                stats=stats,
+            )
+            sigma = _sigma(stats)
+            stage_progress = _stage_progress(progress, f"grid {name}")
+            run_stage(
+                path,
+                "grid",
+                grid_chunk,
+                chunk=chunk,
+                client=client,
+                progress=stage_progress,
+                parts=parts,
+                stats=stats,
+                sigma=sigma,
+            )
+            summaries.append(_despike_summary(stats, sigma))
+            timings["despike_grid_s"] = timings.get("despike_grid_s", 0.0) + time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            log(f"filling gaps {name}")
+            fill_store(
+                path,
+                cell_size=cell,
+                chunk=chunk,
+                method=fill_method,
+                client=client,
+                progress=_stage_progress(progress, f"fill {name}"),
+            )
+            timings["fill_s"] = timings.get("fill_s", 0.0) + time.perf_counter() - mark
+
+            mark = time.perf_counter()
+            log(f"scanning {name}")
+            scan_store(path, model_path, chunk=chunk, client=client, progress=_stage_progress(progress, f"scan {name}"))
+            timings["scan_s"] = timings.get("scan_s", 0.0) + time.perf_counter() - mark
+            stores.append((name, path))
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    from defoscan.regions_store import regions_store, store_polygons
+
+    mark = time.perf_counter()
+    log("outlining regions")
+    records = []
+    for name, path in stores:
+        regions = regions_store(
+            path,
+            cell_size=cell,
+            threshold=threshold,
+            low_threshold=low_threshold,
+            background_size=parameters.background_size,
+            min_cells=parameters.min_cells,
+            min_points=parameters.min_points,
+            chunk=chunk,
+        )
+        polygons = store_polygons(path, grid.transform, chunk=chunk)
+        for region in regions:
+            geometry = polygons[region["label"]]
+            records.append({**region, "geometry": geometry, "kind": "deformation", "track": name, "detector": "cnn"})
+    frame = detections_frame(records, crs)
+    timings["detect_s"] = time.perf_counter() - mark
+
+    log("writing")
+    mark = time.perf_counter()
+    record = _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_size, parameters, frame)
+    record["parameters"].update(
+        fill_method=fill_method,
+        detector="cnn",
+        model=_model_record(model_path, card),
+        probability_threshold=threshold,
+        low_probability_threshold=low_threshold,
+        chunk=int(chunk),
+        workers=workers,
+        scheduler=scheduler,
+    )
+    _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold, timings, started, mark)
+    shutil.rmtree(work, ignore_errors=True)
+    return {**record, "detections": frame}
+
+
+def despike_chunk(path, i, j, chunk, *, parts, stats):
+    """Neighbourhood statistics of chunk ``(i, j)``'s points (the first despike task), saved beside the store."""
+    grid = store_grid(path)
+    x, y, v, own = read_block(parts, grid, chunk, i, j, DESPIKE["radius"] * 1.001 + grid.cell_size)
+    count, residual, local = point_statistics(x, y, v, own, **DESPIKE)
+    _save_npz(os.path.join(stats, f"{i}_{j}.npz"), count=count, residual=residual, local=local)
+
+
+def grid_chunk(path, i, j, chunk, *, parts, stats, sigma):
+    """Chunk ``(i, j)``'s spikes decided with the map's ``sigma``, and its cells gridded from the points kept."""
+    grid = store_grid(path)
+    x, y, v, own = read_block(parts, grid, chunk, i, j, DESPIKE["radius"] * 1.001 + grid.cell_size)
+    with np.load(os.path.join(stats, f"{i}_{j}.npz")) as saved:
+        statistics = (saved["count"], saved["residual"], saved["local"])
+    # sigma as a Python float, as despike_points has it: NumPy compares float32 residuals with it in float32.
+    spike, summary = point_spikes(x, y, v, own, statistics, np.nan if sigma is None else float(sigma), **DESPIKE)
+    kept = own[~spike]
+    height, width = min(chunk, grid.height - i * chunk), min(chunk, grid.width - j * chunk)
+    rows, cols = cell_indices(x[kept], y[kept], grid)
+    rows -= i * chunk
+    cols -= j * chunk
+    median, count = cell_medians(rows * width + cols, v[kept], height * width)
+    group = zarr.open_group(path, mode="r+")
+    target = (slice(i * chunk, i * chunk + height), slice(j * chunk, j * chunk + width))
+    group["velocity"][target] = median.reshape(height, width)
+    group["count"][target] = count.reshape(height, width)
+    _write_json_atomic(
+        os.path.join(stats, f"{i}_{j}.json"), {k: summary[k] for k in ("judged", "candidates", "removed")}
+    )
+
+
+def store_grid(path):
+    """The :class:`~defoscan.grid.GridDefinition` of a run's store."""
+    attrs = zarr.open_group(path, mode="r").attrs
+    top, left = (int(v) for v in attrs["origin"])
+    height, width = (int(v) for v in attrs["shape"])
+    cell = float(attrs["cell_size"])
+    return GridDefinition(CRS.from_wkt(attrs["crs"]), cell, left * cell, -top * cell, width, height)
+
+
+def _partition(track, grid, chunk, parts, path, log, name):
+    """The track's store (empty maps) and its points partitioned by chunk, once."""
+    done = os.path.join(parts, "_done")
+    if os.path.exists(done) and os.path.exists(path):
+        return
+    log(f"partitioning {name}")
+    partition_points(track, grid, chunk, parts)
+    group = zarr.open_group(path, mode="w")
+    group.attrs.update(
+        origin=list(grid_origin(grid.transform)),
+        shape=[grid.height, grid.width],
+        cell_size=grid.cell_size,
+        crs=grid.crs.to_wkt(),
+        track=name,
+    )
+    create_array(group, "velocity", "float32", chunk, np.nan)
+    create_array(group, "count", "uint32", chunk, 0)
+    open(done, "w").close()
+
+
+def _sigma(stats):
+    """The map's despike noise sigma from every chunk's residuals of judged points (exact, read chunk by chunk)."""
+    record = os.path.join(stats, "sigma.json")
+    if os.path.exists(record):
+        with open(record) as handle:
+            return json.load(handle)["sigma"]
+    files = sorted(f for f in os.listdir(stats) if f.endswith(".npz"))
+
+    def residuals():
+        for name in files:
+            with np.load(os.path.join(stats, name)) as saved:
+                yield saved["residual"][saved["count"] >= 3]  # despike_points' min_neighbours
+
+    sigma = robust_sigma_of_parts(residuals)
+    sigma = float(sigma) if np.isfinite(sigma) else None
+    _write_json_atomic(record, {"sigma": sigma})
+    return sigma
+
+
+def _despike_summary(stats, sigma):
+    """The run record's despike entry: the map's sigma and the chunks' counts summed."""
+    summary = {"sigma_mm_yr": sigma, "judged": 0, "candidates": 0, "removed": 0}
+    for name in os.listdir(stats):
+        if name.endswith(".json") and name != "sigma.json":
+            with open(os.path.join(stats, name)) as handle:
+                for key, value in json.load(handle).items():
+                    summary[key] += value
+    return {**summary, **DESPIKE}
+
+
+def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold, timings, started, mark):
+    from defoscan.figures import write_overview_from_store
+    from defoscan.report import write_report
+    from defoscan.store_outputs import write_cog_from_arrays
+
+    groups = [(name, zarr.open_group(path, mode="r")) for name, path in stores]
+    software = f"defoscan {__version__}"
+    with staged_directory(out_dir) as staging:
+        bands = [(f"velocity {name}", g["velocity"]) for name, g in groups]
+        bands += [(f"count {name}", g["count"]) for name, g in groups]
+        write_cog_from_arrays(
+            os.path.join(staging, "velocity.tif"),
+            bands,
+            grid.transform,
+            grid.crs,
+            tags={"units": "mm/yr", "software": software},
+        )
+        write_cog_from_arrays(
+            os.path.join(staging, "velocity_filled.tif"),
+            [(f"velocity_filled {name}", g["velocity_filled"]) for name, g in groups],
+            grid.transform,
+            grid.crs,
+            tags={"units": "mm/yr", "fill_method": fill_method, "software": software},
+        )
+        write_cog_from_arrays(
+            os.path.join(staging, "probability.tif"),
+            [(f"probability {name}", g["probability"]) for name, g in groups],
+            grid.transform,
+            grid.crs,
+            tags={
+                "units": "probability",
+                "detector": "cnn",
+                "software": software,
+                "probability_threshold": str(threshold),
+            },
+        )
+        write_geojson(os.path.join(staging, "detections.geojson"), frame)
+        write_geopackage(os.path.join(staging, "detections.gpkg"), frame)
+        write_overview_from_store(
+            os.path.join(staging, "overview.png"),
+            [(name, g["velocity"]) for name, g in groups],
+            frame,
+            grid.transform,
+            grid.crs,
+        )
+        timings["write_s"] = time.perf_counter() - mark
+        timings["total_s"] = time.perf_counter() - started
+        record["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        write_report(os.path.join(staging, "report.html"), record, frame, os.path.join(staging, "overview.png"))
+        write_json(os.path.join(staging, "run.json"), record)
+
+
+def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_size, parameters, frame):
+    from defoscan.detect import DEPENDENCIES
+
+    cells = grid.width * grid.height
+    entries = []
+    for track, (name, path), despike in zip(tracks, stores, summaries, strict=True):
+        occupied = _cells_with_data(path)
+        entries.append(
+            {
+                "track": name,
+                "sources": track["sources"],
+                "points": track["rows"],
+                "cells_with_data": occupied,
+                "coverage": occupied / cells,
+                "noise": {},
+                "despike": despike,
+            }
+        )
+    return {
+        "software": {
+            "defoscan": __version__,
+            "python": platform.python_version(),
+            **{name: version(name) for name in (*DEPENDENCIES, "dask", "distributed", "zarr")},
+        },
+        "inputs": [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in inputs],
+        "parameters": {
+            **parameters.as_dict(),
+            "cell_size_requested": cell_size,
+            "columns": dict(options.columns),
+            "crs": options.crs,
+            "units": options.units,
+        },
+        "grid": {
+            "crs": crs_label(grid.crs),
+            "cell_size_m": grid.cell_size,
+            "width": grid.width,
+            "height": grid.height,
+            "bounds": grid.bounds,
+        },
+        "points": int(sum(s["rows"] for s in spills)),
+        "tracks": entries,
+        "detections": {
+            "count": len(frame),
+            "by_sign": {s: int((frame["sign"] == s).sum()) for s in ("subsidence", "uplift")},
+        },
+    }
+
+
+def _cells_with_data(path):
+    count = zarr.open_group(path, mode="r")["count"]
+    step = count.chunks[0]
+    return int(sum(np.count_nonzero(count[r : r + step, :]) for r in range(0, count.shape[0], step)))
+
+
+def _model_record(path, card):
+    from defoscan.detect import _model_record as record
+
+    return record(path, card)
+
+
+def _prepare(work, fingerprint, log):
+    """Keep the work directory of the same run (resume); start afresh when the inputs or parameters changed."""
+    record = os.path.join(work, "fingerprint.json")
+    if os.path.exists(record):
+        with open(record) as handle:
+            if json.load(handle) == json.loads(json.dumps(fingerprint)):
+                log(f"resuming the run kept in {work}")
+                return
+        log("the inputs or parameters changed since the interrupted run: starting afresh")
+        shutil.rmtree(work)
+    elif os.path.exists(work):
+        shutil.rmtree(work)
+    os.makedirs(work)
+    _write_json_atomic(record, fingerprint)
+
+
+def _client(workers, scheduler):
+    """A dask.distributed client (and the LocalCluster it owns), or none: in this process."""
+    if workers is None and scheduler is None:
+        return None, None
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            return Client(scheduler, timeout="30s"), None
+        except (OSError, TimeoutError, ValueError) as error:
+            raise InputError(None, f"cannot reach the dask scheduler at {scheduler} ({error})") from None
+    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def _stage_progress(progress, stage):
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def _file_identity(path):
+    stat = os.stat(path)
+    return [os.path.abspath(path), stat.st_size, stat.st_mtime_ns]
+
+
+def _save_npz(path, **arrays):
+    temporary = path + ".partial.npz"
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+def _write_json_atomic(path, document):
+    with open(path + ".partial", "w") as handle:
+        json.dump(document, handle)
+    os.replace(path + ".partial", path)
