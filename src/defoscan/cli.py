@@ -86,12 +86,51 @@ def detect(
         show_default=False,
     ),
     threshold: float = typer.Option(3.0, "--threshold", help="Detection threshold in noise units, threshold detector."),
+    chunk: int = typer.Option(
+        None,
+        "--chunk",
+        help="Run chunk by chunk in map chunks of this many cells a side (memory bounded, resumable; default 1024 "
+        "when --workers or --scheduler is given). Point tables, cnn detector.",
+        show_default=False,
+    ),
+    workers: int = typer.Option(
+        None, "--workers", help="Run the chunks on a local dask cluster of N worker processes.", show_default=False
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Run the chunks on a running dask.distributed cluster (ADDRESS, e.g. tcp://host:8786); its workers "
+        "must see the output directory's parent at the same path.",
+        show_default=False,
+    ),
 ):
     """Detect deformation and write detections, grids, overview, report and run record into OUT."""
     from defoscan.detect import detect as run_detect
     from defoscan.threshold import ThresholdParameters
 
     options = _read_options(crs, units, lon, lat, x, y, velocity)
+    if chunk is not None or workers is not None or scheduler is not None:
+        from defoscan.runner import DEFAULT_CHUNK, detect_chunked
+
+        if detector != "cnn":
+            raise InputError(None, "chunked runs (--chunk, --workers, --scheduler) use the cnn detector")
+        with _ChunkProgress() as bar:
+            result = detect_chunked(
+                [str(p) for p in inputs],
+                str(out),
+                options=options,
+                cell_size=cell_size,
+                parameters=ThresholdParameters(k=threshold),
+                model=None if model is None else str(model),
+                probability_threshold=probability_threshold,
+                chunk=DEFAULT_CHUNK if chunk is None else chunk,
+                workers=workers,
+                scheduler=scheduler,
+                log=bar.log,
+                progress=bar.update,
+            )
+        _print_summary(result, out)
+        return
     result = run_detect(
         [str(p) for p in inputs],
         str(out),
@@ -532,6 +571,50 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the versi
 def _log(stage):
     if progress.is_terminal:
         progress.print(f"[dim]defoscan:[/dim] {stage} ...")
+
+
+class _ChunkProgress:
+    """A progress bar per chunk stage on the terminal (chunks done, chunks a second, time left); else silent."""
+
+    def __enter__(self):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[dim]defoscan:[/dim] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("chunks"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=progress,
+            disable=not progress.is_terminal,
+        )
+        self._tasks = {}
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
+
+    def log(self, stage):
+        if progress.is_terminal:
+            self._bar.console.print(f"[dim]defoscan:[/dim] {stage} ...")
+
+    def update(self, stage, done, total):
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total, completed=done, rate="")
+        task = self._tasks[stage]
+        self._bar.update(task, completed=done)
+        speed = self._bar.tasks[task].speed
+        self._bar.update(task, rate=f"{speed:.2f} chunks/s" if speed else "")
 
 
 def _print_summary(result, out):
