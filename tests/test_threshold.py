@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from defoscan.threshold import ThresholdParameters, robust_background, threshold_detect
+from defoscan.threshold import (
+    ThresholdParameters,
+    background_at,
+    block_medians,
+    block_size,
+    robust_background,
+    threshold_detect,
+)
 
 
 def noisy_map(shape=(200, 200), sigma=1.0, seed=0):
@@ -96,3 +103,54 @@ def test_velocity_floor_stops_quiet_maps_from_flagging_sub_mm_motion():
 def test_all_nan_map_gives_nothing():
     labels, regions, _ = threshold_detect(np.full((10, 10), np.nan), np.zeros((10, 10), int), 50.0)
     assert regions == [] and not labels.any()
+
+
+@pytest.mark.parametrize("origin", [(0, 0), (7, -13), (-100003, 8017)])
+def test_block_medians_then_each_chunk_equal_the_whole_map_background(origin):
+    rng = np.random.default_rng(5)
+    shape = (150, 170)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    velocity = 2.0 + 0.04 * xx - 0.02 * yy + noisy_map(shape, seed=6)
+    velocity[rng.random(shape) < 0.3] = np.nan
+    velocity[:, :40] = np.nan  # sea: empty blocks take their nearest block's median
+    whole = robust_background(velocity, 50.0, 1000.0, origin=origin)
+    medians, first = block_medians(velocity, 50.0, 1000.0, origin=origin)
+    block = block_size(50.0, 1000.0)
+    assert block == 20 and first == (origin[0] // block, origin[1] // block)
+    assert medians.shape == (-(-(origin[0] % block + 150) // block), -(-(origin[1] % block + 170) // block))
+    assert np.isfinite(whole).all()
+    for chunk in (16, 23, 64):
+        for r in range(0, shape[0], chunk):
+            for c in range(0, shape[1], chunk):
+                part = velocity[r : r + chunk, c : c + chunk]
+                corner = (origin[0] + r, origin[1] + c)
+                got = background_at(medians, first, 50.0, 1000.0, corner, part.shape)
+                assert np.array_equal(got, whole[r : r + chunk, c : c + chunk])
+
+
+def test_block_medians_read_band_by_band_from_zarr_equal_numpy(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    velocity = noisy_map((90, 75), seed=2)
+    velocity[10:50, 5:30] = np.nan
+    stored = zarr.create_array(str(tmp_path / "v.zarr"), shape=velocity.shape, chunks=(32, 32), dtype="float64")
+    stored[...] = velocity
+    expected = block_medians(velocity, 50.0, 600.0, origin=(-55, 31))
+    got = block_medians(stored, 50.0, 600.0, origin=(-55, 31))
+    assert got[1] == expected[1] and np.array_equal(got[0], expected[0])
+
+
+def test_blocks_anchored_to_a_multiple_of_the_block_are_the_corner_anchored_ones():
+    velocity = noisy_map((130, 110), seed=4) + np.linspace(0.0, 9.0, 110)
+    velocity[40:90, 60:] = np.nan
+    corner = robust_background(velocity, 50.0, 1000.0)  # origin (0, 0): blocks from the array's corner, as before
+    for origin in ((20, -40), (-200000, 140)):
+        assert np.array_equal(robust_background(velocity, 50.0, 1000.0, origin=origin), corner)
+    shifted = robust_background(velocity, 50.0, 1000.0, origin=(7, 3))
+    assert not np.array_equal(shifted, corner)  # other blocks, other medians
+    assert np.median(np.abs(shifted - corner)) < 0.5  # but about the same background
+
+
+def test_a_map_without_data_has_no_background():
+    medians, _ = block_medians(np.full((30, 30), np.nan), 50.0, 500.0, origin=(3, 4))
+    assert np.isnan(medians).all()
+    assert np.isnan(robust_background(np.full((30, 30), np.nan), 50.0, 500.0, origin=(3, 4))).all()

@@ -31,6 +31,7 @@ def probability_regions(
     background_size=5000.0,
     min_cells=4,
     min_points=4,
+    origin=(0, 0),
 ):
     """Regions of a probability map at or above a cut-off, with the attributes of the output contract.
 
@@ -52,6 +53,9 @@ def probability_regions(
         Metres across the blocks of the robust background.
     min_cells, min_points : int
         Cells and points (sum of the cells' counts) a region needs.
+    origin : (int, int)
+        Global ``(row, column)`` index of the map's first cell, for the background's blocks
+        (:func:`defoscan.threshold.robust_background`).
 
     Returns
     -------
@@ -76,7 +80,7 @@ def probability_regions(
     kept = data & (scored >= low_threshold)
     if not (kept & (scored >= threshold)).any():
         return labels, []
-    residual = velocity - robust_background(velocity, cell_size, background_size)
+    residual = velocity - robust_background(velocity, cell_size, background_size, origin=origin)
     components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
     found = []
     for index, window in enumerate(ndimage.find_objects(components), start=1):

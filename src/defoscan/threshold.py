@@ -57,8 +57,115 @@ class ThresholdParameters:
         return asdict(self)
 
 
-def robust_background(velocity, cell_size, background_size, min_valid=10):
+def block_size(cell_size, background_size):
+    """Cells across a block of the robust background (at least one)."""
+    return max(1, int(round(background_size / cell_size)))
+
+
+def block_medians(velocity, cell_size, background_size, *, origin=(0, 0), min_valid=10):
+    """Median velocity of every block of the global block lattice that the map overlaps.
+
+    Blocks are ``block = background_size / cell_size`` cells across (rounded) and anchored to the global grid: their
+    edges lie at global cell indices that are whole multiples of ``block``, wherever the array starts. The map is read
+    one band of block rows at a time (a band spans the map's width), so ``velocity`` may be a Zarr array larger than
+    memory; memory is one band plus one number per block.
+
+    Parameters
+    ----------
+    velocity : array-like
+        2-D, NaN where no data; anything that slices to numpy arrays (numpy, Zarr).
+    cell_size : float
+        Metres.
+    background_size : float
+        Metres across a block.
+    origin : (int, int)
+        Global ``(row, column)`` index of ``velocity[0, 0]`` (:func:`defoscan.fill.tiling.grid_origin`).
+    min_valid : int
+        Cells with data a block needs to count (or all the map's cells with data, if fewer); emptier blocks take
+        their nearest counted block's median.
+
+    Returns
+    -------
+    medians : numpy.ndarray of float64
+        One value per block, every block filled; all NaN if no block counts.
+    first : (int, int)
+        Global block index of ``medians[0, 0]`` (block ``(i, j)`` covers global cells ``[i block, (i + 1) block)``
+        by ``[j block, (j + 1) block)``).
+    """
+    block = block_size(cell_size, background_size)
+    height, width = velocity.shape
+    first = (int(origin[0]) // block, int(origin[1]) // block)
+    top, left = int(origin[0]) - first[0] * block, int(origin[1]) - first[1] * block  # lattice cells before the map
+    rows, cols = -(-(top + height) // block), -(-(left + width) // block)
+    counts = np.zeros((rows, cols), dtype=np.int64)
+    medians = np.full((rows, cols), np.nan)
+    for i in range(rows):
+        r0, r1 = max(i * block - top, 0), min((i + 1) * block - top, height)
+        band = np.full((block, cols * block), np.nan)
+        band[r0 + top - i * block : r1 + top - i * block, left : left + width] = np.asarray(
+            velocity[r0:r1, :], dtype=np.float64
+        )
+        blocks = band.reshape(block, cols, block).transpose(1, 0, 2).reshape(cols, -1)
+        counts[i] = np.isfinite(blocks).sum(axis=1)
+        some = counts[i] > 0
+        if some.any():
+            medians[i, some] = np.nanmedian(blocks[some], axis=1)
+    total = int(counts.sum())
+    enough = counts >= min(min_valid, total)
+    if total == 0 or not enough.any():
+        return np.full((rows, cols), np.nan), first
+    # Empty blocks (sea, gaps) take the nearest counted block's median so interpolation has values everywhere.
+    nearest = ndimage.distance_transform_edt(~enough, return_distances=False, return_indices=True)
+    return medians[tuple(nearest)], first
+
+
+def background_at(medians, first, cell_size, background_size, origin, shape):
+    """The robust background on a rectangle of cells, interpolated bilinearly between block medians.
+
+    The block grid is extended linearly by one block on every side (so a ramp is removed out to the map's edges),
+    and each cell takes the bilinear interpolation at its centre between block centres. A cell's value depends only
+    on ``medians`` and its global index: any rectangle gives the same numbers as the whole map.
+
+    Parameters
+    ----------
+    medians, first
+        From :func:`block_medians` on the whole map.
+    cell_size, background_size : float
+        As given to :func:`block_medians`.
+    origin : (int, int)
+        Global ``(row, column)`` index of the rectangle's first cell.
+    shape : (int, int)
+        Rows and columns of the rectangle.
+
+    Returns
+    -------
+    numpy.ndarray of float64
+        Background at every cell of the rectangle (NaN everywhere if no block counted).
+    """
+    block = block_size(cell_size, background_size)
+    height, width = (int(v) for v in shape)
+    if not np.isfinite(medians).any():
+        return np.full((height, width), np.nan)
+    for axis in (0, 1):
+        if medians.shape[axis] > 1:
+            first_, second = np.take(medians, [0], axis), np.take(medians, [1], axis)
+            last, before = np.take(medians, [-1], axis), np.take(medians, [-2], axis)
+            medians = np.concatenate([2 * first_ - second, medians, 2 * last - before], axis=axis)
+        else:
+            medians = np.concatenate([medians] * 3, axis=axis)
+    # Cell centres in the extended block-centre coordinates, from the cells' offsets to the first block's edge.
+    row0, col0 = int(origin[0]) - first[0] * block, int(origin[1]) - first[1] * block
+    ry = (np.arange(row0, row0 + height) + 0.5) / block + 0.5
+    rx = (np.arange(col0, col0 + width) + 0.5) / block + 0.5
+    grid_y, grid_x = np.meshgrid(ry, rx, indexing="ij")
+    return ndimage.map_coordinates(medians, [grid_y, grid_x], order=1, mode="nearest")
+
+
+def robust_background(velocity, cell_size, background_size, min_valid=10, *, origin=(0, 0)):
     """Median velocity in large blocks, interpolated bilinearly to every cell.
+
+    :func:`block_medians` then :func:`background_at` on the whole array: the blocks lie on the global block lattice,
+    so a map's background can also be computed chunk by chunk (medians once, then each chunk) with the same numbers.
 
     Parameters
     ----------
@@ -70,43 +177,21 @@ def robust_background(velocity, cell_size, background_size, min_valid=10):
         Metres across a block.
     min_valid : int
         Cells with data a block needs to count; emptier blocks take their nearest counted block's value.
+    origin : (int, int)
+        Global ``(row, column)`` index of ``velocity[0, 0]``; blocks have edges at global indices that are whole
+        multiples of the block size. The default anchors them to the array's corner.
 
     Returns
     -------
     numpy.ndarray
         Background at every cell (finite wherever the map has any data).
     """
-    block = max(1, int(round(background_size / cell_size)))
-    height, width = velocity.shape
-    rows, cols = -(-height // block), -(-width // block)
-    padded = np.full((rows * block, cols * block), np.nan, dtype=np.float64)
-    padded[:height, :width] = velocity
-    blocks = padded.reshape(rows, block, cols, block).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
-    counts = np.isfinite(blocks).sum(axis=2)
-    medians = np.full((rows, cols), np.nan)
-    enough = counts >= min(min_valid, int(np.isfinite(velocity).sum()))
-    if not enough.any():
-        return np.full(velocity.shape, np.nan)
-    medians[enough] = np.nanmedian(blocks[enough], axis=1)
-    # Empty blocks (sea, gaps) take the nearest counted block's median so interpolation has values everywhere.
-    nearest = ndimage.distance_transform_edt(~enough, return_distances=False, return_indices=True)
-    medians = medians[tuple(nearest)]
-    # Extend by one block on every side, linearly, so a ramp is removed out to the map's edges too.
-    for axis in (0, 1):
-        if medians.shape[axis] > 1:
-            first, second = np.take(medians, [0], axis), np.take(medians, [1], axis)
-            last, before = np.take(medians, [-1], axis), np.take(medians, [-2], axis)
-            medians = np.concatenate([2 * first - second, medians, 2 * last - before], axis=axis)
-        else:
-            medians = np.concatenate([medians] * 3, axis=axis)
-    # Cell centres in the extended block-centre coordinates, for bilinear interpolation between block medians.
-    ry = (np.arange(height) + 0.5) / block + 0.5
-    rx = (np.arange(width) + 0.5) / block + 0.5
-    grid_y, grid_x = np.meshgrid(ry, rx, indexing="ij")
-    return ndimage.map_coordinates(medians, [grid_y, grid_x], order=1, mode="nearest")
+    velocity = np.asarray(velocity, dtype=np.float64)
+    medians, first = block_medians(velocity, cell_size, background_size, origin=origin, min_valid=min_valid)
+    return background_at(medians, first, cell_size, background_size, origin, velocity.shape)
 
 
-def threshold_detect(velocity, count, cell_size, parameters=None):
+def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
     """Find regions whose velocity departs from the background by more than ``k`` noise units.
 
     Parameters
@@ -118,6 +203,9 @@ def threshold_detect(velocity, count, cell_size, parameters=None):
     cell_size : float
         Metres.
     parameters : ThresholdParameters, optional
+    origin : (int, int)
+        Global ``(row, column)`` index of ``velocity[0, 0]``, for the background's blocks
+        (:func:`robust_background`).
 
     Returns
     -------
@@ -131,7 +219,7 @@ def threshold_detect(velocity, count, cell_size, parameters=None):
         ``sigma`` (mm/yr) and the background's median, for the run record.
     """
     p = parameters or ThresholdParameters()
-    background = robust_background(velocity, cell_size, p.background_size)
+    background = robust_background(velocity, cell_size, p.background_size, origin=origin)
     residual = velocity - background
     sigma = robust_sigma(residual)
     labels = np.zeros(velocity.shape, dtype=np.int32)
