@@ -17,6 +17,7 @@ from defoscan.despike import despike_grid, despike_points
 from defoscan.errors import InputError
 from defoscan.figures import write_overview
 from defoscan.fill import DEFAULT_METHOD, fill_grid
+from defoscan.fill.tiling import grid_origin
 from defoscan.grid import GridDefinition, grid_inputs, grid_points, points_grid
 from defoscan.io import ReadOptions, read_inputs
 from defoscan.outputs import (
@@ -160,6 +161,7 @@ def detect(
     for grid in grids:
         track = grid.attrs.get("track") or "all"
         velocity, count = grid["velocity"].values, grid["count"].values
+        origin = grid_origin(transform)  # the robust background's blocks lie on the global grid
         if detector == "cnn":
             scan_mark = time.perf_counter()
             probability = _scan_track(grid, network, card["input"], definition.cell_size, track, log)
@@ -174,9 +176,12 @@ def detect(
                 background_size=parameters.background_size,
                 min_cells=parameters.min_cells,
                 min_points=parameters.min_points,
+                origin=origin,
             )
         else:
-            labels, regions, noise[track] = threshold_detect(velocity, count, definition.cell_size, parameters)
+            labels, regions, noise[track] = threshold_detect(
+                velocity, count, definition.cell_size, parameters, origin=origin
+            )
             # The baseline has no probability: 1 in its regions' footprints, 0 elsewhere with data.
             probability = np.where(labels > 0, 1.0, np.where(np.isfinite(velocity), 0.0, np.nan))
         probabilities.append((f"probability {track}", probability))

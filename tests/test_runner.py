@@ -1,0 +1,144 @@
+"""The chunked runner (``defoscan.runner``): the same outputs as the whole-map detect, resumable, on a cluster."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+
+from defoscan.detect import detect
+from defoscan.errors import InputError
+from defoscan.runner import detect_chunked, work_directory
+
+CHUNK = 64  # cells: the test map is cut into about a dozen chunks
+
+
+@pytest.fixture(scope="module")
+def points_csv(tmp_path_factory):
+    """About 20 x 15 km of points near Leeds: a 1 km subsidence bowl, a smaller uplift, spikes, a ramp."""
+    rng = np.random.default_rng(7)
+    n = 60_000
+    lon = -1.75 + rng.random(n) * 0.30
+    lat = 53.70 + rng.random(n) * 0.14
+    east = (lon + 1.6) * 66.0  # km from the bowl, roughly
+    north = (lat - 53.77) * 111.2
+    velocity = rng.normal(0.0, 1.5, n) + 0.05 * east
+    velocity += -25.0 * np.exp(-(east**2 + north**2) / (2 * 0.8**2))
+    velocity += 12.0 * np.exp(-((east - 5.0) ** 2 + (north + 3.0) ** 2) / (2 * 0.4**2))
+    spikes = rng.random(n) < 0.01
+    velocity[spikes] += rng.choice([-1.0, 1.0], spikes.sum()) * rng.uniform(15, 60, spikes.sum())
+    path = tmp_path_factory.mktemp("runner") / "points.csv"
+    pd.DataFrame({"longitude": lon.round(6), "latitude": lat.round(6), "velocity": velocity.round(2)}).to_csv(
+        path, index=False
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def whole(points_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole") / "out"
+    return detect([points_csv], str(out), cell_size=50.0), str(out)
+
+
+@pytest.fixture(scope="module")
+def chunked(points_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("chunked") / "out"
+    return detect_chunked([points_csv], str(out), cell_size=50.0, chunk=CHUNK), str(out)
+
+
+def _bands(path):
+    with rasterio.open(path) as src:
+        return src.read(), src.descriptions, src.transform, src.crs
+
+
+def test_chunked_run_equals_the_whole_map_run(whole, chunked):
+    (record_a, out_a), (record_b, out_b) = whole, chunked
+    assert record_b["grid"] == record_a["grid"]
+    assert record_b["grid"]["width"] > 2 * CHUNK and record_b["grid"]["height"] > 2 * CHUNK  # several chunks
+    assert record_b["tracks"][0]["despike"]["removed"] == record_a["tracks"][0]["despike"]["removed"] > 0
+    assert record_b["tracks"][0]["despike"]["sigma_mm_yr"] == record_a["tracks"][0]["despike"]["sigma_mm_yr"]
+    velocity_a, names_a, transform_a, crs_a = _bands(os.path.join(out_a, "velocity.tif"))
+    velocity_b, names_b, transform_b, crs_b = _bands(os.path.join(out_b, "velocity.tif"))
+    assert (names_b, transform_b, crs_b) == (names_a, transform_a, crs_a)
+    np.testing.assert_array_equal(velocity_b, velocity_a)  # despiked and gridded identically
+    filled_a, filled_b = (_bands(os.path.join(o, "velocity_filled.tif"))[0] for o in (out_a, out_b))
+    np.testing.assert_allclose(filled_b, filled_a, atol=1e-4, equal_nan=True)
+    prob_a, prob_b = (_bands(os.path.join(o, "probability.tif"))[0] for o in (out_a, out_b))
+    assert np.array_equal(np.isnan(prob_a), np.isnan(prob_b))
+    assert np.nanmax(np.abs(prob_b - prob_a)) <= 1e-4
+    assert np.nanmax(prob_a) > 0.9  # the bowl is found: the comparison is not of two empty maps
+    a = gpd.read_file(os.path.join(out_a, "detections.gpkg"))
+    b = gpd.read_file(os.path.join(out_b, "detections.gpkg"))
+    assert len(a) == len(b) >= 1
+    pd.testing.assert_frame_equal(pd.DataFrame(b.drop(columns="geometry")), pd.DataFrame(a.drop(columns="geometry")))
+    assert all(g1.equals(g2) for g1, g2 in zip(a.geometry, b.geometry, strict=True))
+    for name in ("detections.geojson", "overview.png", "report.html", "run.json"):
+        assert os.path.getsize(os.path.join(out_b, name)) > 0
+    assert not os.path.exists(work_directory(out_b))  # removed once the outputs are in place
+
+
+def test_killed_run_resumes_to_the_same_outputs(points_csv, chunked, tmp_path):
+    """A real SIGKILL in the middle of the run; the same command again reuses the work done and ends the same."""
+    out = str(tmp_path / "out")
+    command = [sys.executable, "-m", "defoscan", "detect", points_csv, "--out", out, "--cell-size", "50"]
+    command += ["--chunk", str(CHUNK)]
+    work = work_directory(out)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    flags = os.path.join(work, "store", "0.zarr", "done", "fill")
+    deadline = time.monotonic() + 300
+    while not os.path.exists(flags) and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # somewhere inside the fill
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert os.path.isdir(work) and not os.path.exists(os.path.join(out, "detections.geojson"))
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    _, reference = chunked
+    for name in ("velocity.tif", "velocity_filled.tif", "probability.tif"):
+        np.testing.assert_array_equal(_bands(os.path.join(out, name))[0], _bands(os.path.join(reference, name))[0])
+    with open(os.path.join(out, "detections.geojson")) as a, open(os.path.join(reference, "detections.geojson")) as b:
+        assert json.load(a) == json.load(b)
+    assert not os.path.exists(work)
+
+
+def test_local_cluster_of_two_processes_gives_the_same_outputs(points_csv, chunked, tmp_path):
+    out = str(tmp_path / "out")
+    record = detect_chunked([points_csv], out, cell_size=50.0, chunk=CHUNK, workers=2)
+    assert record["parameters"]["workers"] == 2
+    _, reference = chunked
+    for name in ("velocity.tif", "velocity_filled.tif", "probability.tif"):
+        np.testing.assert_array_equal(_bands(os.path.join(out, name))[0], _bands(os.path.join(reference, name))[0])
+    with open(os.path.join(out, "detections.geojson")) as a, open(os.path.join(reference, "detections.geojson")) as b:
+        assert json.load(a) == json.load(b)
+
+
+def test_changed_parameters_start_afresh(points_csv, tmp_path):
+    out = str(tmp_path / "out")
+    work = work_directory(out)
+    os.makedirs(work)
+    with open(os.path.join(work, "fingerprint.json"), "w") as handle:
+        json.dump({"inputs": "another run"}, handle)
+    os.makedirs(os.path.join(work, "store"))
+    messages = []
+    with pytest.raises(InputError, match="at least 64"):
+        detect_chunked([points_csv], out, chunk=8)
+    detect_chunked([points_csv], out, cell_size=100.0, chunk=CHUNK, log=messages.append)
+    assert "the inputs or parameters changed since the interrupted run: starting afresh" in messages
+
+
+def test_bad_input_leaves_nothing_behind(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("longitude,latitude,velocity\n")
+    out = str(tmp_path / "out")
+    with pytest.raises(InputError, match="no row"):
+        detect_chunked([str(bad)], out, chunk=CHUNK)
+    assert not os.path.exists(out) and not os.path.exists(work_directory(out))
