@@ -1,10 +1,11 @@
-"""What filling a map chunk by chunk from the store costs against filling it whole (the chunk margin's price).
+"""What filling a map chunk by chunk from the store costs against filling it whole.
 
     .venv/bin/python benchmarks/fill_store_cost.py [--size 3072] [--chunk 1024] [--coverage 0.15]
 
 A synthetic map (``defoscan.truth_fields.synthetic_map``) is filled whole by ``defoscan.fill.fill_array`` and then
-from a store by ``defoscan.fill_store.fill_store`` (each chunk read with ``chunk_margin`` cells of context); prints
-both wall times, their ratio, and the largest difference between the two maps. docs/DESIGN-NOTES.md quotes it.
+from a store by ``defoscan.fill_store.fill_store`` (each tile of the global tiling solved once by the chunk that
+owns it, then blended chunk by chunk); prints both wall times, their ratio, and the largest difference between the
+two maps. docs/DESIGN-NOTES.md and ``defoscan.fill_store`` quote it.
 """
 
 import argparse

@@ -85,29 +85,59 @@ def fill_array(
     numpy.ndarray of float32
         Observed cells unchanged, gaps within ``max_distance`` filled, NaN beyond.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown fill method {method!r}; choose from {', '.join(METHODS)}")
-    velocity = np.asarray(velocity, dtype=np.float64)
-    observed = np.isfinite(velocity)
-    out = np.where(observed, velocity, np.nan).astype(np.float32)
-    if not observed.any():
-        return out
-    weight = np.where(observed, np.maximum(np.nan_to_num(np.asarray(weight, dtype=np.float64)), 1.0), 0.0)
+    filler = make_filler(method, options)
     reach = reach_cells(max_distance, cell_size)
-    distance = ndimage.distance_transform_edt(~observed)
-    target = (distance <= reach) & ~observed
+    velocity, weight, observed, target = fill_inputs(velocity, weight, reach)
+    out = np.where(observed, velocity, np.nan).astype(np.float32)
     if not target.any():
         return out
-    filler = METHODS[method]
-    if options:
-        base = filler
-
-        def filler(v, w, t):
-            return base(v, w, t, **options)
-
     values = run_tiled(filler, velocity, weight, target, origin=origin, tile=tile, halo=halo, reach=reach)
     out[target] = values[target]
     return out
+
+
+def make_filler(method, options):
+    """The tile filler ``filler(velocity, weight, target) -> values`` of a method of :data:`METHODS`."""
+    if method not in METHODS:
+        raise ValueError(f"unknown fill method {method!r}; choose from {', '.join(METHODS)}")
+    base = METHODS[method]
+    if not options:
+        return base
+
+    def filler(v, w, t):
+        return base(v, w, t, **options)
+
+    return filler
+
+
+def fill_inputs(velocity, weight, reach):
+    """What the tiles are solved from, for a map or any block of it.
+
+    Parameters
+    ----------
+    velocity, weight : numpy.ndarray
+        As for :func:`fill_array`.
+    reach : int
+        :func:`reach_cells`.
+
+    Returns
+    -------
+    velocity : numpy.ndarray of float64
+    weight : numpy.ndarray of float64
+        The data weights: at least 1 at cells with data, 0 elsewhere.
+    observed : numpy.ndarray of bool
+        Cells with data.
+    target : numpy.ndarray of bool
+        Cells without data within ``reach`` cells of data (right on a block's cells that have all the map's cells
+        within ``reach`` of them inside the block).
+    """
+    velocity = np.asarray(velocity, dtype=np.float64)
+    observed = np.isfinite(velocity)
+    weight = np.where(observed, np.maximum(np.nan_to_num(np.asarray(weight, dtype=np.float64)), 1.0), 0.0)
+    if not observed.any():
+        return velocity, weight, observed, np.zeros(observed.shape, dtype=bool)
+    distance = ndimage.distance_transform_edt(~observed)
+    return velocity, weight, observed, (distance <= reach) & ~observed
 
 
 def fill_grid(grid, method=DEFAULT_METHOD, max_distance=MAX_DISTANCE, tile=TILE, halo=HALO, **options):

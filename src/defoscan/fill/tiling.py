@@ -11,6 +11,12 @@ What a tile computes depends only on the data inside it, and each tile is solved
 the same way (to its data, grown by the distance that may be filled), however the map was cut. So a map filled
 whole and filled chunk by chunk, each chunk read with :func:`chunk_margin` cells of context around it, give the
 same numbers: the same tiles are computed from the same inputs.
+
+The work is split in two so that it can also be done apart (:mod:`defoscan.fill_store` solves each tile once, in
+one task, and blends chunk by chunk): :func:`solve_tile` solves one tile, unblended, and :func:`blend_tile` adds a
+tile's values, or any part of them, to running sums that :func:`blended` divides; :func:`run_tiled` does both over
+an array in memory. A tile's target cells depend on the data up to ``reach`` cells around it, so a tile solved
+from a block of the map needs the block to hold the tile and ``reach`` cells more.
 """
 
 import numpy as np
@@ -46,6 +52,11 @@ def tile_starts(origin, size, tile, halo):
     stride = tile - 2 * halo
     starts = (k * stride - halo for k in range((origin - tile) // stride, (origin + size + halo) // stride + 2))
     return [s for s in starts if s < origin + size and s + tile > origin]
+
+
+def tile_index(start, tile, halo):
+    """Global index ``k`` of the tile that starts at global cell ``start`` (``start = k (tile - 2 halo) - halo``)."""
+    return (int(start) + halo) // (tile - 2 * halo)
 
 
 def ramp(tile, halo):
@@ -86,39 +97,100 @@ def run_tiled(fill, velocity, weight, target, *, origin=(0, 0), tile=1024, halo=
     numpy.ndarray of float64
         Blended values at the ``target`` cells, NaN elsewhere.
     """
-    if tile <= 4 * halo:
-        raise ValueError(f"tile ({tile}) must be more than four halos ({halo})")
+    check_tiling(tile, halo)
     rows, cols = velocity.shape
     total = np.zeros((rows, cols))
     norm = np.zeros((rows, cols))
     observed = np.isfinite(velocity)
+    profile = ramp(tile, halo)
     for r0 in tile_starts(origin[0], rows, tile, halo):
         for c0 in tile_starts(origin[1], cols, tile, halo):
-            _fill_one(fill, velocity, weight, target, observed, origin, (r0, c0), tile, halo, reach, total, norm)
-    out = np.full((rows, cols), np.nan)
-    done = target & (norm > 0)
-    out[done] = total[done] / norm[done]
-    return out
+            corner = (r0 - origin[0], c0 - origin[1])
+            solved = solve_tile(fill, velocity, weight, target, observed, corner, tile, reach)
+            if solved is not None:
+                blend_tile(total, norm, *solved, corner, profile)
+    return blended(total, norm)
 
 
-def _fill_one(fill, velocity, weight, target, observed, origin, start, tile, halo, reach, total, norm):
-    # The tile in array coordinates, clipped to the array (outside it there are no data).
-    top, left = start[0] - origin[0], start[1] - origin[1]
+def check_tiling(tile, halo):
+    """Refuse a halo too large for the tile (the ramps of more than two tiles would overlap)."""
+    if tile <= 4 * halo:
+        raise ValueError(f"tile ({tile}) must be more than four halos ({halo})")
+
+
+def solve_tile(fill, velocity, weight, target, observed, corner, tile, reach):
+    """Solve one tile of the global tiling, unblended.
+
+    The arrays may be any block of the map that holds the tile's cells within the map; ``target`` must be right on
+    them (it depends on the data up to ``reach`` cells around: compute it on a block holding those). Outside the
+    block there must be no map (the tile is clipped to the block as to the map's edge).
+
+    Parameters
+    ----------
+    fill : callable
+        ``fill(velocity, weight, target) -> values``.
+    velocity, weight, target, observed : numpy.ndarray
+        The block's velocity (NaN where no data), weights, cells needing a value, cells with data.
+    corner : (int, int)
+        The tile's first cell in the block's coordinates (may lie outside the block).
+    tile : int
+        Tile edge in cells.
+    reach : int
+        Cells beyond the tile's data that may need a value: the tile is solved on its data grown by this.
+
+    Returns
+    -------
+    (window, values) or None
+        ``window``: rows and columns (slices) of the block the tile was solved on; ``values``: float64 over it,
+        NaN where the tile gives no value (not a target, or not filled). None for a tile with no data or no target.
+    """
+    # The tile clipped to the block (outside it there are no data).
+    top, left = corner
     r_lo, r_hi = max(top, 0), min(top + tile, velocity.shape[0])
     c_lo, c_hi = max(left, 0), min(left + tile, velocity.shape[1])
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return None
     data = observed[r_lo:r_hi, c_lo:c_hi]
     if not data.any() or not target[r_lo:r_hi, c_lo:c_hi].any():
-        return
+        return None
     # Crop to the data grown by `reach`, within the tile: a function of the tile's content alone.
     data_rows, data_cols = np.flatnonzero(data.any(axis=1)), np.flatnonzero(data.any(axis=0))
-    a_lo = max(r_lo, r_lo + data_rows[0] - reach, top)
-    a_hi = min(r_hi, r_lo + data_rows[-1] + 1 + reach)
-    b_lo = max(c_lo, c_lo + data_cols[0] - reach, left)
-    b_hi = min(c_hi, c_lo + data_cols[-1] + 1 + reach)
-    window = np.s_[a_lo:a_hi, b_lo:b_hi]
+    window = (
+        slice(max(r_lo, r_lo + data_rows[0] - reach), min(r_hi, r_lo + data_rows[-1] + 1 + reach)),
+        slice(max(c_lo, c_lo + data_cols[0] - reach), min(c_hi, c_lo + data_cols[-1] + 1 + reach)),
+    )
     values = np.asarray(fill(velocity[window], weight[window], target[window]), dtype=np.float64)
-    profile = ramp(tile, halo)
-    blend = np.outer(profile[a_lo - top : a_hi - top], profile[b_lo - left : b_hi - left])
-    good = np.isfinite(values) & target[window]
-    total[window] += np.where(good, values * blend, 0.0)
-    norm[window] += np.where(good, blend, 0.0)
+    return window, np.where(np.isfinite(values) & target[window], values, np.nan)
+
+
+def blend_tile(total, norm, window, values, corner, profile):
+    """Add a tile's values to running sums with its Hann weights (the blend of :func:`run_tiled`).
+
+    Parameters
+    ----------
+    total, norm : numpy.ndarray
+        Sums of weighted values and of weights, updated in place (:func:`blended` divides them).
+    window : (slice, slice)
+        Where ``values`` lie in ``total``: any part of the tile.
+    values : numpy.ndarray
+        The tile's values there (:func:`solve_tile`), NaN where it gives none.
+    corner : (int, int)
+        The tile's first cell in ``total``'s coordinates.
+    profile : numpy.ndarray
+        :func:`ramp` of the tiling.
+    """
+    rows, cols = window
+    weight = np.outer(
+        profile[rows.start - corner[0] : rows.stop - corner[0]], profile[cols.start - corner[1] : cols.stop - corner[1]]
+    )
+    good = np.isfinite(values)
+    total[window] += np.where(good, values * weight, 0.0)
+    norm[window] += np.where(good, weight, 0.0)
+
+
+def blended(total, norm):
+    """The blend from the sums of :func:`blend_tile`: float64, NaN where no tile gave a value."""
+    out = np.full(total.shape, np.nan)
+    done = norm > 0
+    out[done] = total[done] / norm[done]
+    return out
