@@ -115,8 +115,11 @@ def test_local_cluster_of_two_processes_gives_the_same_outputs(points_csv, chunk
     record = detect_chunked([points_csv], out, cell_size=50.0, chunk=CHUNK, workers=2)
     assert record["parameters"]["workers"] == 2
     _, reference = chunked
-    for name in ("velocity.tif", "velocity_filled.tif", "probability.tif"):
+    for name in ("velocity.tif", "velocity_filled.tif"):
         np.testing.assert_array_equal(_bands(os.path.join(out, name))[0], _bands(os.path.join(reference, name))[0])
+    # Workers run torch on one thread, this process on two: the network's sums differ in the last bits.
+    probability = _bands(os.path.join(out, "probability.tif"))[0]
+    np.testing.assert_allclose(probability, _bands(os.path.join(reference, "probability.tif"))[0], atol=1e-6)
     with open(os.path.join(out, "detections.geojson")) as a, open(os.path.join(reference, "detections.geojson")) as b:
         assert json.load(a) == json.load(b)
 
