@@ -1,12 +1,15 @@
-"""Figures: the overview map of gridded velocity with detections outlined and numbered."""
+"""Figures: the overview map of gridded velocity with detections outlined and numbered (in memory, or from a store)."""
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import rasterio.crs  # noqa: E402
+from affine import Affine  # noqa: E402
 
 from defoscan.outputs import atomic_path  # noqa: E402
+from defoscan.store_outputs import window_shape  # noqa: E402
 
 VELOCITY_CMAP = "RdBu"  # diverging, centred on zero: red = away from the satellite (subsidence), blue = towards
 
@@ -29,20 +32,105 @@ def write_overview(path, grids, frame, dpi=150):
         Detections in the grids' CRS, with ``id`` and ``track``.
     dpi : int
     """
-    n = len(grids)
-    fig, axes = plt.subplots(1, n, figsize=(6.0 * n, 5.6), squeeze=False, constrained_layout=True)
     limit = max(symmetric_limit(g["velocity"].values) for g in grids)
-    for ax, grid in zip(axes[0], grids, strict=True):
-        transform = grid.rio.transform(recalc=True)
+    panels = []
+    for grid in grids:
         height, width = grid["velocity"].shape
-        extent = (
-            np.array([transform.c, transform.c + width * transform.a, transform.f + height * transform.e, transform.f])
-            / 1000.0
+        panels.append(
+            (
+                grid.attrs.get("track") or "all",
+                grid["velocity"].values,
+                image_extent(grid.rio.transform(recalc=True), height, width),
+                grid.rio.crs.to_string(),
+            )
         )
-        image = ax.imshow(
-            grid["velocity"].values, cmap=VELOCITY_CMAP, vmin=-limit, vmax=limit, extent=extent, interpolation="nearest"
-        )
-        track = grid.attrs.get("track") or "all"
+    _write_panels(path, panels, frame, limit, dpi)
+
+
+def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels=2000, dpi=150):
+    """Write the figure of :func:`write_overview` from maps in a store, each read decimated, in bounded memory.
+
+    Each track's velocity is reduced to at most ``max_pixels`` a side by :func:`block_mean` (the mean of the
+    finite cells of ``k x k`` blocks), read window by window; the colour limit is taken from the reduced images.
+    With ``k = 1`` (a map no larger than ``max_pixels``) the figure is that of :func:`write_overview`.
+
+    Parameters
+    ----------
+    path : str
+    tracks : list of (str, array-like)
+        Track name (``None`` for ``"all"``) and its 2-D velocity (Zarr array, numpy array), all on one grid.
+    frame : geopandas.GeoDataFrame
+        Detections in the maps' CRS, with ``id`` and ``track``.
+    transform : affine.Affine
+        The maps' transform (north up).
+    crs : pyproj.CRS or str
+    max_pixels : int
+        Most image pixels per side of a panel.
+    dpi : int
+    """
+    label = rasterio.crs.CRS.from_user_input(crs).to_string()
+    panels = []
+    for track, values in tracks:
+        height, width = values.shape
+        factor = max(1, -(-max(height, width) // int(max_pixels)))
+        image = block_mean(values, factor)
+        scaled = transform * Affine.scale(factor)
+        panels.append((track or "all", image, image_extent(scaled, *image.shape), label))
+    limit = max(symmetric_limit(image) for _, image, _, _ in panels)
+    _write_panels(path, panels, frame, limit, dpi)
+
+
+def block_mean(values, factor, *, window=None):
+    """Mean of the finite cells of each ``factor x factor`` block of a 2-D array, read window by window.
+
+    Parameters
+    ----------
+    values : array-like
+        2-D values that slice (Zarr array, numpy array); NaN (any non-finite value) = no data.
+    factor : int
+        Block side in cells; blocks at the far edges are partial (the mean of the cells there).
+    window : int, optional
+        Cells per side of a read window, rounded to a multiple of ``factor``; about 2048, in whole chunks of a
+        Zarr array, by default (:func:`defoscan.store_outputs.window_shape`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, ``ceil(rows / factor) x ceil(columns / factor)``; NaN where a block has no finite cell.
+    """
+    height, width = values.shape
+    factor = int(factor)
+    steps = [factor * max(1, -(-side // factor)) for side in window_shape(values, window)]
+    out = np.full((-(-height // factor), -(-width // factor)), np.nan, dtype=np.float32)
+    for r0 in range(0, height, steps[0]):
+        for c0 in range(0, width, steps[1]):
+            block = np.asarray(values[r0 : r0 + steps[0], c0 : c0 + steps[1]], dtype=np.float64)
+            rows, columns = -(-block.shape[0] // factor), -(-block.shape[1] // factor)
+            padded = np.full((rows * factor, columns * factor), np.nan)
+            padded[: block.shape[0], : block.shape[1]] = block
+            finite = np.isfinite(padded)
+            sums = np.where(finite, padded, 0.0).reshape(rows, factor, columns, factor).sum(axis=(1, 3))
+            counts = finite.reshape(rows, factor, columns, factor).sum(axis=(1, 3))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(counts > 0, sums / counts, np.nan)
+            out[r0 // factor : r0 // factor + rows, c0 // factor : c0 // factor + columns] = mean
+    return out
+
+
+def image_extent(transform, height, width):
+    """Matplotlib ``extent`` (left, right, bottom, top) in km of a north-up grid."""
+    return (
+        np.array([transform.c, transform.c + width * transform.a, transform.f + height * transform.e, transform.f])
+        / 1000.0
+    )
+
+
+def _write_panels(path, panels, frame, limit, dpi):
+    """The overview figure: ``panels`` of (track, 2-D image, extent in km, CRS label), colours within ``limit``."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(6.0 * n, 5.6), squeeze=False, constrained_layout=True)
+    for ax, (track, values, extent, crs_label) in zip(axes[0], panels, strict=True):
+        image = ax.imshow(values, cmap=VELOCITY_CMAP, vmin=-limit, vmax=limit, extent=extent, interpolation="nearest")
         ax.set_facecolor("0.85")  # no data shows grey, distinct from zero velocity (white)
         for _, row in frame[frame["track"] == track].iterrows():
             polygons = getattr(row.geometry, "geoms", [row.geometry])
@@ -61,7 +149,7 @@ def write_overview(path, grids, frame, dpi=150):
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
             )
         ax.set_title(f"Track {track}: {int((frame['track'] == track).sum())} detections")
-        ax.set_xlabel(f"easting (km, {grid.rio.crs.to_string()})")
+        ax.set_xlabel(f"easting (km, {crs_label})")
         ax.set_ylabel("northing (km)")
         ax.set_aspect("equal")
         fig.colorbar(image, ax=ax, shrink=0.85, label="LOS velocity (mm/yr), negative = away from satellite")

@@ -109,8 +109,37 @@ class _AtomicPath(contextlib.AbstractContextManager):
         return False
 
 
+# One place for the GeoTIFF layout of every raster output (write_cog, and store_outputs writing block by block):
+# GDAL COG driver creation options. BIGTIFF=IF_SAFER: a country's map may pass 4 GiB; small ones stay classic TIFF.
+COG_OPTIONS = {
+    "compress": "deflate",
+    "predictor": 3,
+    "blocksize": 512,
+    "overview_resampling": "average",
+    "bigtiff": "IF_SAFER",
+}
+
+
+def cog_profile(width, height, count, transform, crs, nodata=np.nan):
+    """The rasterio profile of a float32 Cloud-Optimised GeoTIFF with :data:`COG_OPTIONS`."""
+    return {
+        "driver": "COG",
+        "width": int(width),
+        "height": int(height),
+        "count": int(count),
+        "dtype": "float32",
+        "crs": CRS.from_user_input(crs).to_wkt(),
+        "transform": transform,
+        "nodata": nodata,
+        **COG_OPTIONS,
+    }
+
+
 def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None):
     """Write bands as a Cloud-Optimised GeoTIFF (deflate, predictor for floats, overviews), atomically.
+
+    The bands are held in memory; :func:`defoscan.store_outputs.write_cog_from_arrays` writes the same file block
+    by block from a store.
 
     Parameters
     ----------
@@ -124,20 +153,7 @@ def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None):
         Dataset tags (units, software).
     """
     height, width = bands[0][1].shape
-    profile = {
-        "driver": "COG",
-        "width": width,
-        "height": height,
-        "count": len(bands),
-        "dtype": "float32",
-        "crs": CRS.from_user_input(crs).to_wkt(),
-        "transform": transform,
-        "nodata": nodata,
-        "compress": "deflate",
-        "predictor": 3,
-        "blocksize": 512,
-        "overview_resampling": "average",
-    }
+    profile = cog_profile(width, height, len(bands), transform, crs, nodata)
     with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
         for index, (name, values) in enumerate(bands, start=1):
             dst.write(np.asarray(values, dtype=np.float32), index)

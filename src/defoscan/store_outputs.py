@@ -1,0 +1,105 @@
+"""Raster outputs of a run's Zarr store (:mod:`defoscan.store`), written block by block in bounded memory.
+
+:func:`write_cog_from_arrays` writes the Cloud-Optimised GeoTIFF that :func:`defoscan.outputs.write_cog` writes for
+the same values, but never holds a band whole: windows aligned on the arrays' chunks are copied into a tiled,
+sparse intermediate GeoTIFF, which GDAL's COG driver then converts, building the overviews from it block by block
+under a bounded block cache. Memory is set by the chunk size, not by the map's area.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+from defoscan.outputs import COG_OPTIONS, atomic_path, cog_profile
+
+WINDOW_CELLS = 2048  # target cells per side of a read window (rounded to whole chunks of the source arrays)
+GDAL_CACHE_MB = 256  # GDAL block cache while writing: GDAL's default, 5 % of the RAM, grows with the machine
+
+
+def window_shape(values, window=None):
+    """Rows and columns of the windows in which to read an array: whole chunks, about :data:`WINDOW_CELLS` a side.
+
+    Parameters
+    ----------
+    values : array-like
+        2-D; a Zarr array's ``chunks`` (a tuple of int) align the windows.
+    window : int or tuple of int, optional
+        Explicit ``(rows, columns)`` (an int for both), used as given.
+
+    Returns
+    -------
+    tuple of int
+    """
+    if window is not None:
+        rows, columns = (window, window) if np.isscalar(window) else window
+        return int(rows), int(columns)
+    chunks = getattr(values, "chunks", None)
+    if not (isinstance(chunks, tuple) and len(chunks) == 2 and all(isinstance(c, int | np.integer) for c in chunks)):
+        chunks = (WINDOW_CELLS, WINDOW_CELLS)  # numpy (no chunks), or dask's tuples of tuples
+    return tuple(int(c) * max(1, WINDOW_CELLS // int(c)) for c in chunks)
+
+
+def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=None, window=None):
+    """Write bands as the Cloud-Optimised GeoTIFF of :func:`defoscan.outputs.write_cog`, block by block, atomically.
+
+    Same creation options (:data:`defoscan.outputs.COG_OPTIONS`), band descriptions, tags, nodata, CRS and
+    transform; same pixels and overviews. The intermediate GeoTIFF (beside ``path``, hidden) is removed whether
+    the writing succeeds or fails.
+
+    Parameters
+    ----------
+    path : str
+    bands : list of (str, array-like)
+        Band description and 2-D values that slice (Zarr array, numpy array), all of one shape; written as
+        float32.
+    transform : affine.Affine
+    crs : pyproj.CRS or str
+    nodata : float
+    tags : dict, optional
+        Dataset tags (units, software).
+    window : int or tuple of int, optional
+        Rows and columns read at a time (per band); whole chunks of about 2048 cells a side by default
+        (:func:`window_shape`). Peak memory is a few times one window of float32.
+    """
+    shape = tuple(bands[0][1].shape)
+    if len(shape) != 2 or any(tuple(values.shape) != shape for _, values in bands):
+        raise ValueError(f"bands must be 2-D arrays of one shape, got {[tuple(v.shape) for _, v in bands]}")
+    height, width = shape
+    rows, columns = window_shape(bands[0][1], window)
+    profile = cog_profile(width, height, len(bands), transform, crs, nodata)
+    blocks = {key: value for key, value in profile.items() if key not in ("blocksize", "overview_resampling")}
+    blocks.update(
+        driver="GTiff",
+        tiled=True,
+        blockxsize=COG_OPTIONS["blocksize"],
+        blockysize=COG_OPTIONS["blocksize"],
+        interleave="band",
+        sparse_ok=True,  # all-nodata blocks (most of a country's map) are not written
+        zlevel=1,  # an intermediate: fast deflate
+    )
+    directory = os.path.dirname(os.path.abspath(os.fspath(path)))
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), atomic_path(path) as temporary:
+        handle, intermediate = tempfile.mkstemp(
+            prefix=f".{os.path.basename(os.fspath(path))}.", suffix=".blocks.tif", dir=directory
+        )
+        os.close(handle)
+        try:
+            with rasterio.open(intermediate, "w", **blocks) as dst:
+                for index, (name, _) in enumerate(bands, start=1):
+                    dst.set_band_description(index, name)
+                dst.update_tags(**(tags or {}))
+                for r0 in range(0, height, rows):
+                    r1 = min(r0 + rows, height)
+                    for c0 in range(0, width, columns):
+                        c1 = min(c0 + columns, width)
+                        for index, (_, values) in enumerate(bands, start=1):
+                            block = np.asarray(values[r0:r1, c0:c1], dtype=np.float32)
+                            dst.write(block, index, window=Window(c0, r0, c1 - c0, r1 - r0))
+            rasterio.shutil.copy(intermediate, temporary, driver="COG", **COG_OPTIONS)
+        finally:
+            if os.path.exists(intermediate):
+                os.remove(intermediate)
