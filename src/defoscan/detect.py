@@ -350,11 +350,39 @@ def _run_record(inputs, datasets, grids, definition, options, cell_size, paramet
                 "despike": spikes.get(grid.attrs.get("track") or "all", {}),
             }
         )
+    points = n_points if datasets and "point" in datasets[0].dims else None
+    return run_record(inputs, definition, options, cell_size, parameters, points, tracks, frame)
+
+
+def run_record(inputs, grid, options, cell_size, parameters, points, tracks, frame, dependencies=DEPENDENCIES):
+    """The run record of ``run.json``: software, inputs, parameters, grid, points, tracks, detections.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+    grid : defoscan.grid.GridDefinition
+    options : defoscan.io.ReadOptions
+    cell_size : float or None
+        As requested.
+    parameters : defoscan.threshold.ThresholdParameters
+    points : int or None
+        Points read (None for rasters).
+    tracks : list of dict
+        One entry per track.
+    frame : geopandas.GeoDataFrame
+        The detections.
+    dependencies : sequence of str
+        Distributions whose versions are recorded.
+
+    Returns
+    -------
+    dict
+    """
     return {
         "software": {
             "defoscan": __version__,
             "python": platform.python_version(),
-            **{name: version(name) for name in DEPENDENCIES},
+            **{name: version(name) for name in dependencies},
         },
         "inputs": [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in inputs],
         "parameters": {
@@ -365,13 +393,13 @@ def _run_record(inputs, datasets, grids, definition, options, cell_size, paramet
             "units": options.units,
         },
         "grid": {
-            "crs": crs_label(definition.crs),
-            "cell_size_m": definition.cell_size,
-            "width": definition.width,
-            "height": definition.height,
-            "bounds": definition.bounds,
+            "crs": crs_label(grid.crs),
+            "cell_size_m": grid.cell_size,
+            "width": grid.width,
+            "height": grid.height,
+            "bounds": grid.bounds,
         },
-        "points": n_points if datasets and "point" in datasets[0].dims else None,
+        "points": points,
         "tracks": tracks,
         "detections": {
             "count": len(frame),

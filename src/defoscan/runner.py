@@ -26,10 +26,8 @@ directory is removed once the outputs are in place.
 
 import json
 import os
-import platform
 import shutil
 import time
-from importlib.metadata import version
 
 import numpy as np
 import zarr
@@ -37,7 +35,6 @@ from pyproj import CRS
 
 from defoscan import __version__
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO
-from defoscan.crs import crs_label
 from defoscan.despike import point_spikes, point_statistics
 from defoscan.errors import InputError
 from defoscan.fill import DEFAULT_METHOD
@@ -411,7 +408,7 @@ def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold,
 
 
 def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_size, parameters, frame):
-    from defoscan.detect import DEPENDENCIES
+    from defoscan.detect import DEPENDENCIES, run_record
 
     cells = grid.width * grid.height
     entries = []
@@ -428,34 +425,9 @@ def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_s
                 "despike": despike,
             }
         )
-    return {
-        "software": {
-            "defoscan": __version__,
-            "python": platform.python_version(),
-            **{name: version(name) for name in (*DEPENDENCIES, "dask", "distributed", "zarr")},
-        },
-        "inputs": [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in inputs],
-        "parameters": {
-            **parameters.as_dict(),
-            "cell_size_requested": cell_size,
-            "columns": dict(options.columns),
-            "crs": options.crs,
-            "units": options.units,
-        },
-        "grid": {
-            "crs": crs_label(grid.crs),
-            "cell_size_m": grid.cell_size,
-            "width": grid.width,
-            "height": grid.height,
-            "bounds": grid.bounds,
-        },
-        "points": int(sum(s["rows"] for s in spills)),
-        "tracks": entries,
-        "detections": {
-            "count": len(frame),
-            "by_sign": {s: int((frame["sign"] == s).sum()) for s in ("subsidence", "uplift")},
-        },
-    }
+    points = int(sum(s["rows"] for s in spills))
+    dependencies = (*DEPENDENCIES, "dask", "distributed", "zarr")
+    return run_record(inputs, grid, options, cell_size, parameters, points, entries, frame, dependencies)
 
 
 def _cells_with_data(path):
