@@ -463,3 +463,43 @@ def test_grid_command_writes_velocity_and_count(tmp_path, capsys):
         velocity, count = src.read(1), src.read(2)
     assert velocity[0, 0] == 2.0 and count[0, 0] == 2  # median of 1 and 3
     assert velocity[0, 1] == -4.0 and count[0, 1] == 1
+
+
+# --- chunked runs (--chunk, --workers, --scheduler): bad input ---------------------------------------------------
+
+
+def test_chunked_run_refuses_a_raster(tmp_path, capsys):
+    raster = geotiff(tmp_path / "velocity.tif", "EPSG:3035")
+    line = assert_bad_input(
+        ["detect", raster, "--out", tmp_path / "out", "--chunk", "128"],
+        capsys,
+        tmp_path / "out",
+        names=raster,
+        says="point tables only",
+    )
+    assert "chunked" in line
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]  # nothing to resume is kept
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "not both"),
+        (["--chunk", "16"], "at least 64"),
+        (["--workers", "0"], "at least 1"),
+        (["--chunk", "128", "--detector", "threshold"], "cnn detector"),
+    ],
+)
+def test_chunked_run_refuses_bad_options(tmp_path, capsys, options, says):
+    points = write_csv(tmp_path / "p.csv", "longitude,latitude,velocity\n-1.5,53.8,1.0\n")
+    status, _, err = run_cli(["detect", points, "--out", tmp_path / "out", *options], capsys)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and says in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    points = write_csv(tmp_path / "p.csv", "longitude,latitude,velocity\n-1.5,53.8,1.0\n")
+    status, _, err = run_cli(["detect", points, "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9"], capsys)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and "cannot reach the dask scheduler" in err

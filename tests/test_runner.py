@@ -124,6 +124,20 @@ def test_local_cluster_of_two_processes_gives_the_same_outputs(points_csv, chunk
         assert json.load(a) == json.load(b)
 
 
+def test_an_existing_scheduler_runs_the_chunks(points_csv, chunked, tmp_path):
+    """--scheduler ADDRESS: the cluster is someone else's (here a LocalCluster started by the test)."""
+    from distributed import LocalCluster
+
+    out = str(tmp_path / "out")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        record = detect_chunked([points_csv], out, cell_size=50.0, chunk=CHUNK, scheduler=cluster.scheduler_address)
+        assert len(cluster.scheduler.workers) == 2  # still up: the run did not close what it did not start
+    assert record["parameters"]["scheduler"].startswith("tcp://127.0.0.1")
+    _, reference = chunked
+    with open(os.path.join(out, "detections.geojson")) as a, open(os.path.join(reference, "detections.geojson")) as b:
+        assert json.load(a) == json.load(b)
+
+
 def test_changed_parameters_start_afresh(points_csv, tmp_path):
     out = str(tmp_path / "out")
     work = work_directory(out)

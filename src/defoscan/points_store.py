@@ -241,7 +241,9 @@ def partition_points(track, grid, chunk, directory):
         existing_data_behavior="delete_matching",
         max_partitions=1 << 30,
         max_open_files=256,
-        min_rows_per_group=1 << 16,
+        # An open file holds its row group in memory until the group is full: small groups keep the memory of all
+        # open files bounded (256 x 64 Ki rows), where the default (1 Mi rows) held nearly every point.
+        max_rows_per_group=1 << 16,
         use_threads=False,  # the order of rows within a part is then that of the file
     )
 

@@ -55,7 +55,7 @@ from defoscan.points_store import (
 from defoscan.regions import detections_frame
 from defoscan.robust import robust_sigma_of_parts
 from defoscan.scan_store import scan_store
-from defoscan.store import create_array, run_stage
+from defoscan.store import create_array, release_memory, run_stage
 from defoscan.threshold import ThresholdParameters
 
 DEFAULT_CHUNK = 1024  # cells per chunk side: 4 MB per float32 layer
@@ -160,6 +160,7 @@ def detect_chunked(
         )
         check_grid_size(grid, inputs[0])
         timings["read_s"] = time.perf_counter() - mark
+        _release_arrow_memory()
 
         stores, summaries = [], []
         for index, track in enumerate(tracks):
@@ -169,6 +170,7 @@ def detect_chunked(
             stats = os.path.join(work, "despike", str(index))
             mark = time.perf_counter()
             _partition(track, grid, chunk, parts, path, log, name)
+            _release_arrow_memory()
             timings["read_s"] += time.perf_counter() - mark
 
             mark = time.perf_counter()
@@ -246,6 +248,7 @@ def detect_chunked(
             records.append({**region, "geometry": geometry, "kind": "deformation", "track": name, "detector": "cnn"})
     frame = detections_frame(records, crs)
     timings["detect_s"] = time.perf_counter() - mark
+    release_memory()
 
     log("writing")
     mark = time.perf_counter()
@@ -323,6 +326,14 @@ def _partition(track, grid, chunk, parts, path, log, name):
     create_array(group, "velocity", "float32", chunk, np.nan)
     create_array(group, "count", "uint32", chunk, 0)
     open(done, "w").close()
+
+
+def _release_arrow_memory():
+    """Hand back what Arrow's pool kept from the read passes (it keeps freed memory for reuse), then the heap's."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    release_memory()
 
 
 def _sigma(stats):
