@@ -100,8 +100,11 @@ def test_killed_run_resumes_to_the_same_outputs(points_csv, chunked, tmp_path):
     child.wait()
     assert child.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert os.path.isdir(work) and not os.path.exists(os.path.join(out, "detections.geojson"))
+    stale = tmp_path / ".out.partial-killedwhilewriting"  # what a kill during the writing leaves
+    stale.mkdir()
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
+    assert not stale.exists()
     _, reference = chunked
     for name in ("velocity.tif", "velocity_filled.tif", "probability.tif"):
         np.testing.assert_array_equal(_bands(os.path.join(out, name))[0], _bands(os.path.join(reference, name))[0])

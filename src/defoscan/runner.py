@@ -24,6 +24,7 @@ finished and ends with the same outputs. A run whose inputs or parameters change
 directory is removed once the outputs are in place.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -137,6 +138,7 @@ def detect_chunked(
         "software": __version__,
     }
     _prepare(work, fingerprint, log)
+    _remove_stale_staging(out_dir)
     client, cluster = _client(workers, scheduler)
     timings = {}
     try:
@@ -467,6 +469,14 @@ def _prepare(work, fingerprint, log):
         shutil.rmtree(work)
     os.makedirs(work)
     _write_json_atomic(record, fingerprint)
+
+
+def _remove_stale_staging(out_dir):
+    """Staging directories of this output left by a run killed while writing (they are never moved into place)."""
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    pattern = os.path.join(os.path.dirname(out_dir), f".{glob.escape(os.path.basename(out_dir))}.partial-*")
+    for stale in glob.glob(pattern):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _client(workers, scheduler):
