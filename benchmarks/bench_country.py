@@ -27,6 +27,7 @@ from bench_read_grid import FULL_POINTS, QUICK_POINTS, generate
 
 NAME = "country"
 CHUNK = 1024
+BLOCKS = 16  # the extent's cut for choosing the quarter (:func:`_write_quarter`)
 SCHEMA = pa.schema([("longitude", pa.float64()), ("latitude", pa.float64()), ("velocity", pa.float64())])
 
 
@@ -35,7 +36,7 @@ def run(ctx):
     n_points = QUICK_POINTS if ctx.quick else FULL_POINTS
     full = os.path.join(ctx.out_dir, f"gb_points_{n_points}.csv")
     generate(full, n_points)
-    quarter = os.path.join(ctx.out_dir, f"gb_points_{n_points}_quarter.csv")
+    quarter = os.path.join(ctx.out_dir, f"gb_points_{n_points}_quarter{BLOCKS}.csv")
     extra = os.environ.get("DEFOSCAN_COUNTRY_ARGS", "").split()  # e.g. "--workers 2"
     results = {}
     for label, path in (("country", full), ("quarter", quarter)):
@@ -90,34 +91,35 @@ def _detect(path, out, extra):
 def _write_quarter(full, quarter, grid):
     """A quarter of the country grid's extent holding about a quarter of its points, as a CSV of the same layout.
 
-    The extent is cut into 8 x 8 blocks; of the 25 windows of 4 x 4 blocks (each a quarter of the area) the one
+    The extent is cut into 16 x 16 blocks; of the 81 windows of 8 x 8 blocks (each a quarter of the area) the one
     whose point count is nearest a quarter of the total is taken, so that the two runs differ in area, not in how
     crowded the points are (the south-west quadrant, say, holds 41 % of them: England's towns).
     """
     west, east, south, north = grid["bounds"]
     to_grid = Transformer.from_crs("EPSG:4326", grid["crs"], always_xy=True)
     types = pacsv.ConvertOptions(column_types=dict(zip(SCHEMA.names, SCHEMA.types, strict=True)))
-    counts = np.zeros((8, 8), dtype=np.int64)
+    counts = np.zeros((BLOCKS, BLOCKS), dtype=np.int64)
     for batch in pacsv.open_csv(full, convert_options=types):
         col, row = _blocks(to_grid, batch, west, east, south, north)
         np.add.at(counts, (row, col), 1)
-    windows = {(r, c): counts[r : r + 4, c : c + 4].sum() for r in range(5) for c in range(5)}
+    half = BLOCKS // 2
+    windows = {(r, c): counts[r : r + half, c : c + half].sum() for r in range(half + 1) for c in range(half + 1)}
     r0, c0 = min(windows, key=lambda k: (abs(windows[k] - counts.sum() / 4), k))
     with open(quarter + ".part", "wb") as handle:
         handle.write((",".join(SCHEMA.names) + "\n").encode())
         with pacsv.CSVWriter(handle, SCHEMA, write_options=pacsv.WriteOptions(include_header=False)) as writer:
             for batch in pacsv.open_csv(full, convert_options=types):
                 col, row = _blocks(to_grid, batch, west, east, south, north)
-                keep = (row >= r0) & (row < r0 + 4) & (col >= c0) & (col < c0 + 4)
+                keep = (row >= r0) & (row < r0 + half) & (col >= c0) & (col < c0 + half)
                 writer.write_table(pa.Table.from_batches([batch]).filter(pa.array(keep)))
     os.replace(quarter + ".part", quarter)
 
 
 def _blocks(to_grid, batch, west, east, south, north):
-    """Column and row (from the south-west) of each point's block of the 8 x 8 cut of the extent."""
+    """Column and row (from the south-west) of each point's block of the ``BLOCKS`` x ``BLOCKS`` cut of the extent."""
     x, y = to_grid.transform(batch.column(0).to_numpy(), batch.column(1).to_numpy())
-    col = np.clip(((np.asarray(x) - west) / (east - west) * 8).astype(int), 0, 7)
-    row = np.clip(((np.asarray(y) - south) / (north - south) * 8).astype(int), 0, 7)
+    col = np.clip(((np.asarray(x) - west) / (east - west) * BLOCKS).astype(int), 0, BLOCKS - 1)
+    row = np.clip(((np.asarray(y) - south) / (north - south) * BLOCKS).astype(int), 0, BLOCKS - 1)
     return col, row
 
 
