@@ -16,9 +16,9 @@ regions                 :func:`defoscan.regions_store.regions_store` (hysteresis
 write                   COGs and the overview read from the store chunk by chunk; all outputs staged, then moved
 ======================  ====================================================================================
 
-Chunk stages run through :func:`defoscan.store.run_stage`: in this process, or on a dask.distributed cluster
-(``workers``: a LocalCluster of that many processes; ``scheduler``: an existing cluster, whose workers must see
-the work directory at the same path). Every stage's results are kept as it goes (per-chunk flags, files renamed
+Chunk stages run through :func:`defoscan.store.run_stage`: on this process's threads, a chunk per core, by default
+(:class:`defoscan.store.LocalThreads`), or on a dask.distributed cluster (``workers``: a LocalCluster of that many
+processes; ``scheduler``: an existing cluster, whose workers must see the work directory at the same path). Every stage's results are kept as it goes (per-chunk flags, files renamed
 into place), so a run killed at any moment and started again with the same command redoes only what was not
 finished and ends with the same outputs. A run whose inputs or parameters changed starts afresh. The work
 directory is removed once the outputs are in place.
@@ -56,7 +56,7 @@ from defoscan.points_store import (
 from defoscan.regions import detections_frame
 from defoscan.robust import robust_sigma_of_parts
 from defoscan.scan_store import scan_store
-from defoscan.store import create_array, release_memory, run_stage
+from defoscan.store import LocalThreads, create_array, release_memory, run_stage
 from defoscan.threshold import ThresholdParameters
 
 DEFAULT_CHUNK = 1024  # cells per chunk side: 4 MB per float32 layer
@@ -264,6 +264,7 @@ def detect_chunked(
         chunk=int(chunk),
         workers=workers,
         scheduler=scheduler,
+        threads=None if workers is not None or scheduler is not None else _usable_cores(),
     )
     _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold, timings, started, mark)
     shutil.rmtree(work, ignore_errors=True)
@@ -480,9 +481,10 @@ def _remove_stale_staging(out_dir):
 
 
 def _client(workers, scheduler):
-    """A dask.distributed client (and the LocalCluster it owns), or none: in this process."""
+    """A dask.distributed client (and the LocalCluster it owns), or this process's threads, one per core."""
     if workers is None and scheduler is None:
-        return None, None
+        cores = _usable_cores()
+        return (LocalThreads(cores) if cores > 1 else None), None
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -492,6 +494,13 @@ def _client(workers, scheduler):
             raise InputError(None, f"cannot reach the dask scheduler at {scheduler} ({error})") from None
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+def _usable_cores():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _stage_progress(progress, stage):

@@ -67,12 +67,12 @@ def scan_store(path, model_path, *, chunk=1024, client=None, progress=None, thre
         Weights file of the model (its card beside it); read by every worker.
     chunk : int
         Cells per chunk side.
-    client : distributed.Client, optional
-        Scan the chunks on this cluster; in this process, one chunk after another, by default.
+    client : distributed.Client or defoscan.store.LocalThreads, optional
+        Scan the chunks on this cluster or these threads; in this process, one chunk after another, by default.
     progress : callable, optional
         ``progress(done, total)`` in chunks (:func:`defoscan.store.run_stage`).
     threads : int, optional
-        torch threads per chunk (default: torch's in this process, one on a cluster's workers).
+        torch threads per chunk (default: torch's in this process, one on a cluster's workers or a pool's threads).
 
     Returns
     -------

@@ -73,8 +73,9 @@ def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options
         ``task(path, i, j, chunk, **options)``; importable by the workers when a ``client`` is given.
     chunk : int
         Cells per chunk side; resuming a stage with another chunking is refused.
-    client : distributed.Client, optional
-        Run the tasks on this cluster; in this process, one after another, by default.
+    client : distributed.Client or LocalThreads, optional
+        Run the tasks on this cluster, or on this process's threads; in this process, one after another, by
+        default.
     progress : callable, optional
         ``progress(done, total)`` in chunks after each chunk, ``done`` counting chunks finished by earlier runs.
     **options
@@ -102,17 +103,45 @@ def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options
             if progress is not None:
                 progress(finished, total)
     else:
-        from distributed import as_completed
-
         futures = [
             client.submit(flagged_task, task, str(path), stage, i, j, chunk, pure=False, **options) for i, j in pending
         ]
-        for future in as_completed(futures):
+        for future in _as_completed(client, futures):
             future.result()  # a task's error is raised here
             finished += 1
             if progress is not None:
                 progress(finished, total)
     return len(pending)
+
+
+class LocalThreads:
+    """Chunk tasks on a pool of this process's threads, with the part of a dask client that :func:`run_stage` uses.
+
+    The stages' numerical work (NumPy, SciPy, torch, GDAL) releases the GIL, so chunks run side by side on the
+    cores; each writes its own chunks and flags, as on a cluster.
+    """
+
+    def __init__(self, threads):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.threads = int(threads)
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="defoscan-chunk")
+
+    def submit(self, function, *args, pure=True, **kwargs):
+        """Like ``distributed.Client.submit`` (``pure`` has no meaning here)."""
+        return self._pool.submit(function, *args, **kwargs)
+
+    def close(self):
+        """Wait for the running tasks, start no more."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _as_completed(client, futures):
+    if isinstance(client, LocalThreads):
+        from concurrent.futures import as_completed
+    else:
+        from distributed import as_completed
+    return as_completed(futures)
 
 
 def flagged_task(task, path, stage, i, j, chunk, **options):
