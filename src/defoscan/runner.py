@@ -18,13 +18,14 @@ write                   COGs and the overview read from the store chunk by chunk
 
 Chunk stages run through :func:`defoscan.store.run_stage`: on this process's threads, a chunk per core, by default
 (:class:`defoscan.store.LocalThreads`), or on a dask.distributed cluster (``workers``: a LocalCluster of that many
-processes; ``scheduler``: an existing cluster, whose workers must see the work directory at the same path). Every stage's results are kept as it goes (per-chunk flags, files renamed
-into place), so a run killed at any moment and started again with the same command redoes only what was not
-finished and ends with the same outputs. A run whose inputs or parameters changed starts afresh. The work
-directory is removed once the outputs are in place.
+processes; ``scheduler``: an existing cluster, whose workers must see the work directory at the same path). Every
+stage's results are kept as it goes (per-chunk flags, files renamed into place), so a run killed at any moment and
+started again with the same command redoes only what was not finished and ends with the same outputs. A run whose
+inputs or parameters changed starts afresh. The work directory is removed once the outputs are in place.
 """
 
 import glob
+import inspect
 import json
 import os
 import shutil
@@ -61,6 +62,7 @@ from defoscan.threshold import ThresholdParameters
 
 DEFAULT_CHUNK = 1024  # cells per chunk side: 4 MB per float32 layer
 DESPIKE = {"radius": 250.0, "neighbours": 16}  # despike_points' neighbourhood (its defaults)
+MIN_NEIGHBOURS = inspect.signature(point_spikes).parameters["min_neighbours"].default  # judged points' (sigma)
 
 
 def work_directory(out_dir):
@@ -350,7 +352,7 @@ def _sigma(stats):
     def residuals():
         for name in files:
             with np.load(os.path.join(stats, name)) as saved:
-                yield saved["residual"][saved["count"] >= 3]  # despike_points' min_neighbours
+                yield saved["residual"][saved["count"] >= MIN_NEIGHBOURS]
 
     sigma = robust_sigma_of_parts(residuals)
     sigma = float(sigma) if np.isfinite(sigma) else None
