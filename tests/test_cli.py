@@ -503,3 +503,4 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
     status, _, err = run_cli(["detect", points, "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9"], capsys)
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "cannot reach the dask scheduler" in err
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]

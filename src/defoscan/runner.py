@@ -141,16 +141,13 @@ def detect_chunked(
     }
     _prepare(work, fingerprint, log)
     _remove_stale_staging(out_dir)
-    client, cluster = _client(workers, scheduler)
     timings = {}
-    try:
-        mark = time.perf_counter()
+    mark = time.perf_counter()
+    client = cluster = None
+    try:  # bad input or an unreachable cluster: one line, and nothing to resume is kept
+        client, cluster = _client(workers, scheduler)
         log("reading")
-        try:
-            spills = spill_tables(list(inputs), options, os.path.join(work, "spill"))
-        except InputError:
-            shutil.rmtree(work, ignore_errors=True)  # bad input: nothing to resume
-            raise
+        spills = spill_tables(list(inputs), options, os.path.join(work, "spill"))
         crs = choose_crs(spills)
         tracks = project_spills(spills, crs, os.path.join(work, "projected"))
         cell = float(cell_size or min(default_cell_size(t) for t in tracks))
@@ -163,9 +160,13 @@ def detect_chunked(
             max(t["north"] for t in tracks),
         )
         check_grid_size(grid, inputs[0])
-        timings["read_s"] = time.perf_counter() - mark
-        _release_arrow_memory()
-
+    except InputError:
+        shutil.rmtree(work, ignore_errors=True)
+        _close(client, cluster)
+        raise
+    timings["read_s"] = time.perf_counter() - mark
+    _release_arrow_memory()
+    try:
         stores, summaries = [], []
         for index, track in enumerate(tracks):
             name = track["track"] or "all"
@@ -225,10 +226,7 @@ def detect_chunked(
             timings["scan_s"] = timings.get("scan_s", 0.0) + time.perf_counter() - mark
             stores.append((name, path))
     finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)
 
     from defoscan.regions_store import regions_store, store_polygons
 
@@ -496,6 +494,13 @@ def _client(workers, scheduler):
             raise InputError(None, f"cannot reach the dask scheduler at {scheduler} ({error})") from None
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+def _close(client, cluster):
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _usable_cores():
