@@ -206,6 +206,7 @@ def detect_chunked(
                 sigma=sigma,
             )
             summaries.append(_despike_summary(stats, sigma))
+            _record_data_cells(path, stats, chunk)
             timings["despike_grid_s"] = timings.get("despike_grid_s", 0.0) + time.perf_counter() - mark
 
             mark = time.perf_counter()
@@ -297,9 +298,8 @@ def grid_chunk(path, i, j, chunk, *, parts, stats, sigma):
     target = (slice(i * chunk, i * chunk + height), slice(j * chunk, j * chunk + width))
     group["velocity"][target] = median.reshape(height, width)
     group["count"][target] = count.reshape(height, width)
-    _write_json_atomic(
-        os.path.join(stats, f"{i}_{j}.json"), {k: summary[k] for k in ("judged", "candidates", "removed")}
-    )
+    record = {k: summary[k] for k in ("judged", "candidates", "removed")}
+    _write_json_atomic(os.path.join(stats, f"{i}_{j}.json"), {**record, "cells": int(np.count_nonzero(count))})
 
 
 def store_grid(path):
@@ -358,15 +358,31 @@ def _sigma(stats):
     return sigma
 
 
-def _despike_summary(stats, sigma):
-    """The run record's despike entry: the map's sigma and the chunks' counts summed."""
-    summary = {"sigma_mm_yr": sigma, "judged": 0, "candidates": 0, "removed": 0}
+def _chunk_records(stats):
+    """The grid stage's record of every chunk, by ``(i, j)``."""
+    records = {}
     for name in os.listdir(stats):
         if name.endswith(".json") and name != "sigma.json":
             with open(os.path.join(stats, name)) as handle:
-                for key, value in json.load(handle).items():
-                    summary[key] += value
-    return {**summary, **DESPIKE}
+                records[tuple(int(v) for v in name[: -len(".json")].split("_"))] = json.load(handle)
+    return records
+
+
+def _despike_summary(stats, sigma):
+    """The run record's despike entry: the map's sigma and the chunks' counts summed."""
+    records = _chunk_records(stats).values()
+    summary = {key: sum(r[key] for r in records) for key in ("judged", "candidates", "removed")}
+    return {"sigma_mm_yr": sigma, **summary, **DESPIKE}
+
+
+def _record_data_cells(path, stats, chunk):
+    """Cells with data per chunk, as the store's ``data_cells`` attribute: the later stages take the fullest first."""
+    group = zarr.open_group(path, mode="r+")
+    height, width = (int(v) for v in group.attrs["shape"])
+    cells = np.zeros((-(-height // chunk), -(-width // chunk)), dtype=np.int64)
+    for (i, j), record in _chunk_records(stats).items():
+        cells[i, j] = record["cells"]
+    group.attrs["data_cells"] = cells.tolist()
 
 
 def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold, timings, started, mark):
@@ -427,7 +443,7 @@ def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_s
     cells = grid.width * grid.height
     entries = []
     for track, (name, path), despike in zip(tracks, stores, summaries, strict=True):
-        occupied = _cells_with_data(path)
+        occupied = int(np.sum(zarr.open_group(path, mode="r").attrs["data_cells"]))
         entries.append(
             {
                 "track": name,
@@ -442,12 +458,6 @@ def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_s
     points = int(sum(s["rows"] for s in spills))
     dependencies = (*DEPENDENCIES, "dask", "distributed", "zarr")
     return run_record(inputs, grid, options, cell_size, parameters, points, entries, frame, dependencies)
-
-
-def _cells_with_data(path):
-    count = zarr.open_group(path, mode="r")["count"]
-    step = count.chunks[0]
-    return int(sum(np.count_nonzero(count[r : r + step, :]) for r in range(0, count.shape[0], step)))
 
 
 def _model_record(path, card):

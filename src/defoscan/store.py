@@ -7,7 +7,9 @@ Zarr chunk per flag, so that no two tasks write the same object) is set on the w
 a run stopped at any point and started again redoes only the chunks whose outputs were not all written.
 
 Store attributes: ``origin`` (global ``[row, column]`` index of cell ``[0, 0]``, :func:`defoscan.fill.tiling.
-grid_origin`) and ``shape`` (``[rows, columns]``), set by whoever creates the store.
+grid_origin`) and ``shape`` (``[rows, columns]``), set by whoever creates the store; optionally ``data_cells``
+(cells with data per chunk), by which :func:`run_stage` orders its tasks, the fullest first (the longest tasks
+first, so that threads or workers finish together).
 """
 
 import functools
@@ -95,6 +97,9 @@ def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options
     if stage not in flags:
         flags.create_array(stage, shape=grid, chunks=(1, 1), dtype="uint8", fill_value=0)
     pending = [(int(i), int(j)) for i, j in zip(*np.nonzero(flags[stage][...] == 0), strict=True)]
+    if "data_cells" in group.attrs:  # the fullest chunks first: the pool's threads or workers then finish together
+        cells = np.asarray(group.attrs["data_cells"])
+        pending.sort(key=lambda ij: -cells[ij])
     total, finished = grid[0] * grid[1], grid[0] * grid[1] - len(pending)
     if client is None:
         for i, j in pending:
