@@ -144,7 +144,7 @@ class _PointNeighbours:
 def point_statistics(x, y, v, own, *, radius=250.0, neighbours=16, workers=-1):
     """The first half of :func:`despike_points` for part of a map: each own point's neighbourhood statistics.
 
-    A country-scale run despikes chunk by chunk (:mod:`defoscan.points_store`): the chunk's points and those
+    A country-scale run despikes chunk by chunk (:mod:`defoscan.runner`): the chunk's points and those
     within ``radius`` of it are read, the statistics of the chunk's own points computed, the map's noise ``sigma``
     found from every chunk's residuals, and then :func:`point_spikes` decides. The same neighbours, hence the
     same spikes, as :func:`despike_points` on the whole map.
@@ -191,6 +191,18 @@ def point_spikes(
     workers=-1,
 ):
     """The second half: which own points are spikes, given their :func:`point_statistics` and the map's ``sigma``.
+
+    Parameters
+    ----------
+    x, y, v, own
+        As for :func:`point_statistics` (the same arrays).
+    statistics : tuple of numpy.ndarray
+        ``(count, residual, local)`` from :func:`point_statistics`.
+    sigma : float
+        The map's noise: :func:`defoscan.robust.robust_sigma` of the residuals of every point with at least
+        ``min_neighbours`` neighbours, over the whole map; a Python float, as :func:`despike_points` has it.
+    radius, neighbours, k, min_neighbours, min_support, support, min_residual, workers
+        As in :func:`despike_points`.
 
     Returns
     -------
