@@ -84,18 +84,19 @@ def test_chunked_run_equals_the_whole_map_run(whole, chunked):
     assert not os.path.exists(work_directory(out_b))  # removed once the outputs are in place
 
 
-def test_killed_run_resumes_to_the_same_outputs(points_csv, chunked, tmp_path):
-    """A real SIGKILL in the middle of the run; the same command again reuses the work done and ends the same."""
+@pytest.mark.parametrize("stage", ["grid", "fill", "scan"])
+def test_killed_run_resumes_to_the_same_outputs(points_csv, chunked, tmp_path, stage):
+    """A real SIGKILL in the middle of a stage; the same command again reuses the work done and ends the same."""
     out = str(tmp_path / "out")
     command = [sys.executable, "-m", "defoscan", "detect", points_csv, "--out", out, "--cell-size", "50"]
     command += ["--chunk", str(CHUNK)]
     work = work_directory(out)
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    flags = os.path.join(work, "store", "0.zarr", "done", "fill")
+    flags = os.path.join(work, "store", "0.zarr", "done", stage)
     deadline = time.monotonic() + 300
     while not os.path.exists(flags) and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # somewhere inside the fill
+    time.sleep(0.3)  # somewhere inside the stage
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert child.returncode == -signal.SIGKILL, "the run ended before it could be killed"
