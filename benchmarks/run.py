@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BENCHMARKS = ("read_grid", "despike", "fill", "synth", "scan", "country")  # in running order; each is benchmarks/bench_<name>.py
+# In running order; each is benchmarks/bench_<name>.py.
+BENCHMARKS = ("read_grid", "despike", "fill", "synth", "scan", "country")
 QUICK_NOTE = "--quick: smaller inputs, a smoke run; its figures are not the ones to record"
 
 
