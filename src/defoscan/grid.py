@@ -117,12 +117,8 @@ def default_cell_size(points):
 
 def _spacing_over_occupied_area(x, y, scale):
     """``sqrt(A / n)``: the mean point spacing over the area ``A`` of the ``scale`` cells holding a point."""
-    iy = _floor_div(y, scale, np.floor, origin=y.min())
-    ny = int(iy.max()) + 1
-    flat = _floor_div(x, scale, np.floor, origin=x.min())
-    flat *= ny
-    flat += iy
-    del iy
+    ny = int(np.floor((y.max() - y.min()) / scale)) + 1
+    flat = occupancy_keys(x, y, scale, x.min(), y.min(), ny)
     if flat.max() < 500_000_000:  # a bitmap is an order of magnitude faster than a sort
         seen = np.zeros(int(flat.max()) + 1, dtype=bool)
         seen[flat] = True
@@ -130,6 +126,19 @@ def _spacing_over_occupied_area(x, y, scale):
     else:
         occupied = np.unique(flat).size
     return float(np.sqrt(occupied * scale**2 / x.size))
+
+
+def occupancy_keys(x, y, scale, west, south, rows):
+    """Flat index ``column * rows + row`` of the ``scale`` cell holding each point, counted from ``(west, south)``.
+
+    The cells by which :func:`default_cell_size` measures the occupied area; a chunked run counts them batch by
+    batch (:mod:`defoscan.points_store`).
+    """
+    iy = _floor_div(y, scale, np.floor, origin=south)
+    flat = _floor_div(x, scale, np.floor, origin=west)
+    flat *= rows
+    flat += iy
+    return flat
 
 
 def grid_points(points, cell_size=None, grid=None):

@@ -34,6 +34,7 @@ from defoscan.grid import (
     MIN_DEFAULT_CELL,
     cell_indices,
     nearest_nice_size,
+    occupancy_keys,
 )
 from defoscan.io import detect_format
 from defoscan.io.table import open_table, stream_table
@@ -198,10 +199,7 @@ def _spacing_over_occupied_area(track, scale):
     keys = []
     for batch in pq.ParquetFile(track["file"]).iter_batches(batch_size=BATCH_ROWS, columns=["x", "y"]):
         x, y = batch.column("x").to_numpy(), batch.column("y").to_numpy()
-        # The same arithmetic as defoscan.grid: floor((v - min) / scale), the column times ny plus the row.
-        flat = np.floor((x - track["west"]) / scale).astype(np.int64) * ny + np.floor(
-            (y - track["south"]) / scale
-        ).astype(np.int64)
+        flat = occupancy_keys(x, y, scale, track["west"], track["south"], ny)
         if seen is not None:
             seen[flat] = True
         else:
