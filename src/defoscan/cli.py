@@ -357,6 +357,40 @@ def synth(
 
 
 @app.command()
+def evaluate(
+    detections: Path = typer.Argument(
+        ..., help="Detections (GeoJSON or GeoPackage), e.g. DIR/detections.geojson of a detect run.", show_default=False
+    ),
+    truth: Path = typer.Argument(
+        ...,
+        help="Truth polygons (GeoJSON or GeoPackage); per-type and per-band recall from their kind and peak_velocity "
+        "(mm/yr) attributes.",
+        show_default=False,
+    ),
+    area_km2: float = typer.Option(
+        None,
+        "--area-km2",
+        help="Area examined, for false alarms per 1000 km² (default: the cells with data in the run.json beside "
+        "DETECTIONS).",
+        show_default=False,
+    ),
+    out: Path = typer.Option(None, "--out", help="Also write the scores as JSON to this file.", show_default=False),
+):
+    """Score detections against truth polygons: recall (per type, per velocity band), precision, F1, false alarms."""
+    from defoscan.evaluate import evaluate_files
+    from defoscan.outputs import check_writable_dir, write_json
+
+    if area_km2 is not None and not area_km2 > 0:
+        raise InputError(None, f"--area-km2 must be positive, got {area_km2}")
+    if out is not None:
+        check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    result = evaluate_files(str(detections), str(truth), area_km2=area_km2)
+    _print_scores(result)
+    if out is not None:
+        write_json(str(out), result)
+
+
+@app.command()
 def train(
     datasets: list[Path] = typer.Argument(
         ..., help="Training set(s) written by defoscan synth (one window size and cell size).", show_default=False
@@ -615,6 +649,33 @@ class _ChunkProgress:
         self._bar.update(task, completed=done)
         speed = self._bar.tasks[task].speed
         self._bar.update(task, rate=f"{speed:.2f} chunks/s" if speed else "")
+
+
+def _print_scores(result):
+    def share(value):
+        return "-" if value is None else f"{100 * value:.1f} %"
+
+    table = Table(title=f"{result['detections']} detection(s) against {result['truths']} truth polygon(s)")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    rate = result["false_alarms_per_1000_km2"]
+    rows = [
+        ("recall", f"{share(result['recall'])} ({result['found']} of {result['truths']})"),
+        ("precision", share(result["precision"])),
+        ("F1", "-" if result["f1"] is None else f"{result['f1']:.3f}"),
+        ("false alarms", str(result["false_alarms"])),
+        ("false alarms per 1000 km²", "- (no area: --area-km2)" if rate is None else f"{rate:.2f}"),
+    ]
+    rows += [
+        (f"recall, {kind}", share(r["recall"]) + f" of {r['truths']}") for kind, r in result["recall_by_kind"].items()
+    ]
+    rows += [
+        (f"recall, |peak| {band} mm/yr", share(r["recall"]) + f" of {r['truths']}")
+        for band, r in result["recall_by_band"].items()
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def _print_summary(result, out):

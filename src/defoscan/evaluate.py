@@ -1,0 +1,179 @@
+"""Object-level scores of detections against truth polygons: what is found, what is missed, what is false.
+
+Matching: each detection goes to the truth polygon it overlaps most (by area; ties to the first truth), or to none
+if it overlaps none. So one huge detection covering several truths is credited with one of them only, and a truth
+broken into fragments by the detector is found once. Then:
+
+- a truth is **found** if at least one detection went to it; **recall** is the share of truths found, overall, per
+  ``kind`` and per velocity band of the truth's ``|peak_velocity|`` (:data:`VELOCITY_BANDS`, mm/yr);
+- a detection is a **false alarm** if it went to no truth; **precision** is the share of detections that went to a
+  truth; **F1** their harmonic mean; **false alarms per 1000 km²** divides the false alarms by the area examined
+  (given, or the cells with data of the run, from the ``run.json`` beside the detections).
+
+Areas are measured in a projected CRS: the detections' if they are projected, else the working CRS that
+:func:`defoscan.crs.working_crs` takes for the truths' median point.
+"""
+
+import json
+import os
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+
+from defoscan.crs import working_crs
+from defoscan.errors import InputError
+
+VELOCITY_BANDS = ((2.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, np.inf))  # |peak velocity|, mm/yr, (low, high]
+
+
+def band_label(band):
+    """``"2-5"``, ..., ``">30"``: how a band is named in tables."""
+    low, high = band
+    return f">{low:g}" if np.isinf(high) else f"{low:g}-{high:g}"
+
+
+def read_polygons(path, what):
+    """Polygons of a GeoJSON or GeoPackage file, with their attributes.
+
+    Raises
+    ------
+    InputError
+        A file that is missing, unreadable or has no CRS.
+    """
+    if not os.path.exists(path):
+        raise InputError(path, f"no such file ({what})")
+    try:
+        frame = gpd.read_file(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as error:
+        raise InputError(path, f"cannot read the {what} as polygons ({str(error).splitlines()[0]})") from None
+    if frame.crs is None:
+        raise InputError(path, f"the {what} have no CRS")
+    return frame[frame.geometry.notna() & ~frame.geometry.is_empty].reset_index(drop=True)
+
+
+def match_detections(detections, truths):
+    """The truth each detection overlaps most.
+
+    Parameters
+    ----------
+    detections, truths : geopandas.GeoDataFrame
+        In one projected CRS.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Per detection, the row of its truth in ``truths``, -1 for none.
+    """
+    matched = np.full(len(detections), -1, dtype=np.int64)
+    if len(detections) == 0 or len(truths) == 0:
+        return matched
+    pairs = gpd.sjoin(
+        detections[["geometry"]].reset_index(names="detection"),
+        truths[["geometry"]].reset_index(names="truth"),
+        predicate="intersects",
+    )
+    if pairs.empty:
+        return matched
+    shared = shapely.intersection(pairs.geometry.values, truths.geometry.values[pairs["truth"].to_numpy()])
+    pairs = pairs.assign(overlap=shapely.area(shared))
+    pairs = pairs[pairs["overlap"] > 0].sort_values(["detection", "overlap", "truth"], ascending=[True, False, True])
+    best = pairs.drop_duplicates("detection")
+    matched[best["detection"].to_numpy()] = best["truth"].to_numpy()
+    return matched
+
+
+def score(detections, truths, *, area_km2=None):
+    """Object-level scores (module notes).
+
+    Parameters
+    ----------
+    detections : geopandas.GeoDataFrame
+    truths : geopandas.GeoDataFrame
+        With ``kind`` and ``peak_velocity`` (mm/yr) where per-type and per-band recall are wanted.
+    area_km2 : float, optional
+        Area examined, for the false alarm rate.
+
+    Returns
+    -------
+    dict
+        ``detections``, ``truths``, ``found``, ``false_alarms``, ``recall``, ``precision``, ``f1`` (None where
+        undefined: no truths, no detections),
+        ``false_alarms_per_1000_km2``, ``recall_by_kind`` and ``recall_by_band`` (each ``{name: {"truths": n,
+        "found": k, "recall": k / n}}``), and ``matches`` (the truth row of each detection, -1 for none).
+    """
+    crs = _metric_crs(detections, truths)
+    detections, truths = detections.to_crs(crs), truths.to_crs(crs)
+    matched = match_detections(detections, truths)
+    found = np.zeros(len(truths), dtype=bool)
+    found[matched[matched >= 0]] = True
+    false_alarms = int(np.count_nonzero(matched < 0))
+    # Undefined scores are None: recall without truths, precision without detections (F1 is then 0 if truths
+    # were missed, else undefined).
+    recall = float(found.mean()) if len(truths) else None
+    precision = float(np.mean(matched >= 0)) if len(detections) else None
+    if recall is None:
+        f1 = None
+    elif precision is None or precision + recall == 0:
+        f1 = 0.0
+    else:
+        f1 = 2 * precision * recall / (precision + recall)
+    result = {
+        "detections": len(detections),
+        "truths": len(truths),
+        "found": int(found.sum()),
+        "false_alarms": false_alarms,
+        "recall": recall,
+        "precision": precision,
+        "f1": f1,
+        "area_km2": area_km2,
+        "false_alarms_per_1000_km2": 1000.0 * false_alarms / area_km2 if area_km2 else None,
+        "recall_by_kind": {},
+        "recall_by_band": {},
+        "matches": matched.tolist(),
+    }
+    if "kind" in truths:
+        for kind in sorted(truths["kind"].dropna().unique()):
+            result["recall_by_kind"][str(kind)] = _recall(found[(truths["kind"] == kind).to_numpy()])
+    if "peak_velocity" in truths:
+        speed = np.abs(truths["peak_velocity"].to_numpy(dtype=np.float64))
+        for band in VELOCITY_BANDS:
+            result["recall_by_band"][band_label(band)] = _recall(found[(speed > band[0]) & (speed <= band[1])])
+    return result
+
+
+def examined_area_km2(detections_path):
+    """Area with data of the run that wrote ``detections_path`` (its ``run.json``): the most cells of any track."""
+    record = os.path.join(os.path.dirname(os.path.abspath(detections_path)), "run.json")
+    if not os.path.exists(record):
+        return None
+    with open(record) as handle:
+        run = json.load(handle)
+    cells = max((t.get("cells_with_data") or 0 for t in run.get("tracks", [])), default=0)
+    return cells * run["grid"]["cell_size_m"] ** 2 / 1e6 if cells else None
+
+
+def evaluate_files(detections_path, truth_path, *, area_km2=None):
+    """:func:`score` of two files; the area from the run's ``run.json`` when not given."""
+    detections = read_polygons(detections_path, "detections")
+    truths = read_polygons(truth_path, "truth")
+    if area_km2 is None:
+        area_km2 = examined_area_km2(detections_path)
+    return score(detections, truths, area_km2=area_km2)
+
+
+def _recall(found):
+    n = int(found.size)
+    return {"truths": n, "found": int(found.sum()), "recall": float(found.mean()) if n else None}
+
+
+def _metric_crs(detections, truths):
+    if detections.crs is not None and detections.crs.is_projected:
+        return detections.crs
+    if truths.crs is not None and truths.crs.is_projected:
+        return truths.crs
+    points = (truths if len(truths) else detections).to_crs("EPSG:4326").geometry.representative_point()
+    if len(points) == 0:
+        return "EPSG:3857"  # nothing to measure: any projected CRS will do
+    return working_crs(points.x.to_numpy(), points.y.to_numpy())
