@@ -130,3 +130,27 @@ def test_the_command_refuses_a_missing_truth_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert len(err.strip().splitlines()) == 1 and "missing.geojson" in err and "no such file" in err
+
+
+def test_cell_scores_of_a_probability_map(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from defoscan.evaluate import cell_scores
+
+    # 20 x 20 cells of 100 m from (0, 2000): the first truth square (0-1000 m) covers the bottom-left 10 x 10.
+    probability = np.full((2, 20, 20), np.nan, dtype=np.float32)
+    probability[0, 10:, :10] = 0.9  # the truth's cells, band 1
+    probability[1, :10, :] = 0.2  # elsewhere, band 2
+    probability[1, 10:, 10:] = 0.95  # a false high where no truth is: ranks above the truth's cells
+    path = tmp_path / "probability.tif"
+    profile = {"driver": "GTiff", "width": 20, "height": 20, "count": 2, "dtype": "float32", "crs": CRS}
+    with rasterio.open(path, "w", transform=from_origin(0, 2000, 100, 100), nodata=np.nan, **profile) as dst:
+        dst.write(probability)
+    result = cell_scores(str(path), truths())
+    assert (result["cells"], result["positive_cells"]) == (400, 100)
+    # Positives (0.9) beat the 200 cells at 0.2 and lose to the 100 at 0.95: AUC 200 / 300.
+    assert result["roc_auc"] == pytest.approx(2 / 3)
+    # Precision at the positives' rank: 100 of 200 cells above 0.2; recall 1 reached there.
+    assert result["average_precision"] == pytest.approx(0.5)

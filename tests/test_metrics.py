@@ -34,3 +34,13 @@ def test_threshold_lets_the_allowed_share_of_negatives_through():
     assert (negatives > cut).mean() <= 0.01
     assert recall_at_fpr(scores, labels, 0.01) == pytest.approx(2 / 3)
     assert threshold_at_fpr(scores, labels, 0.0) == 99.0
+
+
+def test_average_precision_known_cases():
+    from defoscan.metrics import average_precision
+
+    assert average_precision([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]) == pytest.approx((1 + 2 / 3) / 2)
+    assert average_precision([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0]) == pytest.approx(0.5)  # one tie group
+    assert average_precision([0.1, 0.9], [1, 0]) == pytest.approx(0.5)
+    assert average_precision([3, 2, 1], [1, 1, 0]) == 1.0
+    assert np.isnan(average_precision([1, 2], [0, 0]))

@@ -374,6 +374,13 @@ def evaluate(
         "DETECTIONS).",
         show_default=False,
     ),
+    probability: Path = typer.Option(
+        None,
+        "--probability",
+        help="Probability map for cell-level ROC AUC and average precision (default: probability.tif beside "
+        "DETECTIONS, if there).",
+        show_default=False,
+    ),
     out: Path = typer.Option(None, "--out", help="Also write the scores as JSON to this file.", show_default=False),
 ):
     """Score detections against truth polygons: recall (per type, per velocity band), precision, F1, false alarms."""
@@ -384,7 +391,12 @@ def evaluate(
         raise InputError(None, f"--area-km2 must be positive, got {area_km2}")
     if out is not None:
         check_writable_dir(os.path.dirname(os.path.abspath(out)))
-    result = evaluate_files(str(detections), str(truth), area_km2=area_km2)
+    result = evaluate_files(
+        str(detections),
+        str(truth),
+        area_km2=area_km2,
+        probability_path=None if probability is None else str(probability),
+    )
     _print_scores(result)
     if out is not None:
         write_json(str(out), result)
@@ -673,6 +685,12 @@ def _print_scores(result):
         (f"recall, |peak| {band} mm/yr", share(r["recall"]) + f" of {r['truths']}")
         for band, r in result["recall_by_band"].items()
     ]
+    cells = result.get("cells")
+    if cells is not None:
+        for name in ("roc_auc", "average_precision"):
+            value = cells[name]
+            label = "ROC AUC" if name == "roc_auc" else "average precision"
+            rows.append((f"cells: {label}", "-" if value is None else f"{value:.3f}"))
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -10,6 +10,9 @@ broken into fragments by the detector is found once. Then:
   truth; **F1** their harmonic mean; **false alarms per 1000 km²** divides the false alarms by the area examined
   (given, or the cells with data of the run, from the ``run.json`` beside the detections).
 
+Where the run's probability map is at hand, :func:`cell_scores` adds the cell-level ROC AUC and average precision
+(every cell with a probability a sample, positive inside a truth polygon).
+
 Areas are measured in a projected CRS: the detections' if they are projected, else the working CRS that
 :func:`defoscan.crs.working_crs` takes for the truths' median point.
 """
@@ -20,10 +23,13 @@ import os
 import geopandas as gpd
 import numpy as np
 import pyogrio
+import rasterio
+import rasterio.features
 import shapely
 
 from defoscan.crs import working_crs
 from defoscan.errors import InputError
+from defoscan.metrics import average_precision, roc_auc
 
 VELOCITY_BANDS = ((2.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, np.inf))  # |peak velocity|, mm/yr, (low, high]
 
@@ -154,13 +160,64 @@ def examined_area_km2(detections_path):
     return cells * run["grid"]["cell_size_m"] ** 2 / 1e6 if cells else None
 
 
-def evaluate_files(detections_path, truth_path, *, area_km2=None):
-    """:func:`score` of two files; the area from the run's ``run.json`` when not given."""
+def evaluate_files(detections_path, truth_path, *, area_km2=None, probability_path=None):
+    """:func:`score` of two files, and :func:`cell_scores` of the run's probability map.
+
+    The area comes from the run's ``run.json`` and the probability map is its ``probability.tif`` (both beside the
+    detections) when not given; ``cells`` is None without a probability map.
+    """
     detections = read_polygons(detections_path, "detections")
     truths = read_polygons(truth_path, "truth")
     if area_km2 is None:
         area_km2 = examined_area_km2(detections_path)
-    return score(detections, truths, area_km2=area_km2)
+    result = score(detections, truths, area_km2=area_km2)
+    if probability_path is None:
+        beside = os.path.join(os.path.dirname(os.path.abspath(detections_path)), "probability.tif")
+        probability_path = beside if os.path.exists(beside) else None
+    elif not os.path.exists(probability_path):
+        raise InputError(probability_path, "no such file (probability map)")
+    result["cells"] = None if probability_path is None else cell_scores(probability_path, truths)
+    return result
+
+
+def cell_scores(probability_path, truths):
+    """Cell-level ROC AUC and average precision of a probability map against truth polygons.
+
+    Every cell with a probability (in any band: the largest is taken) is a sample, positive if its centre lies in
+    a truth polygon. The map is read whole: meant for scene benchmarks, not for a country.
+
+    Parameters
+    ----------
+    probability_path : str
+        ``probability.tif`` of a detect run.
+    truths : geopandas.GeoDataFrame
+
+    Returns
+    -------
+    dict
+        ``cells``, ``positive_cells``, ``roc_auc`` and ``average_precision`` (None when a class is empty).
+    """
+    with rasterio.open(probability_path) as src:
+        probability = src.read(masked=False).astype(np.float64)
+        transform, crs, shape = src.transform, src.crs, (src.height, src.width)
+    with np.errstate(all="ignore"):
+        best = np.where(
+            np.isnan(probability).all(axis=0), np.nan, np.nanmax(np.nan_to_num(probability, nan=-1), axis=0)
+        )
+    inside = np.zeros(shape, dtype=bool)
+    if len(truths):
+        inside = rasterio.features.rasterize(
+            truths.to_crs(crs).geometry, out_shape=shape, transform=transform, fill=0, default_value=1
+        ).astype(bool)
+    scored = np.isfinite(best)
+    labels, scores = inside[scored], best[scored]
+    both = labels.any() and (~labels).any()
+    return {
+        "cells": int(scored.sum()),
+        "positive_cells": int(labels.sum()),
+        "roc_auc": roc_auc(scores, labels) if both else None,
+        "average_precision": average_precision(scores, labels) if both else None,
+    }
 
 
 def _recall(found):

@@ -69,3 +69,30 @@ def recall_at_fpr(scores, labels, fpr=0.01):
     if positives.size == 0:
         return float("nan")
     return float(np.mean(positives > threshold_at_fpr(scores, labels, fpr)))
+
+
+def average_precision(scores, labels):
+    """Area under the precision-recall curve, as the mean precision at each positive's rank (ties as one step).
+
+    Parameters
+    ----------
+    scores, labels : array_like
+
+    Returns
+    -------
+    float
+        NaN when there are no positives.
+    """
+    positives, negatives = _split(scores, labels)
+    if positives.size == 0:
+        return float("nan")
+    scores = np.concatenate([positives, negatives])
+    truth = np.concatenate([np.ones(positives.size, bool), np.zeros(negatives.size, bool)])
+    order = np.argsort(-scores, kind="stable")
+    scores, truth = scores[order], truth[order]
+    # Precision and recall at every distinct cut-off (a tie group enters at once).
+    last = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True])
+    hits = np.cumsum(truth)[last]
+    precision = hits / (last + 1)
+    recall = hits / positives.size
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
