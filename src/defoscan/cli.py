@@ -77,7 +77,10 @@ def detect(
         show_default=False,
     ),
     detector: str = typer.Option(
-        "cnn", "--detector", help="cnn (scan with the model) or threshold (the baseline: noise-unit thresholding)."
+        "cnn",
+        "--detector",
+        help="cnn (scan with the model), or a baseline: threshold (noise-unit thresholding) or gistar (Getis-Ord Gi* "
+        "hotspots).",
     ),
     probability_threshold: float = typer.Option(
         None,

@@ -19,6 +19,7 @@ from defoscan.figures import write_overview
 from defoscan.fill import DEFAULT_METHOD, fill_grid
 from defoscan.fill.tiling import grid_origin
 from defoscan.grid import GridDefinition, grid_inputs, grid_points, points_grid
+from defoscan.hotspot import HotspotParameters, gistar_detect
 from defoscan.io import ReadOptions, read_inputs
 from defoscan.outputs import (
     check_writable_dir,
@@ -45,7 +46,7 @@ DEPENDENCIES = (
     "torch",
     "safetensors",
 )
-DETECTORS = ("cnn", "threshold")
+DETECTORS = ("cnn", "threshold", "gistar")
 DEFAULT_PROBABILITY_THRESHOLD = 0.5  # when the model card gives none
 CELL_SIZE_TOLERANCE = 2.5  # grid cells this many times larger or smaller than the model's get a warning
 
@@ -85,10 +86,11 @@ def detect(
     fill_method : str
         Gap-filling method of :mod:`defoscan.fill` for ``velocity_filled.tif`` (the modified matrix completion by
         default, the best measured; see docs/FILL.md).
-    detector : {"cnn", "threshold"}
+    detector : {"cnn", "threshold", "gistar"}
         ``cnn``: scan each track with the model (:func:`defoscan.scan.scan_probability`) and take the regions of the
         probability map (:func:`defoscan.cnn_regions.probability_regions`). ``threshold``: the baseline
-        (:func:`defoscan.threshold.threshold_detect`).
+        (:func:`defoscan.threshold.threshold_detect`). ``gistar``: the Getis-Ord Gi* hotspot baseline
+        (:func:`defoscan.hotspot.gistar_detect`, with ``parameters``' background size and minimum sizes).
     model : str or os.PathLike, optional
         Weights file of the CNN (its ``.json`` card beside it); the bundled model by default
         (:func:`bundled_model_path`). Loaded before anything else is done.
@@ -179,10 +181,20 @@ def detect(
                 origin=origin,
             )
         else:
-            labels, regions, noise[track] = threshold_detect(
-                velocity, count, definition.cell_size, parameters, origin=origin
-            )
-            # The baseline has no probability: 1 in its regions' footprints, 0 elsewhere with data.
+            if detector == "threshold":
+                labels, regions, noise[track] = threshold_detect(
+                    velocity, count, definition.cell_size, parameters, origin=origin
+                )
+            else:
+                hotspot = HotspotParameters(
+                    background_size=parameters.background_size,
+                    min_cells=parameters.min_cells,
+                    min_points=parameters.min_points,
+                )
+                labels, regions, noise[track] = gistar_detect(
+                    velocity, count, definition.cell_size, hotspot, origin=origin
+                )
+            # The baselines have no probability: 1 in their regions' footprints, 0 elsewhere with data.
             probability = np.where(labels > 0, 1.0, np.where(np.isfinite(velocity), 0.0, np.nan))
         probabilities.append((f"probability {track}", probability))
         polygons = label_polygons(labels, transform)
@@ -228,9 +240,9 @@ def detect(
             tags={"units": "mm/yr", "fill_method": fill_method, "software": f"defoscan {__version__}"},
         )
         probability_tags = {"units": "probability", "detector": detector, "software": f"defoscan {__version__}"}
-        if detector == "threshold":
+        if detector != "cnn":
             probability_tags["note"] = (
-                "threshold detector: not a probability; 1 in detected regions, 0 elsewhere with data"
+                f"{detector} detector: not a probability; 1 in detected regions, 0 elsewhere with data"
             )
         else:
             probability_tags["probability_threshold"] = str(probability_threshold)
