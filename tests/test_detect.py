@@ -275,3 +275,23 @@ def test_unknown_detector(tmp_path, small_raster):
     with pytest.raises(InputError, match="apply to the cnn detector only"):
         detect([str(small_raster)], str(tmp_path / "out"), detector="threshold", probability_threshold=0.5)
     assert_nothing_written(tmp_path / "out")
+
+
+@pytest.mark.parametrize("detector", ["gistar", "ada"])
+def test_the_evaluation_baselines_run_through_the_output_contract(tmp_path, detector):
+    import geopandas as gpd
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    lon, lat = -1.6 + rng.random(n) * 0.1, 53.78 + rng.random(n) * 0.06
+    d2 = ((lon + 1.55) * 66.0) ** 2 + ((lat - 53.81) * 111.2) ** 2
+    velocity = rng.normal(0, 1.5, n) - 20.0 * np.exp(-d2 / (2 * 0.4**2))
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": velocity.round(2)}).to_csv(path, index=False)
+    record = detect([str(path)], str(tmp_path / "out"), cell_size=50.0, detector=detector)
+    assert record["parameters"]["detector"] == detector
+    found = gpd.read_file(tmp_path / "out" / "detections.geojson")
+    assert len(found) >= 1 and found.iloc[0]["sign"] == "subsidence" and found.iloc[0]["detector"] == detector
+    centre = found.iloc[0].geometry.representative_point()
+    assert abs(centre.x + 1.55) < 0.01 and abs(centre.y - 53.81) < 0.01

@@ -46,24 +46,3 @@ def test_a_bowl_is_a_coldspot_and_noise_mostly_not():
     quiet = rng.normal(0, 1.5, shape)
     _, quiet_regions, _ = gistar_detect(quiet, np.full(shape, 3), cell, HotspotParameters(radius=300.0, z=4.0))
     assert len(quiet_regions) <= 1  # chance alone rarely reaches |z| 4 over 4 cells
-
-
-def test_detect_runs_the_gistar_baseline_through_the_output_contract(tmp_path):
-    import geopandas as gpd
-    import pandas as pd
-
-    from defoscan.detect import detect
-
-    rng = np.random.default_rng(11)
-    n = 20_000
-    lon, lat = -1.6 + rng.random(n) * 0.1, 53.78 + rng.random(n) * 0.06
-    d2 = ((lon + 1.55) * 66.0) ** 2 + ((lat - 53.81) * 111.2) ** 2
-    velocity = rng.normal(0, 1.5, n) - 20.0 * np.exp(-d2 / (2 * 0.4**2))
-    path = tmp_path / "p.csv"
-    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": velocity.round(2)}).to_csv(path, index=False)
-    record = detect([str(path)], str(tmp_path / "out"), cell_size=50.0, detector="gistar")
-    assert record["parameters"]["detector"] == "gistar"
-    found = gpd.read_file(tmp_path / "out" / "detections.geojson")
-    assert len(found) >= 1 and found.iloc[0]["sign"] == "subsidence" and found.iloc[0]["detector"] == "gistar"
-    centre = found.iloc[0].geometry.representative_point()
-    assert abs(centre.x + 1.55) < 0.01 and abs(centre.y - 53.81) < 0.01

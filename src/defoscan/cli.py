@@ -79,8 +79,8 @@ def detect(
     detector: str = typer.Option(
         "cnn",
         "--detector",
-        help="cnn (scan with the model), or a baseline: threshold (noise-unit thresholding) or gistar (Getis-Ord Gi* "
-        "hotspots).",
+        help="cnn (scan with the model), or a baseline: threshold (noise-unit thresholding), gistar (Getis-Ord Gi* "
+        "hotspots) or ada (active deformation areas, after ADAfinder).",
     ),
     probability_threshold: float = typer.Option(
         None,

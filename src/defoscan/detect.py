@@ -11,6 +11,7 @@ import numpy as np
 from pyproj import CRS
 
 from defoscan import __version__
+from defoscan.ada import ada_detect
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
 from defoscan.crs import crs_label
 from defoscan.despike import despike_grid, despike_points
@@ -46,7 +47,7 @@ DEPENDENCIES = (
     "torch",
     "safetensors",
 )
-DETECTORS = ("cnn", "threshold", "gistar")
+DETECTORS = ("cnn", "threshold", "gistar", "ada")
 DEFAULT_PROBABILITY_THRESHOLD = 0.5  # when the model card gives none
 CELL_SIZE_TOLERANCE = 2.5  # grid cells this many times larger or smaller than the model's get a warning
 
@@ -86,11 +87,12 @@ def detect(
     fill_method : str
         Gap-filling method of :mod:`defoscan.fill` for ``velocity_filled.tif`` (the modified matrix completion by
         default, the best measured; see docs/FILL.md).
-    detector : {"cnn", "threshold", "gistar"}
+    detector : {"cnn", "threshold", "gistar", "ada"}
         ``cnn``: scan each track with the model (:func:`defoscan.scan.scan_probability`) and take the regions of the
         probability map (:func:`defoscan.cnn_regions.probability_regions`). ``threshold``: the baseline
         (:func:`defoscan.threshold.threshold_detect`). ``gistar``: the Getis-Ord Gi* hotspot baseline
-        (:func:`defoscan.hotspot.gistar_detect`, with ``parameters``' background size and minimum sizes).
+        (:func:`defoscan.hotspot.gistar_detect`, with ``parameters``' background size and minimum sizes). ``ada``:
+        the active-deformation-area baseline (:func:`defoscan.ada.ada_detect`, its own defaults).
     model : str or os.PathLike, optional
         Weights file of the CNN (its ``.json`` card beside it); the bundled model by default
         (:func:`bundled_model_path`). Loaded before anything else is done.
@@ -185,6 +187,8 @@ def detect(
                 labels, regions, noise[track] = threshold_detect(
                     velocity, count, definition.cell_size, parameters, origin=origin
                 )
+            elif detector == "ada":
+                labels, regions, noise[track] = ada_detect(velocity, count, definition.cell_size)
             else:
                 hotspot = HotspotParameters(
                     background_size=parameters.background_size,
