@@ -1,0 +1,172 @@
+"""Synthetic scenes for the evaluation (issue 7): a town-sized map of points with several signals, and their truth.
+
+A scene is made like a training sample (:mod:`.sample`) but larger and written as what a processor delivers:
+
+1. the conditions (atmosphere, point noise, ramp, spikes, coverage), drawn from the default ranges or around a
+   fitted profile (:mod:`.profile`);
+2. the coverage: towns, villages, roads and rural scatter, with the points behind each observed cell;
+3. for a scene with signals, ``per_kind`` sources of every kind (:data:`.sources.KINDS`), each placed where at least
+   :data:`MIN_SEEN` of its deforming cells are observed — where people live — and clear of the others (its mask
+   grown by :data:`SEPARATION` cells meets no other's), so each signal is one truth polygon; a signal-free scene
+   has none;
+4. the points: each observed cell's ``count`` points at random places inside it, with the cell's deformation,
+   atmosphere and ramp, their own noise (the drawn ``point_noise``) and spikes at the drawn rate.
+
+Truth: one polygon per connected deforming area of each source (the cells where its LOS deformation reaches
+:data:`.sample.LABEL_THRESHOLD` and :data:`.sample.LABEL_FRACTION` of its peak), with ``kind`` and the signed LOS
+``peak_velocity`` (mm/yr). Coordinates are metres in :data:`SCENE_CRS`, the scene's north-west corner at
+:data:`SCENE_ORIGIN`. The same seed gives the same scene.
+"""
+
+import numpy as np
+import shapely
+from affine import Affine
+from scipy import ndimage
+
+from defoscan.synth import geometry, noise, sources
+from defoscan.synth.dataset import deformation_polygons
+from defoscan.synth.sample import _draw_coverage, _inner_extent, deformation_field, draw_conditions
+
+SCENE_CRS = "EPSG:32630"  # UTM 30N: the scenes lie in England
+SCENE_ORIGIN = (600_000.0, 5_900_000.0)  # easting, northing of the north-west corner
+MIN_SEEN = 10  # observed cells a signal's deforming area needs
+SEPARATION = 6  # cells between two signals' deforming areas
+MAX_TRIES = 40  # placements tried per signal
+
+
+def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=sources.KINDS, per_kind=1, signals=True):
+    """Draw one scene.
+
+    Parameters
+    ----------
+    seed : int
+    shape : tuple of int
+        Cells, ``(rows, columns)``.
+    cell_size : float
+        Metres.
+    profile : dict, optional
+        Fitted profile to draw the conditions around.
+    kinds : sequence of str
+    per_kind : int
+        Signals of each kind.
+    signals : bool
+        False for a signal-free scene.
+
+    Returns
+    -------
+    points : dict
+        ``x``, ``y`` (metres, :data:`SCENE_CRS`) and ``velocity`` (mm/yr), float64 arrays.
+    truths : list of dict
+        ``geometry`` (shapely Polygon, metres), ``kind``, ``peak_velocity``, ``sign``.
+    info : dict
+        The conditions, the geometry and each signal's parameters, and the signals that could not be placed.
+    """
+    rng = np.random.default_rng(seed)
+    conditions = draw_conditions(rng, profile=profile)
+    observed, count, coverage = _draw_coverage(rng, shape, cell_size, conditions)
+    look = geometry.draw_geometry(rng)
+    extent = _inner_extent(shape, cell_size)
+    total = np.zeros(shape)
+    taken = np.zeros(shape, dtype=bool)
+    placed, missed = [], []
+    for kind in kinds if signals else ():
+        for _ in range(per_kind):
+            for _ in range(MAX_TRIES):
+                params, _ = sources.draw_source(kind, rng, extent)
+                deformation, mask = deformation_field([(kind, params)], shape, cell_size, look, observed)
+                grown = ndimage.binary_dilation(mask, iterations=SEPARATION)
+                if (mask & observed).sum() >= MIN_SEEN and not (grown & taken).any():
+                    placed.append((kind, params, deformation, mask))
+                    taken |= grown
+                    total += deformation
+                    break
+            else:
+                missed.append(kind)
+    base = total + noise.correlated_field(shape, rng, cell_size=cell_size, **conditions["atmosphere"])
+    base += noise.planar_ramp(shape, rng, max_gradient=conditions["ramp_gradient"], cell_size=cell_size)
+    points = _points(rng, base, observed, count, cell_size, conditions)
+    truths = []
+    shift = Affine.translation(*SCENE_ORIGIN)
+    for kind, _, deformation, mask in placed:
+        peak = float(deformation[mask][np.argmax(np.abs(deformation[mask]))])
+        for feature in deformation_polygons(deformation, mask, cell_size):
+            polygon = shapely.affinity.affine_transform(
+                shapely.geometry.shape(feature["geometry"]), [shift.a, shift.b, shift.d, shift.e, shift.c, shift.f]
+            )
+            truths.append(
+                {"geometry": polygon, "kind": kind, "peak_velocity": peak, "sign": feature["properties"]["sign"]}
+            )
+    info = {
+        "seed": int(seed),
+        "shape": [int(s) for s in shape],
+        "cell_size": float(cell_size),
+        "crs": SCENE_CRS,
+        "origin": list(SCENE_ORIGIN),
+        "conditions": conditions,
+        "coverage": coverage,
+        "geometry": look,
+        "signals": [{"kind": kind, "params": params} for kind, params, _, _ in placed],
+        "not_placed": missed,
+    }
+    return points, truths, info
+
+
+def _points(rng, base, observed, count, cell_size, conditions):
+    """Each observed cell's points at random inside it: the cell's value, the point's own noise, spikes."""
+    rows, cols = np.nonzero(observed)
+    per_cell = np.maximum(count[rows, cols], 1)
+    rows, cols = np.repeat(rows, per_cell), np.repeat(cols, per_cell)
+    n = rows.size
+    x = SCENE_ORIGIN[0] + (cols + rng.random(n)) * cell_size
+    y = SCENE_ORIGIN[1] - (rows + rng.random(n)) * cell_size
+    velocity = base[rows, cols] + rng.normal(0.0, conditions["point_noise"], n)
+    spike_values, _ = noise.spikes(
+        np.ones(n, dtype=bool),
+        rng,
+        rate=conditions["spike_rate"],
+        amplitude_scale=conditions["spike_scale"],
+        tail=conditions["spike_tail"],
+    )
+    return {"x": x, "y": y, "velocity": velocity + spike_values}
+
+
+def write_scene(directory, name, points, truths, info):
+    """Write a scene as a processor's points table and its truth.
+
+    Writes ``<name>.csv`` (``longitude, latitude, velocity``: 6 decimals of a degree, velocity to 0.01 mm/yr, as
+    EGMS-like tables come), ``<name>-truth.geojson`` (EPSG:4326; ``kind``, ``peak_velocity``, ``sign``) and
+    ``<name>.json`` (``info``), each atomically.
+
+    Returns
+    -------
+    tuple of str
+        The three paths.
+    """
+    import json
+    import os
+
+    import geopandas as gpd
+    import pandas as pd
+    from pyproj import Transformer
+
+    from defoscan.outputs import atomic_path, write_geojson
+
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.join(directory, name)
+    lon, lat = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True).transform(points["x"], points["y"])
+    table = pd.DataFrame(
+        {"longitude": np.round(lon, 6), "latitude": np.round(lat, 6), "velocity": np.round(points["velocity"], 2)}
+    )
+    with atomic_path(base + ".csv") as temporary:
+        table.to_csv(temporary, index=False)
+    columns = ["id", "kind", "peak_velocity", "sign"]
+    frame = gpd.GeoDataFrame(
+        [{"id": number, **{key: truth[key] for key in columns[1:]}} for number, truth in enumerate(truths, start=1)],
+        columns=columns,
+        geometry=[truth["geometry"] for truth in truths],
+        crs=SCENE_CRS,
+    )
+    write_geojson(base + "-truth.geojson", frame)
+    with atomic_path(base + ".json") as temporary, open(temporary, "w") as handle:
+        json.dump(info, handle, indent=1, default=float)
+    return base + ".csv", base + "-truth.geojson", base + ".json"

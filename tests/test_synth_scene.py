@@ -1,0 +1,64 @@
+"""Synthetic evaluation scenes (``defoscan.synth.scene``): signals of every kind where the points are, and truth."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from defoscan.evaluate import score
+from defoscan.synth.scene import SCENE_CRS, make_scene, write_scene
+from defoscan.synth.sources import KINDS
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return make_scene(3, shape=(300, 300))
+
+
+def test_every_kind_is_placed_where_points_are_and_apart(scene):
+    points, truths, info = scene
+    placed = [s["kind"] for s in info["signals"]]
+    assert sorted(set(placed) | set(info["not_placed"])) == sorted(KINDS)
+    assert len(placed) >= len(KINDS) - 1  # a kind may fail to find room, and is then listed
+    assert {t["kind"] for t in truths} == set(placed)
+    inside = shapely.contains_xy(shapely.union_all([t["geometry"] for t in truths]), points["x"], points["y"])
+    assert inside.sum() >= 10 * len(placed)  # the signals are seen by points
+    # Apart: no two signals' truth polygons touch.
+    polygons = [(s, t["geometry"]) for s, t in enumerate(truths)]
+    kinds = [t["kind"] for t in truths]
+    for a, pa in polygons:
+        for b, pb in polygons:
+            if a < b and kinds[a] != kinds[b]:
+                assert pa.distance(pb) > 0
+
+
+def test_the_points_carry_the_signals(scene):
+    points, truths, _ = scene
+    deepest = min(truths, key=lambda t: t["peak_velocity"])
+    assert deepest["sign"] == "subsidence" and deepest["peak_velocity"] < -5
+    inside = shapely.contains_xy(deepest["geometry"], points["x"], points["y"])
+    outside = ~shapely.contains_xy(shapely.union_all([t["geometry"] for t in truths]), points["x"], points["y"])
+    assert np.median(points["velocity"][inside]) < np.median(points["velocity"][outside]) - 2
+
+
+def test_the_same_seed_gives_the_same_scene_and_signal_free_has_no_truth():
+    a, b = make_scene(8, shape=(120, 120), kinds=("quarry",)), make_scene(8, shape=(120, 120), kinds=("quarry",))
+    np.testing.assert_array_equal(a[0]["velocity"], b[0]["velocity"])
+    assert [t["geometry"].wkt for t in a[1]] == [t["geometry"].wkt for t in b[1]]
+    points, truths, info = make_scene(8, shape=(120, 120), signals=False)
+    assert truths == [] and info["signals"] == [] and points["x"].size > 0
+
+
+def test_written_scene_reads_back_and_scores_itself_perfectly(scene, tmp_path):
+    points, truths, info = scene
+    csv, truth_path, record = write_scene(tmp_path, "scene-003", points, truths, info)
+    table = pd.read_csv(csv)
+    assert list(table.columns) == ["longitude", "latitude", "velocity"] and len(table) == points["x"].size
+    truth = gpd.read_file(truth_path)
+    assert len(truth) == len(truths) and set(truth["kind"]) == {t["kind"] for t in truths}
+    assert json.loads(open(record).read())["crs"] == SCENE_CRS
+    result = score(truth, truth)
+    assert result["recall"] == 1.0 and result["precision"] == 1.0
