@@ -291,6 +291,12 @@ def synth(
     positive_fraction: float = typer.Option(0.5, "--positive-fraction", help="Share of samples with deformation."),
     hard_fraction: float = typer.Option(0.5, "--hard-fraction", help="Share of the negatives that are hard."),
     fit: bool = typer.Option(False, "--fit", help="Fit a profile to the INPUTS (one per track) and write it to OUT."),
+    scenes: bool = typer.Option(
+        False,
+        "--scenes",
+        help="Write N evaluation scenes instead (--shape cells a side, 800 suggested): points CSVs with truth "
+        "polygons; --positive-fraction of them with a signal of every kind, the rest signal-free.",
+    ),
     crs: str = Crs,
     units: str = Units,
     lon: str = Lon,
@@ -333,6 +339,9 @@ def synth(
     if cell_size is None:
         sizes = {p.get("cell_size") for p in profiles or []}
         cell_size = float(sizes.pop()) if len(sizes) == 1 and None not in sizes else 50.0
+    if scenes:
+        _synth_scenes(out, n, seed, shape_cells, cell_size, profiles, positive_fraction)
+        return
     start = time.perf_counter()
     bar, update = _synth_progress()
     with bar:
@@ -539,6 +548,25 @@ def _train_progress():
         bar.update(tasks[epoch], completed=done)
 
     return bar, update
+
+
+def _synth_scenes(out, n, seed, shape, cell_size, profiles, positive_fraction):
+    """Write ``n`` scenes (:mod:`defoscan.synth.scene`): the first ``positive_fraction`` with signals."""
+    import numpy as np
+
+    from defoscan.outputs import check_writable_dir
+    from defoscan.synth.scene import make_scene, write_scene
+
+    check_writable_dir(out)
+    with_signals = int(round(n * positive_fraction))
+    for index in range(n):
+        scene_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+        profile = profiles[index % len(profiles)] if profiles else None
+        points, truths, info = make_scene(
+            scene_seed, shape=shape, cell_size=cell_size, profile=profile, signals=index < with_signals
+        )
+        write_scene(str(out), f"scene-{index:03d}", points, truths, info)
+        console.print(f"scene-{index:03d}: {points['x'].size:,} points, {len(truths)} truth polygon(s)")
 
 
 def _synth_fit(inputs, out, cell_size, options):

@@ -12,10 +12,10 @@ A scene is made like a training sample (:mod:`.sample`) but larger and written a
 4. the points: each observed cell's ``count`` points at random places inside it, with the cell's deformation,
    atmosphere and ramp, their own noise (the drawn ``point_noise``) and spikes at the drawn rate.
 
-Truth: one polygon per connected deforming area of each source (the cells where its LOS deformation reaches
-:data:`.sample.LABEL_THRESHOLD` and :data:`.sample.LABEL_FRACTION` of its peak), with ``kind`` and the signed LOS
-``peak_velocity`` (mm/yr). Coordinates are metres in :data:`SCENE_CRS`, the scene's north-west corner at
-:data:`SCENE_ORIGIN`. The same seed gives the same scene.
+Truth: one (multi)polygon per signal, its deforming cells (where its LOS deformation reaches
+:data:`.sample.LABEL_THRESHOLD` and :data:`.sample.LABEL_FRACTION` of its peak), with ``kind``, the signed LOS
+``peak_velocity`` (mm/yr) and the ``sign`` of that peak. Coordinates are metres in :data:`SCENE_CRS`, the scene's
+north-west corner at :data:`SCENE_ORIGIN`. The same seed gives the same scene.
 """
 
 import numpy as np
@@ -57,7 +57,7 @@ def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=so
     points : dict
         ``x``, ``y`` (metres, :data:`SCENE_CRS`) and ``velocity`` (mm/yr), float64 arrays.
     truths : list of dict
-        ``geometry`` (shapely Polygon, metres), ``kind``, ``peak_velocity``, ``sign``.
+        One per signal: ``geometry`` (shapely Polygon or MultiPolygon, metres), ``kind``, ``peak_velocity``, ``sign``.
     info : dict
         The conditions, the geometry and each signal's parameters, and the signals that could not be placed.
     """
@@ -89,13 +89,12 @@ def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=so
     shift = Affine.translation(*SCENE_ORIGIN)
     for kind, _, deformation, mask in placed:
         peak = float(deformation[mask][np.argmax(np.abs(deformation[mask]))])
-        for feature in deformation_polygons(deformation, mask, cell_size):
-            polygon = shapely.affinity.affine_transform(
-                shapely.geometry.shape(feature["geometry"]), [shift.a, shift.b, shift.d, shift.e, shift.c, shift.f]
-            )
-            truths.append(
-                {"geometry": polygon, "kind": kind, "peak_velocity": peak, "sign": feature["properties"]["sign"]}
-            )
+        parts = [shapely.geometry.shape(f["geometry"]) for f in deformation_polygons(deformation, mask, cell_size)]
+        polygon = shapely.affinity.affine_transform(
+            shapely.union_all(parts), [shift.a, shift.b, shift.d, shift.e, shift.c, shift.f]
+        )
+        sign = "subsidence" if peak < 0 else "uplift"
+        truths.append({"geometry": polygon, "kind": kind, "peak_velocity": peak, "sign": sign})
     info = {
         "seed": int(seed),
         "shape": [int(s) for s in shape],
