@@ -20,6 +20,8 @@ north-west corner at :data:`SCENE_ORIGIN`. The same seed gives the same scene.
 
 import numpy as np
 import shapely
+import shapely.affinity
+import shapely.geometry
 from affine import Affine
 from scipy import ndimage
 
