@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from defoscan.labels import number_regions
+
 
 @dataclass(frozen=True)
 class AdaParameters:
@@ -126,10 +128,5 @@ def ada_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
                     "mean_z": mean_z,
                 }
             )
-    found.sort(key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start))
-    regions = []
-    for number, region in enumerate(found, start=1):
-        window, cells = region.pop("window"), region.pop("cells")
-        labels[window][cells] = number
-        regions.append({"label": number, **region})
+    regions = number_regions(found, labels)
     return labels, regions, noise

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage, signal
 
+from defoscan.labels import number_regions
 from defoscan.threshold import robust_background
 
 
@@ -136,11 +137,6 @@ def gistar_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0))
                     "mean_z": mean_z,
                 }
             )
-    found.sort(key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start))
-    regions = []
-    for number, region in enumerate(found, start=1):
-        window, cells = region.pop("window"), region.pop("cells")
-        labels[window][cells] = number
-        regions.append({"label": number, **region})
+    regions = number_regions(found, labels)
     finite = residual[np.isfinite(residual)]
     return labels, regions, {"residual_std_mm_yr": float(finite.std()) if finite.size else None}

@@ -98,3 +98,32 @@ def _facing(before, after):
         both = (a > 0) & (b > 0)
         found.append(np.stack([a[both], b[both]], axis=1))
     return np.concatenate(found).astype(np.int64)
+
+
+def number_regions(found, labels):
+    """Number regions from 1 by decreasing score (ties by position) and write their cells into ``labels``.
+
+    The last step the detectors share (:func:`defoscan.threshold.threshold_detect`,
+    :func:`defoscan.cnn_regions.probability_regions`, :func:`defoscan.hotspot.gistar_detect`,
+    :func:`defoscan.ada.ada_detect`).
+
+    Parameters
+    ----------
+    found : list of dict
+        Each with ``score``, ``window`` (the region's bounding slices) and ``cells`` (its cells within the window),
+        and its other attributes; ``window`` and ``cells`` are taken out.
+    labels : numpy.ndarray of int32
+        Written in place: a region's cells not already taken by a better-scoring region get its number.
+
+    Returns
+    -------
+    list of dict
+        The regions in order, each with ``label`` first and the other attributes.
+    """
+    found = sorted(found, key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start))
+    regions = []
+    for number, region in enumerate(found, start=1):
+        window, cells = region.pop("window"), region.pop("cells")
+        labels[window][cells & (labels[window] == 0)] = number
+        regions.append({"label": number, **region})
+    return regions

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from defoscan.labels import number_regions
 from defoscan.robust import robust_sigma
 
 
@@ -244,7 +245,7 @@ def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 
             found.append(
                 {
                     "window": window,
-                    "footprint": region,
+                    "cells": region,
                     "score": float(1.0 - np.exp(-(mean_z - p.k) * np.sqrt(n_cells) / p.k)),
                     "n_cells": n_cells,
                     "n_points": n_points,
@@ -254,11 +255,5 @@ def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 
                     "mean_z": mean_z,
                 }
             )
-    # Rank by score; ties (rare) by position so the numbering is deterministic.
-    found.sort(key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start))
-    regions = []
-    for number, region in enumerate(found, start=1):
-        window, footprint = region.pop("window"), region.pop("footprint")
-        labels[window][footprint & (labels[window] == 0)] = number
-        regions.append({"label": number, **region})
+    regions = number_regions(found, labels)  # by score; ties (rare) by position: deterministic numbering
     return labels, regions, {"sigma_mm_yr": float(sigma), "background_median_mm_yr": float(np.nanmedian(background))}
