@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from defoscan.labels import number_regions
+from defoscan.threshold import z_region
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,6 @@ def ada_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
                 continue
             values = departure[window][cells]
             mean_z = float(np.abs(values).mean() / std)
-            found.append(
-                {
-                    "window": window,
-                    "cells": cells,
-                    "score": float(1.0 - np.exp(-(mean_z - p.k) * np.sqrt(n_cells) / p.k)),
-                    "n_cells": n_cells,
-                    "n_points": n_points,
-                    "mean_velocity": float(values.mean()),
-                    "peak_velocity": float(values[np.argmax(np.abs(values))]),
-                    "sign": sign,
-                    "mean_z": mean_z,
-                }
-            )
+            found.append(z_region(window, cells, values, n_points, mean_z, sign, p.k))
     regions = number_regions(found, labels)
     return labels, regions, noise

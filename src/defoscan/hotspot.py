@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from defoscan.labels import number_regions
-from defoscan.threshold import robust_background
+from defoscan.threshold import robust_background, z_region
 
 
 @dataclass(frozen=True)
@@ -124,19 +124,7 @@ def gistar_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0))
                 continue
             values = residual[window][cells]
             mean_z = float(np.abs(z[window][cells]).mean())
-            found.append(
-                {
-                    "window": window,
-                    "cells": cells,
-                    "score": float(1.0 - np.exp(-(mean_z - p.z) * np.sqrt(n_cells) / p.z)),
-                    "n_cells": n_cells,
-                    "n_points": n_points,
-                    "mean_velocity": float(values.mean()),
-                    "peak_velocity": float(values[np.argmax(np.abs(values))]),
-                    "sign": sign,
-                    "mean_z": mean_z,
-                }
-            )
+            found.append(z_region(window, cells, values, n_points, mean_z, sign, p.z))
     regions = number_regions(found, labels)
     finite = residual[np.isfinite(residual)]
     return labels, regions, {"residual_std_mm_yr": float(finite.std()) if finite.size else None}

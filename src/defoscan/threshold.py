@@ -192,6 +192,44 @@ def robust_background(velocity, cell_size, background_size, min_valid=10, *, ori
     return background_at(medians, first, cell_size, background_size, origin, velocity.shape)
 
 
+def z_region(window, cells, values, n_points, mean_z, sign, k):
+    """A region's record as the z-score detectors give it (threshold, Gi* hotspots, active deformation areas).
+
+    Parameters
+    ----------
+    window : tuple of slice
+        The region's bounding box.
+    cells : numpy.ndarray of bool
+        Its cells (footprint) within the window.
+    values : numpy.ndarray
+        Velocities (mm/yr) of the cells that count (``n_cells`` is their number).
+    n_points : int
+    mean_z : float
+        Mean ``|z|`` of those cells.
+    sign : str
+    k : float
+        The detector's ``|z|`` cut-off: the score rises from 0 at ``mean_z = k`` with size and strength.
+
+    Returns
+    -------
+    dict
+        ``window``, ``cells``, ``score``, ``n_cells``, ``n_points``, ``mean_velocity``, ``peak_velocity`` (the value
+        of largest magnitude, signed), ``sign``, ``mean_z``; for :func:`defoscan.labels.number_regions`.
+    """
+    n_cells = int(values.size)
+    return {
+        "window": window,
+        "cells": cells,
+        "score": float(1.0 - np.exp(-(mean_z - k) * np.sqrt(n_cells) / k)),
+        "n_cells": n_cells,
+        "n_points": int(n_points),
+        "mean_velocity": float(values.mean()),
+        "peak_velocity": float(values[np.argmax(np.abs(values))]),
+        "sign": sign,
+        "mean_z": float(mean_z),
+    }
+
+
 def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
     """Find regions whose velocity departs from the background by more than ``k`` noise units.
 
@@ -242,18 +280,6 @@ def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 
                 continue
             values = velocity[window][cells]
             mean_z = float(np.abs(z[window][cells]).mean())
-            found.append(
-                {
-                    "window": window,
-                    "cells": region,
-                    "score": float(1.0 - np.exp(-(mean_z - p.k) * np.sqrt(n_cells) / p.k)),
-                    "n_cells": n_cells,
-                    "n_points": n_points,
-                    "mean_velocity": float(values.mean()),
-                    "peak_velocity": float(values[np.argmax(np.abs(values))]),
-                    "sign": sign,
-                    "mean_z": mean_z,
-                }
-            )
+            found.append(z_region(window, region, values, n_points, mean_z, sign, p.k))
     regions = number_regions(found, labels)  # by score; ties (rare) by position: deterministic numbering
     return labels, regions, {"sigma_mm_yr": float(sigma), "background_median_mm_yr": float(np.nanmedian(background))}
