@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import Point
 
 import defoscan.detect
+from defoscan.cnn_regions import LOW_THRESHOLD_RATIO
 from defoscan.detect import detect
 from defoscan.errors import InputError
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
@@ -295,3 +296,48 @@ def test_the_evaluation_baselines_run_through_the_output_contract(tmp_path, dete
     assert len(found) >= 1 and found.iloc[0]["sign"] == "subsidence" and found.iloc[0]["detector"] == detector
     centre = found.iloc[0].geometry.representative_point()
     assert abs(centre.x + 1.55) < 0.01 and abs(centre.y - 53.81) < 0.01
+
+
+# --- the switches of the evaluation's ablations (defoscan.suite) ------------------------------------------------
+
+
+def test_despike_switched_off_grids_every_point(tmp_path, ustica_l2b_117_zip):
+    record = detect([str(ustica_l2b_117_zip)], str(tmp_path / "out"), detector="threshold", despike=False)
+    (track,) = record["tracks"]
+    assert track["despike"] == {"removed": 0, "switched_off": True}
+    assert record["parameters"]["despike"] is False
+    with rasterio.open(tmp_path / "out" / "velocity.tif") as src:
+        assert src.read(2).sum() == 11759  # every point counted, the bad scatterers too
+
+
+def test_hysteresis_localise_and_scan_filled_switches_are_applied_and_recorded(tmp_path, small_raster):
+    model = write_model(tmp_path / "model.safetensors", card={"window_threshold": 0.8})
+    record = detect(
+        [str(small_raster)],
+        str(tmp_path / "out"),
+        model=str(model),
+        hysteresis=False,
+        localise="window",
+        scan_filled=True,
+    )
+    parameters = record["parameters"]
+    # The window head's own cut-off goes with window probabilities; one cut-off without hysteresis.
+    assert parameters["probability_threshold"] == 0.8 == parameters["low_probability_threshold"]
+    assert parameters["model"]["input"]["localise"] == "window" and parameters["model"]["input"]["fill"] is True
+    assert len(record["detections"]) == 1  # sigmoid(3) = 0.95 everywhere: over 0.8
+    with rasterio.open(tmp_path / "out" / "probability.tif") as src:
+        probability = src.read(1)
+    assert np.allclose(probability[np.isfinite(probability)], 1 / (1 + np.exp(-3.0)), atol=1e-4)
+    default = detect([str(small_raster)], str(tmp_path / "default"), model=str(model))["parameters"]
+    assert default["low_probability_threshold"] == LOW_THRESHOLD_RATIO * default["probability_threshold"] < 0.5
+    assert "localise" not in default["model"]["input"] and default["model"]["input"]["fill"] is False
+
+
+def test_scan_switches_apply_to_the_cnn_only(tmp_path, small_raster):
+    for switch in ({"localise": "window"}, {"scan_filled": False}):
+        with pytest.raises(InputError, match="apply to the cnn detector only"):
+            detect([str(small_raster)], str(tmp_path / "out"), detector="threshold", **switch)
+    model = write_model(tmp_path / "model.safetensors")
+    with pytest.raises(InputError, match="unknown localise mode 'blur'"):
+        detect([str(small_raster)], str(tmp_path / "out"), model=str(model), localise="blur")
+    assert_nothing_written(tmp_path / "out")

@@ -15,7 +15,7 @@ from defoscan.synth.sources import KINDS
 
 @pytest.fixture(scope="module")
 def scene():
-    return make_scene(3, shape=(300, 300))
+    return make_scene(7, shape=(300, 300))  # a seed whose coverage has room for every kind
 
 
 def test_every_kind_is_placed_where_points_are_and_apart(scene):
@@ -59,3 +59,15 @@ def test_written_scene_reads_back_and_scores_itself_perfectly(scene, tmp_path):
     assert json.loads(open(record).read())["crs"] == SCENE_CRS
     result = score(truth, truth)
     assert result["recall"] == 1.0 and result["precision"] == 1.0
+
+
+def test_points_per_cell_are_capped_and_signals_are_mostly_seen():
+    from defoscan.synth.scene import MIN_SEEN_FRACTION, SCENE_ORIGIN
+
+    points, truths, info = make_scene(5, shape=(200, 200), max_per_cell=2, kinds=("mining", "quarry", "tunnel"))
+    cell = np.floor((points["x"] - SCENE_ORIGIN[0]) / 50.0) * 1e6 + np.floor((SCENE_ORIGIN[1] - points["y"]) / 50.0)
+    _, per_cell = np.unique(cell, return_counts=True)
+    assert per_cell.max() == 2  # the profile's dense towns are thinned to the cap
+    for truth in truths:  # a signal's deforming area is observed at least in the set share of its cells
+        seen = np.unique(cell[shapely.contains_xy(truth["geometry"], points["x"], points["y"])]).size
+        assert seen >= MIN_SEEN_FRACTION * truth["geometry"].area / 50.0**2 - 1e-9

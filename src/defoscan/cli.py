@@ -295,8 +295,9 @@ def synth(
         False,
         "--scenes",
         help="Write N evaluation scenes instead (--shape cells a side, 800 suggested): points CSVs with truth "
-        "polygons; --positive-fraction of them with a signal of every kind, the rest signal-free.",
+        "polygons; --positive-fraction of them with signals of every kind, the rest signal-free.",
     ),
+    per_kind: int = typer.Option(1, "--per-kind", help="With --scenes: signals of each kind in a scene with signals."),
     crs: str = Crs,
     units: str = Units,
     lon: str = Lon,
@@ -340,7 +341,9 @@ def synth(
         sizes = {p.get("cell_size") for p in profiles or []}
         cell_size = float(sizes.pop()) if len(sizes) == 1 and None not in sizes else 50.0
     if scenes:
-        _synth_scenes(out, n, seed, shape_cells, cell_size, profiles, positive_fraction)
+        if per_kind < 1:
+            raise InputError(None, f"--per-kind must be at least 1, got {per_kind}")
+        _synth_scenes(out, n, seed, shape_cells, cell_size, profiles, positive_fraction, per_kind)
         return
     start = time.perf_counter()
     bar, update = _synth_progress()
@@ -412,6 +415,64 @@ def evaluate(
     _print_scores(result)
     if out is not None:
         write_json(str(out), result)
+
+
+@app.command("evaluate-scenes")
+def evaluate_scenes(
+    scenes: Path = typer.Argument(..., help="Scene directory written by defoscan synth --scenes.", show_default=False),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Work directory: each run's detections and scores (kept: a rerun resumes), results.json.",
+        show_default=False,
+    ),
+    rows: str = typer.Option(
+        None, "--rows", help="Comma-separated row names to run [default: all]; see docs/EVALUATION.md."
+    ),
+    models: Path = typer.Option(
+        Path("benchmarks/models"), "--models", help="Directory of the model ablations' weights."
+    ),
+    real: bool = typer.Option(True, "--real/--no-real", help="Also run the real-data checks (Kirishima, Ustica)."),
+    table: Path = typer.Option(
+        None,
+        "--table",
+        help="Markdown file to put the results table in (between <!-- results:begin/end --> markers).",
+        show_default=False,
+    ),
+):
+    """Run the detector, the baselines and the ablations on a scene suite and pool their scores into one table."""
+    from defoscan.outputs import check_writable_dir, write_json
+    from defoscan.suite import ROWS, results_table, run_suite, scene_names, write_table
+
+    if not scenes.is_dir() or not scene_names(str(scenes)):
+        raise InputError(scenes, "no scenes here (defoscan synth --scenes --out DIR writes them)")
+    chosen = ROWS
+    if rows:
+        wanted = [name.strip() for name in rows.split(",") if name.strip()]
+        unknown = sorted(set(wanted) - {row.name for row in ROWS})
+        if unknown:
+            raise InputError(None, f"unknown rows {', '.join(unknown)}; choose from {', '.join(r.name for r in ROWS)}")
+        chosen = [row for row in ROWS if row.name in wanted]
+    check_writable_dir(str(out))
+    if table is not None:
+        check_writable_dir(os.path.dirname(os.path.abspath(table)))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("runs", total=None)
+
+        def progress(done, total, description):
+            bar.update(task, completed=done, total=total, description=description)
+
+        suite = run_suite(str(scenes), str(out), rows=chosen, models_dir=str(models), real=real, progress=progress)
+    write_json(os.path.join(str(out), "results.json"), suite)
+    text = results_table(suite)
+    console.print(text)
+    if table is not None:
+        write_table(str(table), text)
+        console.print(f"table written into {table}")
 
 
 @app.command()
@@ -550,7 +611,7 @@ def _train_progress():
     return bar, update
 
 
-def _synth_scenes(out, n, seed, shape, cell_size, profiles, positive_fraction):
+def _synth_scenes(out, n, seed, shape, cell_size, profiles, positive_fraction, per_kind=1):
     """Write ``n`` scenes (:mod:`defoscan.synth.scene`): the first ``positive_fraction`` with signals."""
     import numpy as np
 
@@ -563,7 +624,12 @@ def _synth_scenes(out, n, seed, shape, cell_size, profiles, positive_fraction):
         scene_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
         profile = profiles[index % len(profiles)] if profiles else None
         points, truths, info = make_scene(
-            scene_seed, shape=shape, cell_size=cell_size, profile=profile, signals=index < with_signals
+            scene_seed,
+            shape=shape,
+            cell_size=cell_size,
+            profile=profile,
+            signals=index < with_signals,
+            per_kind=per_kind,
         )
         write_scene(str(out), f"scene-{index:03d}", points, truths, info)
         console.print(f"scene-{index:03d}: {points['x'].size:,} points, {len(truths)} truth polygon(s)")

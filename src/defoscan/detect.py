@@ -68,6 +68,10 @@ def detect(
     detector="cnn",
     model=None,
     probability_threshold=None,
+    despike=True,
+    hysteresis=True,
+    localise=None,
+    scan_filled=None,
     log=None,
 ):
     """Find deformation in the inputs and write every output of the contract into ``out_dir``.
@@ -99,6 +103,14 @@ def detect(
     probability_threshold : float, optional
         Probability a region needs in one of its cells (CNN); the model card's ``threshold`` by default, else 0.5.
         The region's other cells need :data:`defoscan.cnn_regions.LOW_THRESHOLD_RATIO` times it (hysteresis).
+    despike, hysteresis : bool
+        Switches for the ablations of the evaluation (:mod:`defoscan.suite`): ``despike=False`` grids the points
+        (or the raster) as read; ``hysteresis=False`` keeps only the cells over the probability threshold (CNN).
+    localise : {"window", "pixel", "product"}, optional
+        What the scanner blends (:func:`defoscan.scan.cell_probability`), instead of the model card's ``localise``;
+        with ``window`` the probability threshold defaults to the card's ``window_threshold``.
+    scan_filled : bool, optional
+        Scan the gap-filled map (True) or the gridded one (False) instead of what the model was trained on.
     log : callable, optional
         Called with a short message as each stage starts (and as the scan progresses).
 
@@ -119,9 +131,10 @@ def detect(
     if detector == "cnn":  # fail on a bad model file before any work
         model_path = str(bundled_model_path() if model is None else model)
         network, card = _load_model(model_path, bundled=model is None)
+        card = _recipe_overrides(card, localise, scan_filled)
         probability_threshold = _probability_threshold(probability_threshold, card, model_path)
-    elif model is not None or probability_threshold is not None:
-        raise InputError(None, "a model and a probability threshold apply to the cnn detector only")
+    elif model is not None or probability_threshold is not None or localise is not None or scan_filled is not None:
+        raise InputError(None, "a model, a probability threshold and scan options apply to the cnn detector only")
 
     log("reading")
     datasets = read_inputs(list(inputs), options)
@@ -136,14 +149,12 @@ def detect(
         common = points_grid(datasets, cell_size)
         grids = []
         for points in datasets:
-            kept, spike = despike_points(points)
-            spikes[points.attrs.get("track") or "all"] = dict(spike.attrs)
+            kept, spikes[points.attrs.get("track") or "all"] = _despiked(points, despike_points, despike)
             grids.append(grid_points(kept, grid=common))
     else:  # rasters: despike the gridded map
         grids = []
         for grid in grid_inputs(datasets, cell_size=cell_size):
-            kept, spike = despike_grid(grid)
-            spikes[grid.attrs.get("track") or "all"] = dict(spike.attrs)
+            kept, spikes[grid.attrs.get("track") or "all"] = _despiked(grid, despike_grid, despike)
             grids.append(kept)
     first = grids[0]
     transform = first.rio.transform(recalc=True)
@@ -176,7 +187,7 @@ def detect(
                 count,
                 definition.cell_size,
                 probability_threshold,
-                low_threshold=LOW_THRESHOLD_RATIO * probability_threshold,
+                low_threshold=(LOW_THRESHOLD_RATIO if hysteresis else 1.0) * probability_threshold,
                 background_size=parameters.background_size,
                 min_cells=parameters.min_cells,
                 min_points=parameters.min_points,
@@ -223,7 +234,10 @@ def detect(
         detector=detector,
         model=_model_record(model_path, card),
         probability_threshold=probability_threshold,
-        low_probability_threshold=LOW_THRESHOLD_RATIO * probability_threshold if detector == "cnn" else None,
+        low_probability_threshold=(
+            (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * probability_threshold if detector == "cnn" else None
+        ),
+        despike=despike,
     )
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]
@@ -293,6 +307,33 @@ def _load_model(path, *, bundled):
     from defoscan.model.networks import for_inference
 
     return for_inference(network), card
+
+
+def _despiked(data, despiker, switched_on):
+    """``data`` despiked by ``despiker`` and the record of it for run.json; left as read when switched off."""
+    if not switched_on:
+        return data, {"removed": 0, "switched_off": True}
+    kept, spike = despiker(data)
+    return kept, dict(spike.attrs)
+
+
+def _recipe_overrides(card, localise, scan_filled):
+    """The card with the input recipe's ``localise`` and ``fill`` replaced where given (the cut-off follows)."""
+    if localise is None and scan_filled is None:
+        return card
+    from defoscan.scan import LOCALISE_MODES
+
+    recipe = dict(card["input"])
+    card = {**card, "input": recipe}
+    if localise is not None:
+        if localise not in LOCALISE_MODES:
+            raise InputError(None, f"unknown localise mode {localise!r}; choose from {', '.join(LOCALISE_MODES)}")
+        recipe["localise"] = localise
+        if localise == "window" and "window_threshold" in card:
+            card["threshold"] = card["window_threshold"]
+    if scan_filled is not None:
+        recipe["fill"] = bool(scan_filled)
+    return card
 
 
 def _probability_threshold(value, card, path):

@@ -6,11 +6,12 @@ A scene is made like a training sample (:mod:`.sample`) but larger and written a
    fitted profile (:mod:`.profile`);
 2. the coverage: towns, villages, roads and rural scatter, with the points behind each observed cell;
 3. for a scene with signals, ``per_kind`` sources of every kind (:data:`.sources.KINDS`), each placed where at least
-   :data:`MIN_SEEN` of its deforming cells are observed — where people live — and clear of the others (its mask
-   grown by :data:`SEPARATION` cells meets no other's), so each signal is one truth polygon; a signal-free scene
-   has none;
-4. the points: each observed cell's ``count`` points at random places inside it, with the cell's deformation,
-   atmosphere and ramp, their own noise (the drawn ``point_noise``) and spikes at the drawn rate.
+   :data:`MIN_SEEN` of its deforming cells, and :data:`MIN_SEEN_FRACTION` of them, are observed — mostly where
+   people live, as persistent scatterers are buildings — and clear of the others (its mask grown by
+   :data:`SEPARATION` cells meets no other's), so each signal is one truth polygon; a signal-free scene has none;
+4. the points: each observed cell's ``count`` points (at most ``max_per_cell``: fitted profiles of raster maps give
+   a point per pixel) at random places inside it, with the cell's deformation, atmosphere and ramp, their own noise
+   (the drawn ``point_noise``) and spikes at the drawn rate.
 
 Truth: one (multi)polygon per signal, its deforming cells (where its LOS deformation reaches
 :data:`.sample.LABEL_THRESHOLD` and :data:`.sample.LABEL_FRACTION` of its peak), with ``kind``, the signed LOS
@@ -32,11 +33,23 @@ from defoscan.synth.sample import _draw_coverage, _inner_extent, deformation_fie
 SCENE_CRS = "EPSG:32630"  # UTM 30N: the scenes lie in England
 SCENE_ORIGIN = (600_000.0, 5_900_000.0)  # easting, northing of the north-west corner
 MIN_SEEN = 10  # observed cells a signal's deforming area needs
+MIN_SEEN_FRACTION = 0.3  # and this share of it observed: signals lie mostly where people (and scatterers) are
+MAX_PER_CELL = 4  # points a cell holds at most: 1,600 per km2 at 50 m, a dense town in EGMS L2b
 SEPARATION = 6  # cells between two signals' deforming areas
 MAX_TRIES = 40  # placements tried per signal
 
 
-def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=sources.KINDS, per_kind=1, signals=True):
+def make_scene(
+    seed,
+    *,
+    shape=(400, 400),
+    cell_size=50.0,
+    profile=None,
+    kinds=sources.KINDS,
+    per_kind=1,
+    signals=True,
+    max_per_cell=MAX_PER_CELL,
+):
     """Draw one scene.
 
     Parameters
@@ -53,6 +66,8 @@ def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=so
         Signals of each kind.
     signals : bool
         False for a signal-free scene.
+    max_per_cell : int
+        Points a cell holds at most.
 
     Returns
     -------
@@ -77,7 +92,8 @@ def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=so
                 params, _ = sources.draw_source(kind, rng, extent)
                 deformation, mask = deformation_field([(kind, params)], shape, cell_size, look, observed)
                 grown = ndimage.binary_dilation(mask, iterations=SEPARATION)
-                if (mask & observed).sum() >= MIN_SEEN and not (grown & taken).any():
+                seen = (mask & observed).sum()
+                if seen >= max(MIN_SEEN, MIN_SEEN_FRACTION * mask.sum()) and not (grown & taken).any():
                     placed.append((kind, params, deformation, mask))
                     taken |= grown
                     total += deformation
@@ -86,7 +102,7 @@ def make_scene(seed, *, shape=(400, 400), cell_size=50.0, profile=None, kinds=so
                 missed.append(kind)
     base = total + noise.correlated_field(shape, rng, cell_size=cell_size, **conditions["atmosphere"])
     base += noise.planar_ramp(shape, rng, max_gradient=conditions["ramp_gradient"], cell_size=cell_size)
-    points = _points(rng, base, observed, count, cell_size, conditions)
+    points = _points(rng, base, observed, np.minimum(count, max_per_cell), cell_size, conditions)
     truths = []
     shift = Affine.translation(*SCENE_ORIGIN)
     for kind, _, deformation, mask in placed:

@@ -1,0 +1,414 @@
+"""The scene benchmark: every detector, baseline and ablation through ``detect``, scored by ``evaluate``, pooled.
+
+A suite is a directory of scenes written by ``defoscan synth --scenes`` (``scene-NNN.csv`` with its
+``-truth.geojson`` and ``.json``). Each row of :data:`ROWS` is run on every scene through :func:`defoscan.detect.detect`
+(the same contract a user runs) at the scene's own cell size, and its detections are scored against the truth by
+:func:`defoscan.evaluate.score`. The scores pool over scenes (:func:`pool`): recall counts truths found over all
+scenes with signals, overall, per kind and per velocity band; precision counts the detections in those scenes that
+went to a truth; F1 is of the pooled precision and recall; the false-alarm rate is that of the signal-free scenes
+(detections per 1000 km² of cells with data). Each row is also run on the real maps bundled with the package
+(:data:`REAL_CHECKS`): Kirishima, whose Shinmoedake crater deforms, and Ustica, the stable control.
+
+Every (row, scene) result is kept as a small JSON file in the work directory, with a fingerprint of what made it
+(the row, the scene files, the model weights), so an interrupted benchmark resumes where it stopped and a changed
+row or scene is run again. The run directories keep ``detections.geojson`` and ``run.json`` only.
+"""
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import shutil
+from importlib.resources import files
+
+import numpy as np
+import shapely
+
+from defoscan.evaluate import VELOCITY_BANDS, band_label, examined_area_km2, read_polygons, score
+from defoscan.outputs import write_json
+from defoscan.synth.sources import KINDS
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One row of the results table: a way of running ``detect``.
+
+    Attributes
+    ----------
+    name : str
+        Short name (also the row's directory).
+    group : str
+        ``detector``, ``baseline``, ``ablation`` (the shipped detector with one enhancement switched off) or
+        ``model ablation`` (models trained at the ablation budget, docs/MODEL.md, differing in one choice).
+    label : str
+        What the table says.
+    options : dict
+        Keyword arguments of :func:`defoscan.detect.detect`.
+    model : str, optional
+        Weights file name of a model ablation, looked up in the models directory.
+    """
+
+    name: str
+    group: str
+    label: str
+    options: dict = dataclasses.field(default_factory=dict)
+    model: str | None = None
+
+
+ROWS = (
+    Row("cnn", "detector", "defoscan: shipped CNN, full pipeline"),
+    Row("threshold", "baseline", "thresholding (k robust sigmas, foundation issue)", {"detector": "threshold"}),
+    Row("gistar", "baseline", "Getis-Ord Gi* hotspots", {"detector": "gistar"}),
+    Row("ada", "baseline", "active deformation areas (ADAfinder rule)", {"detector": "ada"}),
+    Row("no-despike", "ablation", "without despiking", {"despike": False}),
+    Row("no-fill", "ablation", "without gap filling (scans the gridded map)", {"scan_filled": False}),
+    Row("no-hysteresis", "ablation", "without hysteresis (one cut-off)", {"hysteresis": False}),
+    Row("window-only", "ablation", "window probabilities blended (authors' scanner)", {"localise": "window"}),
+    Row("ab-single", "model ablation", "ablation-budget reference: single wrap", model="ab-single.safetensors"),
+    Row("ab-enhanced", "model ablation", "… enhanced over-wrapping", model="ab-enhanced.safetensors"),
+    Row("ab-raw", "model ablation", "… raw velocity input", model="ab-raw.safetensors"),
+    Row("ab-generic", "model ablation", "… generic training data, not fitted", model="ab-generic.safetensors"),
+    Row("ab-fill", "model ablation", "… trained on gap-filled windows", model="ab-fill.safetensors"),
+)
+
+# Real maps bundled with the package: (name, files, a point of known deformation (lon, lat) or None, radius m).
+REAL_CHECKS = (
+    ("kirishima", ("kirishima/velocity.h5",), (130.883, 31.911), 500.0),
+    (
+        "ustica",
+        ("ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip", "ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip"),
+        None,
+        0.0,
+    ),
+)
+GOAL_F1 = 0.9
+GOAL_MARGIN = 0.2  # F1 above the best baseline's
+GOAL_FALSE_ALARMS = 1.0  # per 1000 km2 of signal-free scenes
+KEPT = ("detections.geojson", "run.json")  # what a run directory keeps once scored
+
+
+def scene_names(scene_dir):
+    """Names of the complete scenes in ``scene_dir`` (``scene-NNN``: points, truth and description present)."""
+    names = []
+    for path in sorted(glob.glob(os.path.join(scene_dir, "scene-*.json"))):
+        name = os.path.basename(path)[: -len(".json")]
+        if all(os.path.exists(os.path.join(scene_dir, name + end)) for end in (".csv", "-truth.geojson")):
+            names.append(name)
+    return names
+
+
+def row_model(row, models_dir):
+    """Path of a row's model: its file in ``models_dir`` for a model ablation, else None (the shipped model)."""
+    return None if row.model is None else os.path.join(models_dir, row.model)
+
+
+def run_scene(row, scene_dir, name, work_dir, models_dir):
+    """Run one row on one scene (or take the kept result) and score it.
+
+    Returns
+    -------
+    dict
+        :func:`defoscan.evaluate.score`'s result (without ``matches``) and ``signals``, whether the scene has any.
+    """
+    base = os.path.join(scene_dir, name)
+    with open(base + ".json") as handle:
+        info = json.load(handle)
+    inputs = [base + ".csv"]
+    mark = _fingerprint(row, inputs + [base + "-truth.geojson"], models_dir)
+    kept = os.path.join(work_dir, row.name, name + ".json")
+    cached = _read_kept(kept, mark)
+    if cached is not None:
+        return cached
+    out = os.path.join(work_dir, row.name, name)
+    _detect(row, inputs, out, models_dir, cell_size=float(info["cell_size"]))
+    result = score(
+        read_polygons(os.path.join(out, "detections.geojson"), "detections"),
+        read_polygons(base + "-truth.geojson", "truth"),
+        area_km2=examined_area_km2(os.path.join(out, "detections.geojson")),
+    )
+    result.pop("matches")
+    result["signals"] = bool(info["signals"])
+    _keep(kept, mark, result, out)
+    return result
+
+
+def run_real(row, check, work_dir, models_dir):
+    """Run one row on one bundled real map (or take the kept result).
+
+    Returns
+    -------
+    dict
+        ``detections``, ``area_km2`` (cells with data), ``false_alarms_per_1000_km2`` (every detection of a stable
+        control; the detections away from the known point elsewhere) and, where a point of known deformation is
+        given, ``found``: a detection within its radius, and ``found_area_km2``, the smallest such detection's area.
+    """
+    name, paths, known, radius = check
+    inputs = [str(files("defoscan") / "data" / path) for path in paths]
+    mark = _fingerprint(row, inputs, models_dir)
+    kept = os.path.join(work_dir, row.name, f"real-{name}.json")
+    cached = _read_kept(kept, mark)
+    if cached is not None:
+        return cached
+    out = os.path.join(work_dir, row.name, f"real-{name}")
+    _detect(row, inputs, out, models_dir)
+    detections = read_polygons(os.path.join(out, "detections.geojson"), "detections")
+    area = examined_area_km2(os.path.join(out, "detections.geojson"))
+    near = np.zeros(len(detections), dtype=bool)
+    found_area = None
+    if known is not None and len(detections):
+        import geopandas as gpd
+
+        site = gpd.GeoSeries([shapely.Point(known)], crs="EPSG:4326")
+        local = site.estimate_utm_crs()
+        projected = detections.to_crs(local)
+        near = projected.distance(site.to_crs(local).iloc[0]).to_numpy() <= radius
+        found_area = float(projected.area[near].min() / 1e6) if near.any() else None
+    elsewhere = int(np.count_nonzero(~near))
+    result = {
+        "detections": len(detections),
+        "found": bool(near.any()) if known is not None else None,
+        "found_area_km2": found_area,
+        "area_km2": area,
+        "false_alarms_per_1000_km2": 1000.0 * elsewhere / area if area else None,
+    }
+    _keep(kept, mark, result, out)
+    return result
+
+
+def pool(results):
+    """Pool the per-scene scores of one row (module notes).
+
+    Parameters
+    ----------
+    results : list of dict
+        :func:`run_scene`'s results.
+
+    Returns
+    -------
+    dict
+        ``truths``, ``found``, ``recall``, ``detections`` and ``matched`` (in scenes with signals), ``precision``,
+        ``f1``, ``recall_by_kind`` and ``recall_by_band`` (``{name: {"truths", "found", "recall"}}``),
+        ``false_alarms``/``area_km2``/``false_alarms_per_1000_km2`` of the signal-free scenes and of the scenes
+        with signals (``..._with_signals``); None where undefined.
+    """
+    positive = [r for r in results if r["signals"]]
+    negative = [r for r in results if not r["signals"]]
+    truths = sum(r["truths"] for r in positive)
+    found = sum(r["found"] for r in positive)
+    detections = sum(r["detections"] for r in positive)
+    matched = detections - sum(r["false_alarms"] for r in positive)
+    recall = found / truths if truths else None
+    precision = matched / detections if detections else None
+    if recall is None:
+        f1 = None
+    elif not precision or precision + recall == 0:
+        f1 = 0.0
+    else:
+        f1 = 2 * precision * recall / (precision + recall)
+    pooled = {
+        "scenes": len(results),
+        "scenes_with_signals": len(positive),
+        "truths": truths,
+        "found": found,
+        "recall": recall,
+        "detections": detections,
+        "matched": matched,
+        "precision": precision,
+        "f1": f1,
+        "recall_by_kind": _pool_recall(positive, "recall_by_kind"),
+        "recall_by_band": _pool_recall(positive, "recall_by_band"),
+    }
+    for suffix, group in (("", negative), ("_with_signals", positive)):
+        alarms = sum(r["false_alarms"] for r in group)
+        area = sum(r["area_km2"] or 0.0 for r in group)
+        pooled["false_alarms" + suffix] = alarms
+        pooled["area_km2" + suffix] = area
+        pooled["false_alarms_per_1000_km2" + suffix] = 1000.0 * alarms / area if area else None
+    return pooled
+
+
+def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, progress=None):
+    """Run every row on every scene (and the real maps) and pool the scores.
+
+    Parameters
+    ----------
+    scene_dir, work_dir : str
+    rows : sequence of Row
+    models_dir : str, optional
+        Where the model ablations' weights are; rows whose file is missing are skipped (listed in ``skipped``).
+    real : bool
+        Run the real-data checks too.
+    progress : callable, optional
+        Called with ``(done, total, description)`` before each run.
+
+    Returns
+    -------
+    dict
+        ``rows``: one ``{"name": ..., "row": ..., "pooled": pool(...), "real": {check: ...}}`` per row, in table
+        order; ``scenes``: the scene names; ``skipped``: rows not run and why.
+    """
+    names = scene_names(scene_dir)
+    if not names:
+        raise ValueError(f"{scene_dir}: no scenes (defoscan synth --scenes writes them)")
+    runnable, skipped = [], {}
+    for row in rows:
+        model = row_model(row, models_dir or "")
+        if model is not None and not os.path.exists(model):
+            skipped[row.name] = f"model {model} not found"
+        else:
+            runnable.append(row)
+    checks = REAL_CHECKS if real else ()
+    total = len(runnable) * (len(names) + len(checks))
+    done, table = 0, []
+    for row in runnable:
+        results = []
+        for name in names:
+            if progress:
+                progress(done, total, f"{row.name} on {name}")
+            results.append(run_scene(row, scene_dir, name, work_dir, models_dir))
+            done += 1
+        real_results = {}
+        for check in checks:
+            if progress:
+                progress(done, total, f"{row.name} on {check[0]}")
+            real_results[check[0]] = run_real(row, check, work_dir, models_dir)
+            done += 1
+        table.append({"name": row.name, "row": dataclasses.asdict(row), "pooled": pool(results), "real": real_results})
+    if progress:
+        progress(done, total, "done")
+    return {"scenes": names, "rows": table, "skipped": skipped}
+
+
+def goals(suite):
+    """The issue's goals against the suite's figures: ``{goal: (value, met)}`` (value None where not measured)."""
+    rows = {entry["name"]: entry for entry in suite["rows"]}
+    ours = rows.get("cnn", {}).get("pooled", {})
+    baselines = [r["pooled"]["f1"] for r in rows.values() if r["row"]["group"] == "baseline"]
+    baselines = [f for f in baselines if f is not None]
+    f1 = ours.get("f1")
+    margin = f1 - max(baselines) if f1 is not None and baselines else None
+    alarms = ours.get("false_alarms_per_1000_km2")
+    return {
+        f"F1 >= {GOAL_F1:g}": (f1, f1 is not None and f1 >= GOAL_F1),
+        f"F1 >= best baseline + {GOAL_MARGIN:g}": (margin, margin is not None and margin >= GOAL_MARGIN),
+        f"false alarms <= {GOAL_FALSE_ALARMS:g} per 1000 km² (signal-free)": (
+            alarms,
+            alarms is not None and alarms <= GOAL_FALSE_ALARMS,
+        ),
+    }
+
+
+def results_table(suite):
+    """The results table (Markdown): one row per detector, baseline and ablation; goals below it.
+
+    Recall per kind and band is given as a share; the header says how many truths each column counts (the same for
+    every row). The real-data columns: Kirishima's crater found (and the area of the smallest region that finds it,
+    so a map-wide region does not pass unseen), with the map's number of regions; Ustica's number of regions.
+    """
+    entries = suite["rows"]
+    totals_kind = entries[0]["pooled"]["recall_by_kind"] if entries else {}
+    totals_band = entries[0]["pooled"]["recall_by_band"] if entries else {}
+    kinds = [k for k in KINDS if k in totals_kind]
+    bands = [b for b in map(band_label, VELOCITY_BANDS) if totals_band.get(b, {}).get("truths")]
+    header = ["row", "group", "F1", "precision", "recall"]
+    header += [f"{k} ({totals_kind[k]['truths']})" for k in kinds]
+    header += [f"{b} mm/yr ({totals_band[b]['truths']})" for b in bands]
+    header += ["false alarms /1000 km², signal-free", "false alarms /1000 km², with signals"]
+    header += ["Kirishima: crater found (km²), regions", "Ustica: regions"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in entries:
+        pooled, real = entry["pooled"], entry["real"]
+        label = entry["row"]["label"]
+        cells = [f"**{label}**" if entry["name"] == "cnn" else label, entry["row"]["group"]]
+        cells += [_number(pooled["f1"]), _number(pooled["precision"]), _number(pooled["recall"])]
+        cells += [_number(pooled["recall_by_kind"].get(k, {}).get("recall")) for k in kinds]
+        cells += [_number(pooled["recall_by_band"].get(b, {}).get("recall")) for b in bands]
+        cells += [
+            _number(pooled["false_alarms_per_1000_km2"], 1),
+            _number(pooled["false_alarms_per_1000_km2_with_signals"], 1),
+        ]
+        kirishima, ustica = real.get("kirishima"), real.get("ustica")
+        cells.append("-" if kirishima is None else _found_cell(kirishima))
+        cells.append("-" if ustica is None else str(ustica["detections"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for goal, (value, met) in goals(suite).items():
+        lines.append(f"- Goal {goal}: {_number(value)} — {'met' if met else '**not met**'}")
+    for name, why in suite["skipped"].items():
+        lines.append(f"- Row `{name}` not run: {why}")
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path, table, *, begin="<!-- results:begin -->", end="<!-- results:end -->"):
+    """Put ``table`` between the markers of ``path`` (appended with the markers if absent), atomically."""
+    from defoscan.outputs import atomic_path
+
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    block = f"{begin}\n{table}{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
+    else:
+        text = text + ("\n" if text and not text.endswith("\n") else "") + block + "\n"
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _detect(row, inputs, out, models_dir, cell_size=None):
+    from defoscan.detect import detect
+
+    detect(inputs, out, cell_size=cell_size, model=row_model(row, models_dir), **row.options)
+    for entry in os.listdir(out):  # the rasters and the report are not needed to score
+        if entry not in KEPT:
+            path = os.path.join(out, entry)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def _fingerprint(row, paths, models_dir):
+    """What a kept result was made from: the row, its model's bytes, the inputs' names, sizes and times."""
+    made_by = {"name": row.name, "options": row.options, "model": row.model}  # not the label: wording may change
+    digest = hashlib.sha256(json.dumps(made_by, sort_keys=True).encode())
+    model = row_model(row, models_dir)
+    if model is None:
+        from defoscan.detect import bundled_model_path
+
+        model = str(bundled_model_path()) if row.options.get("detector", "cnn") == "cnn" else None
+    for path in ([model] if model else []) + list(paths):
+        stat = os.stat(path)
+        digest.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _read_kept(path, mark):
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        kept = json.load(handle)
+    return kept["result"] if kept.get("fingerprint") == mark else None
+
+
+def _keep(path, mark, result, out):
+    write_json(path, {"fingerprint": mark, "run": os.path.abspath(out), "result": result})
+
+
+def _pool_recall(results, key):
+    pooled = {}
+    for result in results:
+        for name, entry in result[key].items():
+            total = pooled.setdefault(name, {"truths": 0, "found": 0})
+            total["truths"] += entry["truths"]
+            total["found"] += entry["found"]
+    for total in pooled.values():
+        total["recall"] = total["found"] / total["truths"] if total["truths"] else None
+    return pooled
+
+
+def _number(value, digits=2):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _found_cell(check):
+    if not check["found"]:
+        return f"**no**, {check['detections']}"
+    return f"yes ({check['found_area_km2']:.3g}), {check['detections']}"

@@ -1,0 +1,186 @@
+"""The scene benchmark (``defoscan.suite``): pooling with known answers, the table and goals, a run that resumes,
+the real-data checks, and the command's bad input."""
+
+import json
+import os
+
+import pytest
+
+import defoscan.suite
+from defoscan.cli import main
+from defoscan.suite import (
+    KEPT,
+    REAL_CHECKS,
+    ROWS,
+    Row,
+    goals,
+    pool,
+    results_table,
+    run_real,
+    run_suite,
+    scene_names,
+    write_table,
+)
+from defoscan.synth.scene import make_scene, write_scene
+
+THRESHOLD = Row("threshold", "baseline", "thresholding", {"detector": "threshold"})
+
+
+def scene_result(truths, found, detections, false_alarms, area, *, by_kind=None, signals=True):
+    return {
+        "truths": truths,
+        "found": found,
+        "detections": detections,
+        "false_alarms": false_alarms,
+        "area_km2": area,
+        "signals": signals,
+        "recall_by_kind": by_kind or {},
+        "recall_by_band": {},
+    }
+
+
+def test_pool_counts_over_scenes_not_averages_of_scenes():
+    results = [
+        scene_result(
+            4, 3, 5, 1, 100.0, by_kind={"mining": {"truths": 2, "found": 2}, "dome": {"truths": 2, "found": 1}}
+        ),
+        scene_result(6, 3, 3, 0, 100.0, by_kind={"dome": {"truths": 6, "found": 3}}),
+        scene_result(0, 0, 2, 2, 500.0, signals=False),
+        scene_result(0, 0, 0, 0, 500.0, signals=False),
+    ]
+    pooled = pool(results)
+    assert pooled["truths"] == 10 and pooled["found"] == 6 and pooled["recall"] == 0.6
+    assert pooled["detections"] == 8 and pooled["matched"] == 7 and pooled["precision"] == 7 / 8
+    assert pooled["f1"] == pytest.approx(2 * 0.6 * 0.875 / (0.6 + 0.875))
+    assert pooled["recall_by_kind"] == {
+        "mining": {"truths": 2, "found": 2, "recall": 1.0},
+        "dome": {"truths": 8, "found": 4, "recall": 0.5},
+    }
+    # Signal-free scenes: 2 false alarms over 1000 km2; scenes with signals: 1 over 200 km2.
+    assert pooled["false_alarms_per_1000_km2"] == 2.0
+    assert pooled["false_alarms_per_1000_km2_with_signals"] == 5.0
+    nothing = pool([scene_result(3, 0, 0, 0, 10.0)])
+    assert nothing["precision"] is None and nothing["f1"] == 0.0 and nothing["false_alarms_per_1000_km2"] is None
+
+
+def fake_suite(f1_ours, f1_baseline, alarms):
+    def entry(name, group, f1):
+        pooled = {
+            **pool([scene_result(10, 9, 10, 1, 50.0, by_kind={"quarry": {"truths": 10, "found": 9}})]),
+            "f1": f1,
+            "false_alarms_per_1000_km2": alarms,
+        }
+        real = {
+            "kirishima": {"detections": 3, "found": True, "found_area_km2": 0.42},
+            "ustica": {"detections": 0, "found": None},
+        }
+        return {"name": name, "row": {"group": group, "label": name.upper()}, "pooled": pooled, "real": real}
+
+    rows = [entry("cnn", "detector", f1_ours), entry("threshold", "baseline", f1_baseline)]
+    return {"scenes": ["scene-000"], "rows": rows, "skipped": {"ab-raw": "model x not found"}}
+
+
+def test_goals_compare_with_the_best_baseline():
+    met = goals(fake_suite(0.95, 0.7, 0.5))
+    assert [value for value, _ in met.values()] == [0.95, pytest.approx(0.25), 0.5]
+    assert all(ok for _, ok in met.values())
+    short = goals(fake_suite(0.85, 0.7, 2.0))
+    assert [ok for _, ok in short.values()] == [False, False, False]
+
+
+def test_table_has_a_line_per_row_and_says_which_goals_are_met():
+    table = results_table(fake_suite(0.95, 0.7, 3.0))
+    lines = table.splitlines()
+    assert lines[0].startswith("| row | group | F1 | precision | recall | quarry (10) |")
+    assert lines[2].startswith("| **CNN** | detector | 0.95 | 0.90 | 0.90 | 0.90 |")
+    assert lines[3].startswith("| THRESHOLD | baseline | 0.70 |")
+    assert "yes (0.42), 3 | 0 |" in lines[2]
+    assert "- Goal F1 >= 0.9: 0.95 — met" in table
+    assert "per 1000 km² (signal-free): 3.00 — **not met**" in table
+    assert "Row `ab-raw` not run: model x not found" in table
+
+
+def test_write_table_replaces_only_between_the_markers(tmp_path):
+    page = tmp_path / "EVALUATION.md"
+    write_table(page, "first\n")
+    assert page.read_text() == "<!-- results:begin -->\nfirst\n<!-- results:end -->\n"
+    page.write_text("# Title\n\nprose\n" + page.read_text() + "\nafter\n")
+    write_table(page, "second\n")
+    assert page.read_text() == "# Title\n\nprose\n<!-- results:begin -->\nsecond\n<!-- results:end -->\n\nafter\n"
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """Two small scenes: one with a quarry and a mining bowl, one signal-free."""
+    folder = tmp_path_factory.mktemp("scenes")
+    for index, signals in enumerate((True, False)):
+        points, truths, info = make_scene(22 + 3 * index, shape=(120, 120), kinds=("quarry", "mining"), signals=signals)
+        write_scene(str(folder), f"scene-{index:03d}", points, truths, info)
+    (folder / "scene-009.json").write_text("{}")  # incomplete: no points, no truth
+    return folder
+
+
+def test_suite_runs_scores_and_resumes(scenes, tmp_path, monkeypatch):
+    assert scene_names(str(scenes)) == ["scene-000", "scene-001"]
+    absent = Row("ab-none", "model ablation", "absent model", model="none.safetensors")
+    calls = []
+    suite = run_suite(
+        str(scenes),
+        str(tmp_path),
+        rows=[THRESHOLD, absent],
+        models_dir=str(tmp_path),
+        real=False,
+        progress=lambda *a: calls.append(a),
+    )
+    assert suite["skipped"] == {"ab-none": f"model {tmp_path / 'none.safetensors'} not found"}
+    (entry,) = suite["rows"]
+    truths = json.loads((scenes / "scene-000.json").read_text())["signals"]
+    pooled = entry["pooled"]
+    assert pooled["scenes"] == 2 and pooled["scenes_with_signals"] == 1 and pooled["truths"] == len(truths) >= 1
+    assert pooled["area_km2"] > 0 and pooled["false_alarms_per_1000_km2"] is not None
+    assert calls[-1] == (2, 2, "done")
+    assert sorted(os.listdir(tmp_path / "threshold" / "scene-000")) == sorted(KEPT)
+
+    # A second run takes the kept results; a changed scene is run again.
+    def no_detect(*args, **kwargs):
+        raise AssertionError("ran again")
+
+    monkeypatch.setattr(defoscan.suite, "_detect", no_detect)
+    again = run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=False)
+    assert again["rows"][0]["pooled"] == pooled
+    stat = os.stat(scenes / "scene-001.csv")
+    os.utime(scenes / "scene-001.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(AssertionError, match="ran again"):
+        run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=False)
+
+
+def test_real_checks_kirishima_crater_found_ustica_clean(tmp_path):
+    kirishima, ustica = REAL_CHECKS
+    found = run_real(THRESHOLD, kirishima, str(tmp_path), None)
+    assert found["found"] is True and found["found_area_km2"] < 1.0 and found["detections"] >= 1
+    clean = run_real(THRESHOLD, ustica, str(tmp_path), None)
+    assert clean["detections"] == 0 and clean["found"] is None and clean["false_alarms_per_1000_km2"] == 0.0
+    assert 3.0 < clean["area_km2"] < 10.0  # the island's cells with data
+
+
+def test_rows_cover_the_detector_the_baselines_and_an_ablation_per_enhancement():
+    groups = {}
+    for row in ROWS:
+        groups.setdefault(row.group, []).append(row.name)
+    assert groups["detector"] == ["cnn"] and groups["baseline"] == ["threshold", "gistar", "ada"]
+    assert {"no-despike", "no-fill", "no-hysteresis", "window-only"} <= set(groups["ablation"])
+    assert {"ab-single", "ab-enhanced", "ab-raw", "ab-generic", "ab-fill"} == set(groups["model ablation"])
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_command_bad_input_is_one_line_and_exit_2(tmp_path, scenes, capsys):
+    status, err = run_cli(["evaluate-scenes", tmp_path / "none", "--out", tmp_path / "w"], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "no scenes here" in err
+    status, err = run_cli(["evaluate-scenes", scenes, "--out", tmp_path / "w", "--rows", "cnn,magic"], capsys)
+    assert status == 2 and "unknown rows magic" in err and "Traceback" not in err
+    assert not (tmp_path / "w").exists()
