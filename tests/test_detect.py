@@ -341,3 +341,17 @@ def test_scan_switches_apply_to_the_cnn_only(tmp_path, small_raster):
     with pytest.raises(InputError, match="unknown localise mode 'blur'"):
         detect([str(small_raster)], str(tmp_path / "out"), model=str(model), localise="blur")
     assert_nothing_written(tmp_path / "out")
+
+
+def test_baseline_parameters_reach_their_detector_and_the_record(tmp_path, small_raster):
+    from defoscan.ada import AdaParameters
+    from defoscan.hotspot import HotspotParameters
+
+    strict = detect([str(small_raster)], str(tmp_path / "strict"), detector="gistar", baseline=HotspotParameters(z=1e3))
+    assert len(strict["detections"]) == 0  # no Gi* reaches 1000 (it is bounded by the square root of the cells)
+    assert strict["parameters"]["baseline"]["z"] == 1e3
+    usual = detect([str(small_raster)], str(tmp_path / "usual"), detector="gistar")
+    assert len(usual["detections"]) >= 1 and usual["parameters"]["baseline"] is None  # the bowl
+    with pytest.raises(InputError, match="AdaParameters do not apply to the gistar detector"):
+        detect([str(small_raster)], str(tmp_path / "out"), detector="gistar", baseline=AdaParameters())
+    assert_nothing_written(tmp_path / "out")

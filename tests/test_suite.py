@@ -184,3 +184,16 @@ def test_command_bad_input_is_one_line_and_exit_2(tmp_path, scenes, capsys):
     status, err = run_cli(["evaluate-scenes", scenes, "--out", tmp_path / "w", "--rows", "cnn,magic"], capsys)
     assert status == 2 and "unknown rows magic" in err and "Traceback" not in err
     assert not (tmp_path / "w").exists()
+
+
+def test_detect_options_make_parameter_classes_from_plain_dicts():
+    from defoscan.ada import AdaParameters
+    from defoscan.hotspot import HotspotParameters
+    from defoscan.suite import detect_options
+    from defoscan.threshold import ThresholdParameters
+
+    options = {"detector": "threshold", "parameters": {"k": 4.5}}
+    assert detect_options(options) == {"detector": "threshold", "parameters": ThresholdParameters(k=4.5)}
+    assert options["parameters"] == {"k": 4.5}  # the row's own options are left as they are
+    assert detect_options({"detector": "gistar", "baseline": {"z": 6.0}})["baseline"] == HotspotParameters(z=6.0)
+    assert detect_options({"detector": "ada", "baseline": {"k": 3.0}})["baseline"] == AdaParameters(k=3.0)

@@ -11,7 +11,7 @@ import numpy as np
 from pyproj import CRS
 
 from defoscan import __version__
-from defoscan.ada import ada_detect
+from defoscan.ada import AdaParameters, ada_detect
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
 from defoscan.crs import crs_label
 from defoscan.despike import despike_grid, despike_points
@@ -64,6 +64,7 @@ def detect(
     options=None,
     cell_size=None,
     parameters=None,
+    baseline=None,
     fill_method=DEFAULT_METHOD,
     detector="cnn",
     model=None,
@@ -88,6 +89,9 @@ def detect(
     parameters : defoscan.threshold.ThresholdParameters, optional
         The threshold detector's parameters; the CNN detector uses their ``background_size`` (velocities of a
         region are measured against that robust background), ``min_cells`` and ``min_points``.
+    baseline : defoscan.hotspot.HotspotParameters or defoscan.ada.AdaParameters, optional
+        The ``gistar`` or ``ada`` detector's own parameters (for ``gistar``, by default its defaults with
+        ``parameters``' background size and minimum sizes; for ``ada`` its defaults).
     fill_method : str
         Gap-filling method of :mod:`defoscan.fill` for ``velocity_filled.tif`` (the modified matrix completion by
         default, the best measured; see docs/FILL.md).
@@ -124,6 +128,9 @@ def detect(
     log = log or (lambda message: None)
     if detector not in DETECTORS:
         raise InputError(None, f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
+    wanted = {"gistar": HotspotParameters, "ada": AdaParameters}.get(detector)
+    if baseline is not None and (wanted is None or not isinstance(baseline, wanted)):
+        raise InputError(None, f"baseline parameters {type(baseline).__name__} do not apply to the {detector} detector")
     check_writable_dir(out_dir)
     timings = {}
     started = time.perf_counter()
@@ -199,9 +206,9 @@ def detect(
                     velocity, count, definition.cell_size, parameters, origin=origin
                 )
             elif detector == "ada":
-                labels, regions, noise[track] = ada_detect(velocity, count, definition.cell_size)
+                labels, regions, noise[track] = ada_detect(velocity, count, definition.cell_size, baseline)
             else:
-                hotspot = HotspotParameters(
+                hotspot = baseline or HotspotParameters(
                     background_size=parameters.background_size,
                     min_cells=parameters.min_cells,
                     min_points=parameters.min_points,
@@ -238,6 +245,7 @@ def detect(
             (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * probability_threshold if detector == "cnn" else None
         ),
         despike=despike,
+        baseline=None if baseline is None else baseline.as_dict(),
     )
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]

@@ -44,7 +44,8 @@ class Row:
     label : str
         What the table says.
     options : dict
-        Keyword arguments of :func:`defoscan.detect.detect`.
+        Keyword arguments of :func:`defoscan.detect.detect`, plain JSON (they are part of the results'
+        fingerprint): ``parameters`` and ``baseline`` as dicts of the detector's parameter fields.
     model : str, optional
         Weights file name of a model ablation, looked up in the models directory.
     """
@@ -358,11 +359,26 @@ def write_table(path, table, *, begin="<!-- results:begin -->", end="<!-- result
 def _detect(row, inputs, out, models_dir, cell_size=None):
     from defoscan.detect import detect
 
-    detect(inputs, out, cell_size=cell_size, model=row_model(row, models_dir), **row.options)
+    detect(inputs, out, cell_size=cell_size, model=row_model(row, models_dir), **detect_options(row.options))
     for entry in os.listdir(out):  # the rasters and the report are not needed to score
         if entry not in KEPT:
             path = os.path.join(out, entry)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
+def detect_options(options):
+    """A row's options as :func:`defoscan.detect.detect` takes them: parameter dicts made into their classes."""
+    from defoscan.ada import AdaParameters
+    from defoscan.hotspot import HotspotParameters
+    from defoscan.threshold import ThresholdParameters
+
+    options = dict(options)
+    if "parameters" in options:
+        options["parameters"] = ThresholdParameters(**options["parameters"])
+    if "baseline" in options:
+        kind = {"gistar": HotspotParameters, "ada": AdaParameters}[options.get("detector")]
+        options["baseline"] = kind(**options["baseline"])
+    return options
 
 
 def _fingerprint(row, paths, models_dir):
