@@ -81,6 +81,7 @@ def regions_of(detector, value, maps):
             cell,
             value,
             low_threshold=LOW_THRESHOLD_RATIO * value,
+            min_velocity=ThresholdParameters().min_velocity,  # as detect passes it
             origin=origin,
         )
     if detector == "threshold":

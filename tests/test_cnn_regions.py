@@ -101,3 +101,16 @@ def test_hysteresis_decides_at_the_cut_off_and_outlines_at_the_lower_one():
         probability_regions(probability, velocity, count, 50.0, threshold=0.3, low_threshold=0.9)[1]
         == (probability_regions(probability, velocity, count, 50.0, threshold=0.3)[1])
     )
+
+
+def test_regions_moving_less_than_min_velocity_are_dropped():
+    velocity, count = flat_map()
+    velocity[20:25, 30:34] = 3.0 - np.arange(20).reshape(5, 4)  # mean -9.5 mm/yr against the background
+    velocity[40:44, 10:14] = 3.0 + np.linspace(-1.5, 1.0, 16).reshape(4, 4)  # mean -0.25: the map's own noise
+    probability = np.zeros(velocity.shape)
+    probability[20:25, 30:34] = 0.8
+    probability[40:44, 10:14] = 0.9
+    assert len(probability_regions(probability, velocity, count, 50.0)[1]) == 2  # no floor by default
+    labels, regions = probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)
+    assert [r["mean_velocity"] for r in regions] == [pytest.approx(-9.5)]
+    assert labels[20, 30] == 1 and not labels[40:44, 10:14].any()

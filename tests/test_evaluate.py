@@ -41,6 +41,13 @@ def test_fragments_find_a_truth_once_and_are_not_false_alarms():
     assert (result["found"], result["false_alarms"], result["precision"]) == (2, 0, 1.0)
 
 
+def test_frames_with_any_index_labels_are_matched_by_position():
+    pieces = frame([box(20_000, 0, 21_000, 1000), box(0, 0, 400, 400), box(3100, 100, 3200, 200)])
+    kept = pieces[pieces.geometry.area < 1e6]  # a filtered frame: index labels 1 and 2
+    result = score(kept, truths().iloc[[1, 0]])
+    assert result["matches"] == [1, 0] and result["found"] == 2
+
+
 def test_false_alarms_and_their_rate():
     detections = frame([box(0, 0, 1000, 1000), box(20_000, 0, 21_000, 1000), box(1000, 0, 2000, 1000)])
     result = score(detections, truths(), area_km2=500.0)

@@ -69,6 +69,21 @@ def assert_same_regions(got, expected):
                 assert a[key] == b[key], key
 
 
+@pytest.mark.parametrize("chunk", [16, 64])
+def test_min_velocity_drops_the_same_regions(chunk, tmp_path):
+    velocity, probability, count = a_map()
+    store_of(tmp_path / "run.zarr", velocity, probability, count, chunk)
+    # The map's regions are wide (random probability blobs joined to the bowls): their means are small.
+    options = {"low_threshold": 0.4, "background_size": BACKGROUND, "min_velocity": 0.15}
+    regions = regions_store(tmp_path / "run.zarr", cell_size=CELL, threshold=0.5, chunk=chunk, **options)
+    labels, expected = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, **options)
+    everything = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, low_threshold=0.4)[1]
+    assert 3 <= len(expected) < len(everything) - 10
+    assert all(abs(r["mean_velocity"]) >= 0.15 for r in expected)
+    assert_same_regions(regions, expected)
+    assert np.array_equal(zarr.open_group(str(tmp_path / "run.zarr"), mode="r")["labels"][...], labels)
+
+
 @pytest.mark.parametrize("chunk", [16, 23, 64])
 def test_store_regions_equal_the_whole_map_regions(chunk, tmp_path):
     velocity, probability, count = a_map()

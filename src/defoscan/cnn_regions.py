@@ -32,6 +32,7 @@ def probability_regions(
     background_size=5000.0,
     min_cells=4,
     min_points=4,
+    min_velocity=0.0,
     origin=(0, 0),
 ):
     """Regions of a probability map at or above a cut-off, with the attributes of the output contract.
@@ -54,6 +55,9 @@ def probability_regions(
         Metres across the blocks of the robust background.
     min_cells, min_points : int
         Cells and points (sum of the cells' counts) a region needs.
+    min_velocity : float
+        Magnitude of mean velocity against the background (mm/yr) a region needs: ``detect`` passes the threshold
+        detector's ``min_velocity``, so both report motion of the same size (docs/EVALUATION.md measures it).
     origin : (int, int)
         Global ``(row, column)`` index of the map's first cell, for the background's blocks
         (:func:`defoscan.threshold.robust_background`).
@@ -97,6 +101,8 @@ def probability_regions(
         if values.size == 0:  # no background (too little data anywhere): nothing to measure against
             continue
         mean = float(values.mean())
+        if abs(mean) < min_velocity:
+            continue
         found.append(
             {
                 "window": window,

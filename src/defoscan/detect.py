@@ -88,7 +88,8 @@ def detect(
         Metres; the density-based default of :mod:`defoscan.grid` when not given.
     parameters : defoscan.threshold.ThresholdParameters, optional
         The threshold detector's parameters; the CNN detector uses their ``background_size`` (velocities of a
-        region are measured against that robust background), ``min_cells`` and ``min_points``.
+        region are measured against that robust background), ``min_cells``, ``min_points`` and ``min_velocity``
+        (a region's mean velocity against the background must reach it).
     baseline : defoscan.hotspot.HotspotParameters or defoscan.ada.AdaParameters, optional
         The ``gistar`` or ``ada`` detector's own parameters (for ``gistar``, by default its defaults with
         ``parameters``' background size and minimum sizes; for ``ada`` its defaults).
@@ -198,6 +199,7 @@ def detect(
                 background_size=parameters.background_size,
                 min_cells=parameters.min_cells,
                 min_points=parameters.min_points,
+                min_velocity=parameters.min_velocity,
                 origin=origin,
             )
         else:

@@ -75,9 +75,9 @@ def match_detections(detections, truths):
     matched = np.full(len(detections), -1, dtype=np.int64)
     if len(detections) == 0 or len(truths) == 0:
         return matched
-    pairs = gpd.sjoin(
-        detections[["geometry"]].reset_index(names="detection"),
-        truths[["geometry"]].reset_index(names="truth"),
+    pairs = gpd.sjoin(  # positions, not index labels: a filtered frame keeps its labels
+        detections[["geometry"]].reset_index(drop=True).reset_index(names="detection"),
+        truths[["geometry"]].reset_index(drop=True).reset_index(names="truth"),
         predicate="intersects",
     )
     if pairs.empty:

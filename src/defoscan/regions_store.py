@@ -63,6 +63,7 @@ def regions_store(
     background_size=5000.0,
     min_cells=4,
     min_points=4,
+    min_velocity=0.0,
     chunk=1024,
     probability="probability",
     velocity="velocity",
@@ -84,6 +85,8 @@ def regions_store(
         Metres across the blocks of the robust background.
     min_cells, min_points : int
         Cells and points a region needs.
+    min_velocity : float
+        Magnitude of mean velocity against the background (mm/yr) a region needs.
     chunk : int
         Cells per chunk side.
     probability, velocity, count : str
@@ -168,7 +171,9 @@ def regions_store(
             label = label[better]
             peak[label], peak_magnitude[label], peak_cell[label] = values[better], magnitude[better], cell[better]
 
-    kept = np.flatnonzero((n_cells >= min_cells) & (n_points >= min_points) & (n_residual > 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        strong = np.abs(sum_residual / n_residual) >= min_velocity
+    kept = np.flatnonzero((n_cells >= min_cells) & (n_points >= min_points) & (n_residual > 0) & strong)
     kept = kept[kept > 0]
     # probability_regions sorts by (-score, window start) stably in ndimage.label order, the components' first cells
     # in row-major order: label_chunked numbers components in that order too.

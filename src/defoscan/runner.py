@@ -243,6 +243,7 @@ def detect_chunked(
             background_size=parameters.background_size,
             min_cells=parameters.min_cells,
             min_points=parameters.min_points,
+            min_velocity=parameters.min_velocity,
             chunk=chunk,
         )
         polygons = store_polygons(path, grid.transform, chunk=chunk)
