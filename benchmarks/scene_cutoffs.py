@@ -35,7 +35,7 @@ from defoscan.threshold import ThresholdParameters, threshold_detect
 
 CNN_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.453, 0.5, 0.55, 0.6, 0.7)
 THRESHOLD_K = (3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0)
-GISTAR_Z = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0)
+GISTAR_Z = (3.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 40.0)
 ADA_K = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 
 
