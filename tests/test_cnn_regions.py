@@ -114,3 +114,16 @@ def test_regions_moving_less_than_min_velocity_are_dropped():
     labels, regions = probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)
     assert [r["mean_velocity"] for r in regions] == [pytest.approx(-9.5)]
     assert labels[20, 30] == 1 and not labels[40:44, 10:14].any()
+
+
+def test_a_region_of_both_signs_with_a_strong_peak_is_kept():
+    velocity, count = flat_map()
+    # A crater: -12 mm/yr subsidence beside +11 mm/yr uplift, a mean near zero.
+    velocity[20:24, 30:34] = 3.0 + np.array([[-12.0, -6, 5, 11], [-12, -6, 5, 11], [-9, -4, 4, 8], [-9, -4, 4, 8]])
+    probability = np.zeros(velocity.shape)
+    probability[20:24, 30:34] = 0.9
+    (region,) = probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)[1]
+    assert abs(region["mean_velocity"]) < 2.0 and region["peak_velocity"] == pytest.approx(-12.0)
+    # The same shape at a third of the size: its peak (4 mm/yr) is under 5 x 2 mm/yr, and it goes.
+    velocity[20:24, 30:34] = 3.0 + (velocity[20:24, 30:34] - 3.0) / 3.0
+    assert probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)[1] == []

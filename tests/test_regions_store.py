@@ -73,13 +73,17 @@ def assert_same_regions(got, expected):
 def test_min_velocity_drops_the_same_regions(chunk, tmp_path):
     velocity, probability, count = a_map()
     store_of(tmp_path / "run.zarr", velocity, probability, count, chunk)
-    # The map's regions are wide (random probability blobs joined to the bowls): their means are small.
-    options = {"low_threshold": 0.4, "background_size": BACKGROUND, "min_velocity": 0.15}
+    # The map's regions are wide (random probability blobs joined to the bowls): their means are small, and the
+    # bowls are kept by their peaks (5 x 1 mm/yr).
+    options = {"low_threshold": 0.4, "background_size": BACKGROUND, "min_velocity": 1.0}
     regions = regions_store(tmp_path / "run.zarr", cell_size=CELL, threshold=0.5, chunk=chunk, **options)
     labels, expected = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, **options)
     everything = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, low_threshold=0.4)[1]
     assert 3 <= len(expected) < len(everything) - 10
-    assert all(abs(r["mean_velocity"]) >= 0.15 for r in expected)
+    by_mean = [abs(r["mean_velocity"]) >= 1.0 for r in expected]
+    by_peak = [abs(r["peak_velocity"]) >= 5.0 for r in expected]
+    assert all(m or p for m, p in zip(by_mean, by_peak, strict=True))
+    assert any(by_mean) and any(p and not m for m, p in zip(by_mean, by_peak, strict=True))
     assert_same_regions(regions, expected)
     assert np.array_equal(zarr.open_group(str(tmp_path / "run.zarr"), mode="r")["labels"][...], labels)
 

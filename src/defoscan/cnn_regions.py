@@ -19,6 +19,9 @@ from defoscan.threshold import robust_background
 # detect's lower cut-off, as a share of the cut-off: chosen on 100 validation scenes (seed 16; best IoU 0.42 at
 # 0.4-0.5 against 0.32 without hysteresis, the same 4 % of negative scenes raised; docs/SCAN.md).
 LOW_THRESHOLD_RATIO = 0.5
+# A region whose mean is under min_velocity is still kept if its peak reaches this many times min_velocity: a
+# crater's subsidence beside its uplift averages out (chosen on validation scenes, docs/EVALUATION.md).
+STRONG_PEAK_RATIO = 5.0
 
 
 def probability_regions(
@@ -56,8 +59,9 @@ def probability_regions(
     min_cells, min_points : int
         Cells and points (sum of the cells' counts) a region needs.
     min_velocity : float
-        Magnitude of mean velocity against the background (mm/yr) a region needs: ``detect`` passes the threshold
-        detector's ``min_velocity``, so both report motion of the same size (docs/EVALUATION.md measures it).
+        Magnitude of mean velocity against the background (mm/yr) a region needs, unless its peak reaches
+        :data:`STRONG_PEAK_RATIO` times it: ``detect`` passes the threshold detector's ``min_velocity``, so both
+        report motion of the same size (docs/EVALUATION.md measures it).
     origin : (int, int)
         Global ``(row, column)`` index of the map's first cell, for the background's blocks
         (:func:`defoscan.threshold.robust_background`).
@@ -101,7 +105,8 @@ def probability_regions(
         if values.size == 0:  # no background (too little data anywhere): nothing to measure against
             continue
         mean = float(values.mean())
-        if abs(mean) < min_velocity:
+        peak = float(values[np.argmax(np.abs(values))])
+        if abs(mean) < min_velocity and abs(peak) < STRONG_PEAK_RATIO * min_velocity:
             continue
         found.append(
             {
@@ -111,7 +116,7 @@ def probability_regions(
                 "n_cells": n_cells,
                 "n_points": n_points,
                 "mean_velocity": mean,
-                "peak_velocity": float(values[np.argmax(np.abs(values))]),
+                "peak_velocity": peak,
                 "sign": "subsidence" if mean < 0 else "uplift",
                 "mean_probability": float(probability[window][cells].mean()),
             }

@@ -38,6 +38,7 @@ import shapely.affinity
 import zarr
 from affine import Affine
 
+from defoscan.cnn_regions import STRONG_PEAK_RATIO
 from defoscan.labels import label_chunked
 from defoscan.store import create_array
 from defoscan.threshold import background_at, block_medians
@@ -86,7 +87,8 @@ def regions_store(
     min_cells, min_points : int
         Cells and points a region needs.
     min_velocity : float
-        Magnitude of mean velocity against the background (mm/yr) a region needs.
+        Magnitude of mean velocity against the background (mm/yr) a region needs, unless its peak reaches
+        :data:`defoscan.cnn_regions.STRONG_PEAK_RATIO` times it.
     chunk : int
         Cells per chunk side.
     probability, velocity, count : str
@@ -172,7 +174,9 @@ def regions_store(
             peak[label], peak_magnitude[label], peak_cell[label] = values[better], magnitude[better], cell[better]
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        strong = np.abs(sum_residual / n_residual) >= min_velocity
+        strong = (np.abs(sum_residual / n_residual) >= min_velocity) | (
+            np.abs(peak) >= STRONG_PEAK_RATIO * min_velocity
+        )
     kept = np.flatnonzero((n_cells >= min_cells) & (n_points >= min_points) & (n_residual > 0) & strong)
     kept = kept[kept > 0]
     # probability_regions sorts by (-score, window start) stably in ndimage.label order, the components' first cells
