@@ -90,6 +90,15 @@ def match_detections(detections, truths):
     return matched
 
 
+def f1_score(precision, recall):
+    """Harmonic mean of precision and recall; None without truths (recall None), 0 when nothing was detected."""
+    if recall is None:
+        return None
+    if precision is None or precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
 def score(detections, truths, *, area_km2=None):
     """Object-level scores (module notes).
 
@@ -115,16 +124,10 @@ def score(detections, truths, *, area_km2=None):
     found = np.zeros(len(truths), dtype=bool)
     found[matched[matched >= 0]] = True
     false_alarms = int(np.count_nonzero(matched < 0))
-    # Undefined scores are None: recall without truths, precision without detections (F1 is then 0 if truths
-    # were missed, else undefined).
+    # Undefined scores are None: recall without truths, precision without detections.
     recall = float(found.mean()) if len(truths) else None
     precision = float(np.mean(matched >= 0)) if len(detections) else None
-    if recall is None:
-        f1 = None
-    elif precision is None or precision + recall == 0:
-        f1 = 0.0
-    else:
-        f1 = 2 * precision * recall / (precision + recall)
+    f1 = f1_score(precision, recall)
     result = {
         "detections": len(detections),
         "truths": len(truths),

@@ -25,7 +25,7 @@ from importlib.resources import files
 import numpy as np
 import shapely
 
-from defoscan.evaluate import VELOCITY_BANDS, band_label, examined_area_km2, read_polygons, score
+from defoscan.evaluate import VELOCITY_BANDS, band_label, examined_area_km2, f1_score, read_polygons, score
 from defoscan.outputs import write_json
 from defoscan.synth.sources import KINDS
 
@@ -213,12 +213,7 @@ def pool(results):
     matched = detections - sum(r["false_alarms"] for r in positive)
     recall = found / truths if truths else None
     precision = matched / detections if detections else None
-    if recall is None:
-        f1 = None
-    elif not precision or precision + recall == 0:
-        f1 = 0.0
-    else:
-        f1 = 2 * precision * recall / (precision + recall)
+    f1 = f1_score(precision, recall)
     pooled = {
         "scenes": len(results),
         "scenes_with_signals": len(positive),
