@@ -89,7 +89,8 @@ def detect(
     parameters : defoscan.threshold.ThresholdParameters, optional
         The threshold detector's parameters; the CNN detector uses their ``background_size`` (velocities of a
         region are measured against that robust background), ``min_cells``, ``min_points`` and ``min_velocity``
-        (a region's mean velocity against the background must reach it).
+        (a region's mean velocity against the background must reach it, or its peak
+        :data:`defoscan.cnn_regions.STRONG_PEAK_RATIO` times it).
     baseline : defoscan.hotspot.HotspotParameters or defoscan.ada.AdaParameters, optional
         The ``gistar`` or ``ada`` detector's own parameters (for ``gistar``, by default its defaults with
         ``parameters``' background size and minimum sizes; for ``ada`` its defaults).
@@ -179,6 +180,7 @@ def detect(
 
     log("detecting")
     mark = time.perf_counter()
+    low_ratio = LOW_THRESHOLD_RATIO if hysteresis else 1.0  # hysteresis off: one cut-off
     records, noise, probabilities = [], {}, []
     timings["scan_s"] = 0.0
     for grid in grids:
@@ -195,7 +197,7 @@ def detect(
                 count,
                 definition.cell_size,
                 probability_threshold,
-                low_threshold=(LOW_THRESHOLD_RATIO if hysteresis else 1.0) * probability_threshold,
+                low_threshold=low_ratio * probability_threshold,
                 background_size=parameters.background_size,
                 min_cells=parameters.min_cells,
                 min_points=parameters.min_points,
@@ -243,9 +245,7 @@ def detect(
         detector=detector,
         model=_model_record(model_path, card),
         probability_threshold=probability_threshold,
-        low_probability_threshold=(
-            (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * probability_threshold if detector == "cnn" else None
-        ),
+        low_probability_threshold=low_ratio * probability_threshold if detector == "cnn" else None,
         despike=despike,
         baseline=None if baseline is None else baseline.as_dict(),
     )
