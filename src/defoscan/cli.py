@@ -167,6 +167,18 @@ def demo(
 
 
 @app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Output directory of a finished detect or demo run.", show_default=False),
+    top: int = typer.Option(50, "--top", help="Detections given a card (highest scores); the rest are in the table."),
+):
+    """Rebuild report.html of a finished run from its files (run.json, detections, rasters, overview.png)."""
+    from defoscan.report import write_report_from_run
+
+    path = write_report_from_run(str(run_dir), top=top)
+    console.print(f"report: {path}  (open it in a browser)", soft_wrap=True)
+
+
+@app.command()
 def grid(
     inputs: list[Path] = Inputs,
     out: Path = typer.Option(..., "--out", help="Output GeoTIFF (Cloud-Optimised).", show_default=False),
@@ -806,7 +818,14 @@ def _print_summary(result, out):
         "mean mm/yr",
         "peak mm/yr",
     ]
-    table = Table(title=f"{len(frame)} detection(s)")
+    by_sign = {s: int((frame["sign"] == s).sum()) for s in ("subsidence", "uplift")}
+    grid = result["grid"]
+    with_data = sum(t["cells_with_data"] for t in result["tracks"]) * grid["cell_size_m"] ** 2 / 1e6
+    coverage = ", ".join(f"{t['coverage']:.0%}" for t in result["tracks"])
+    table = Table(
+        title=f"{len(frame)} detection(s): {by_sign['subsidence']} subsidence, {by_sign['uplift']} uplift",
+        caption=f"{with_data:,.1f} km² with data (coverage {coverage}), run time {result['timings']['total_s']:.1f} s",
+    )
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for _, row in frame.head(15).iterrows():
@@ -823,7 +842,7 @@ def _print_summary(result, out):
         table.add_row(*cells)
     console.print(table)
     if len(frame) > 15:
-        console.print(f"... and {len(frame) - 15} more in detections.geojson")
+        console.print(f"... and {len(frame) - 15} more in report.html and detections.geojson")
     console.print(f"report: {Path(out) / 'report.html'}  (open it in a browser)", soft_wrap=True)
 
 

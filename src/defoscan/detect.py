@@ -31,7 +31,7 @@ from defoscan.outputs import (
     write_json,
 )
 from defoscan.regions import detections_frame, label_polygons
-from defoscan.report import write_report
+from defoscan.report import write_report_from_run
 from defoscan.threshold import ThresholdParameters, threshold_detect
 
 DEPENDENCIES = (
@@ -281,8 +281,8 @@ def detect(
         timings["write_s"] = time.perf_counter() - mark
         timings["total_s"] = time.perf_counter() - started
         record["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        write_report(os.path.join(staging, "report.html"), record, frame, os.path.join(staging, "overview.png"))
         write_json(os.path.join(staging, "run.json"), record)
+        write_report_from_run(staging)  # from the files just written, as `defoscan report` rebuilds it
     return {**record, "detections": frame}
 
 

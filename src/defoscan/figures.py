@@ -12,6 +12,9 @@ from defoscan.outputs import atomic_path  # noqa: E402
 from defoscan.store_outputs import window_shape  # noqa: E402
 
 VELOCITY_CMAP = "RdBu"  # diverging, centred on zero: red = away from the satellite (subsidence), blue = towards
+NO_DATA_COLOUR = "0.85"
+MAX_LABELS = 50  # detections numbered on the map: the report's cards (defoscan.report.DEFAULT_TOP)
+DPI = 200  # print quality at the figure's 6 inches a panel
 
 
 def symmetric_limit(values, percentile=98.0, floor=1.0):
@@ -20,7 +23,7 @@ def symmetric_limit(values, percentile=98.0, floor=1.0):
     return max(floor, float(np.percentile(finite, percentile))) if finite.size else floor
 
 
-def write_overview(path, grids, frame, dpi=150):
+def write_overview(path, grids, frame, dpi=DPI):
     """Write ``overview.png``: one panel per track, velocity in mm/yr, detections outlined with their number.
 
     Parameters
@@ -47,7 +50,7 @@ def write_overview(path, grids, frame, dpi=150):
     _write_panels(path, panels, frame, limit, dpi)
 
 
-def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels=2000, dpi=150):
+def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels=2000, dpi=DPI):
     """Write the figure of :func:`write_overview` from maps in a store, each read decimated, in bounded memory.
 
     Each track's velocity is reduced to at most ``max_pixels`` a side by :func:`block_mean` (the mean of the
@@ -126,33 +129,56 @@ def image_extent(transform, height, width):
 
 
 def _write_panels(path, panels, frame, limit, dpi):
-    """The overview figure: ``panels`` of (track, 2-D image, extent in km, CRS label), colours within ``limit``."""
+    """The overview figure: ``panels`` of (track, 2-D image, extent in km, CRS label), colours within ``limit``.
+
+    Every detection is outlined; the :data:`MAX_LABELS` highest-scoring ones carry their number (those the report
+    gives a card), so that a country's thousands of detections do not bury the map under numbers.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(6.0 * n, 5.6), squeeze=False, constrained_layout=True)
-    for ax, (track, values, extent, crs_label) in zip(axes[0], panels, strict=True):
-        image = ax.imshow(values, cmap=VELOCITY_CMAP, vmin=-limit, vmax=limit, extent=extent, interpolation="nearest")
-        ax.set_facecolor("0.85")  # no data shows grey, distinct from zero velocity (white)
-        for _, row in frame[frame["track"] == track].iterrows():
-            polygons = getattr(row.geometry, "geoms", [row.geometry])
-            for polygon in polygons:
-                xs, ys = polygon.exterior.xy
-                ax.plot(np.asarray(xs) / 1000.0, np.asarray(ys) / 1000.0, color="black", linewidth=0.9)
-            point = row.geometry.representative_point()
-            ax.annotate(
-                str(row["id"]),
-                (point.x / 1000.0, point.y / 1000.0),
-                fontsize=8,
-                fontweight="bold",
-                ha="center",
-                va="center",
-                color="black",
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+    labelled = set(frame.sort_values(["score", "id"], ascending=[False, True])["id"].head(MAX_LABELS))
+    with plt.rc_context({"font.size": 9, "axes.titlesize": 11, "axes.labelsize": 9}):
+        fig, axes = plt.subplots(1, n, figsize=(6.0 * n, 6.0), squeeze=False, constrained_layout=True)
+        for ax, (track, values, extent, crs_label) in zip(axes[0], panels, strict=True):
+            image = ax.imshow(
+                values, cmap=VELOCITY_CMAP, vmin=-limit, vmax=limit, extent=extent, interpolation="nearest"
             )
-        ax.set_title(f"Track {track}: {int((frame['track'] == track).sum())} detections")
-        ax.set_xlabel(f"easting (km, {crs_label})")
-        ax.set_ylabel("northing (km)")
-        ax.set_aspect("equal")
-        fig.colorbar(image, ax=ax, shrink=0.85, label="LOS velocity (mm/yr), negative = away from satellite")
-    with atomic_path(path) as temporary:
-        fig.savefig(temporary, dpi=dpi, format="png", metadata={"Software": None})
-    plt.close(fig)
+            ax.set_facecolor(NO_DATA_COLOUR)  # no data shows grey, distinct from zero velocity (white)
+            on_track = frame[frame["track"] == track]
+            for _, row in on_track.iterrows():
+                for polygon in getattr(row.geometry, "geoms", [row.geometry]):
+                    xs, ys = polygon.exterior.xy
+                    ax.plot(np.asarray(xs) / 1000.0, np.asarray(ys) / 1000.0, color="black", linewidth=0.8)
+                if row["id"] not in labelled:
+                    continue
+                point = row.geometry.representative_point()
+                ax.annotate(
+                    str(row["id"]),
+                    (point.x / 1000.0, point.y / 1000.0),
+                    fontsize=7,
+                    fontweight="bold",
+                    ha="center",
+                    va="center",
+                    color="black",
+                    bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.75},
+                )
+            ax.set_title(f"Track {track}: {len(on_track)} detection(s)")
+            ax.set_xlabel(f"easting (km, {crs_label})")
+            ax.set_ylabel("northing (km)")
+            ax.ticklabel_format(useOffset=False, style="plain")
+            ax.set_aspect("equal")
+            fig.colorbar(
+                image, ax=ax, shrink=0.8, extend="both", label="LOS velocity (mm/yr)\nnegative = away from satellite"
+            )
+            handles = [
+                Line2D([], [], color="black", linewidth=0.8, label="detection (number: report card)"),
+                Patch(facecolor=NO_DATA_COLOUR, edgecolor="0.5", label="no data"),
+            ]
+            ax.legend(
+                handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False, fontsize=8
+            )
+        with atomic_path(path) as temporary:
+            fig.savefig(temporary, dpi=dpi, format="png", metadata={"Software": None})
+        plt.close(fig)

@@ -1,110 +1,370 @@
-"""``report.html``: a self-contained page (images inlined, no scripts from the network) summarising a run."""
+"""``report.html``: the page a person reads, built from a finished run directory (docs/REPORT.md).
+
+The page is self-contained (images inlined as base64, style and script inline, nothing fetched) and is built only
+from the run's files, so ``detect`` and ``defoscan report RUN_DIR`` make the same page. It holds a summary, the
+overview map, one card per detection for the ``top`` highest scores (four small images read from windows of the
+rasters: the cost does not grow with the map), a sortable table of every detection, and the parameters, timings
+and software versions of ``run.json``.
+"""
 
 import base64
 import html
+import json
 import os
 
+import geopandas as gpd
+import rasterio
+
+from defoscan.errors import InputError
 from defoscan.outputs import atomic_path
+from defoscan.report_assets import SCRIPT, STYLE
+from defoscan.report_images import card_panels, colorbar_stops
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; }
-th { background: #f2f2f2; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; } .note { color: #666; font-size: 0.9em; }
-"""
+DEFAULT_TOP = 50  # cards; the other detections are in the table only, so a country's page stays quick to open
+RASTERS = ("velocity", "velocity_filled", "probability")
+DETECTION_COLUMNS = ("id", "score", "area_km2", "n_points", "mean_velocity", "peak_velocity", "sign")
+RECORD_KEYS = ("software", "inputs", "parameters", "grid", "tracks", "detections", "timings")
+TABLE_COLUMNS = (  # heading, data type, cell value, cell text
+    ("#", "number", lambda r: r["id"], lambda r: str(r["id"])),
+    ("score", "number", lambda r: r["score"], lambda r: f"{r['score']:.3f}"),
+    ("type", "text", lambda r: r["kind"], lambda r: r["kind"]),
+    ("sign", "text", lambda r: r["sign"], lambda r: r["sign"]),
+    ("track", "text", lambda r: r["track"], lambda r: r["track"]),
+    ("area (km²)", "number", lambda r: r["area_km2"], lambda r: f"{r['area_km2']:.3f}"),
+    ("points", "number", lambda r: r["n_points"], lambda r: f"{r['n_points']:,}"),
+    ("mean velocity (mm/yr)", "number", lambda r: r["mean_velocity"], lambda r: f"{r['mean_velocity']:.1f}"),
+    ("peak velocity (mm/yr)", "number", lambda r: r["peak_velocity"], lambda r: f"{r['peak_velocity']:.1f}"),
+    ("longitude", "number", lambda r: r["lon"], lambda r: f"{r['lon']:.5f}"),
+    ("latitude", "number", lambda r: r["lat"], lambda r: f"{r['lat']:.5f}"),
+)
 
 
-def write_report(path, record, frame, overview_png):
-    """Write the HTML report of a run.
+def write_report_from_run(run_dir, *, top=DEFAULT_TOP, path=None):
+    """Write ``report.html`` of a finished run from the run's files, atomically.
 
     Parameters
     ----------
-    path : str
+    run_dir : str or os.PathLike
+        A directory written by ``detect``: ``run.json``, ``detections.gpkg`` (or ``detections.geojson``),
+        ``velocity.tif``, ``velocity_filled.tif``, ``probability.tif`` and ``overview.png``.
+    top : int
+        Detections given a card, highest scores first; the others are in the table only.
+    path : str, optional
+        Where to write the page; ``RUN_DIR/report.html`` by default.
+
+    Returns
+    -------
+    str
+        The page's path.
+
+    Raises
+    ------
+    InputError
+        When ``run_dir`` is not a finished run (missing or unreadable files), or ``top`` is negative.
+    """
+    run_dir = os.fspath(run_dir)
+    if int(top) < 0:
+        raise InputError(None, f"--top must be 0 or more, got {top}")
+    record, frame = load_run(run_dir)
+    document = render_report(run_dir, record, frame, top=int(top))
+    path = os.path.join(run_dir, "report.html") if path is None else os.fspath(path)
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(document)
+    return path
+
+
+def load_run(run_dir):
+    """The run record and detections (working CRS, highest score first) of a run directory.
+
+    Raises
+    ------
+    InputError
+        Naming the missing or unreadable file.
+    """
+    if not os.path.isdir(run_dir):
+        raise InputError(run_dir, "no such run directory" if not os.path.exists(run_dir) else "not a directory")
+    record_path = os.path.join(run_dir, "run.json")
+    if not os.path.isfile(record_path):
+        raise InputError(run_dir, "not a defoscan run directory (no run.json)")
+    try:
+        with open(record_path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(record_path, f"cannot read the run record ({error})") from None
+    missing = [key for key in RECORD_KEYS if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise InputError(record_path, f"not a defoscan run record (no {', '.join(missing)})")
+    for name in (*(f"{r}.tif" for r in RASTERS), "overview.png"):
+        if not os.path.isfile(os.path.join(run_dir, name)):
+            raise InputError(os.path.join(run_dir, name), "missing: not a finished defoscan run")
+    frame = _read_detections(run_dir, record["grid"]["crs"])
+    return record, frame.sort_values(["score", "id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def render_report(run_dir, record, frame, *, top=DEFAULT_TOP):
+    """The page, as text.
+
+    Parameters
+    ----------
+    run_dir : str
+        The rasters and ``overview.png`` are read from it.
     record : dict
         The run record (``run.json``).
     frame : geopandas.GeoDataFrame
-        Detections, with ``id``, ``score``, ``area_km2``, ``n_points``, ``mean_velocity``, ``peak_velocity``,
-        ``sign``, ``kind``, ``track``.
-    overview_png : str
-        Path of the overview figure, inlined as base64.
-    """
-    with open(overview_png, "rb") as handle:
-        image = base64.b64encode(handle.read()).decode("ascii")
-    grid = record["grid"]
-    area_km2 = grid["width"] * grid["height"] * grid["cell_size_m"] ** 2 / 1e6
-    summary_rows = [
-        ("Inputs", ", ".join(i["path"].rsplit("/", 1)[-1] for i in record["inputs"])),
-        ("Points", "gridded raster input" if record["points"] is None else f"{record['points']:,}"),
-        ("Grid", f"{grid['width']} x {grid['height']} cells of {grid['cell_size_m']:g} m in {grid['crs']}"),
-        ("Area covered by the grid", f"{area_km2:,.1f} km²"),
-        ("Coverage (cells with data)", ", ".join(f"{t['track']}: {t['coverage']:.1%}" for t in record["tracks"])),
-        ("Detector", _detector_label(record["parameters"])),
-        (
-            "Detections",
-            f"{record['detections']['count']} ({record['detections']['by_sign']['subsidence']} "
-            f"subsidence, {record['detections']['by_sign']['uplift']} uplift)",
-        ),
-        ("Run time", f"{record['timings']['total_s']:.1f} s"),
-    ]
-    summary = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in summary_rows)
-    centroids = frame.to_crs(4326).geometry.representative_point() if len(frame) else []
-    body = "".join(_detection_row(row, point) for (_, row), point in zip(frame.iterrows(), centroids, strict=True))
-    table = (
-        "<table><thead><tr><th>#</th><th>score</th><th>type</th><th>sign</th><th>track</th>"
-        "<th>area (km²)</th><th>points</th><th>mean velocity (mm/yr)</th><th>peak velocity (mm/yr)</th>"
-        f"<th>lon, lat</th></tr></thead><tbody>{body}</tbody></table>"
-        if len(frame)
-        else "<p>No deformation detected.</p>"
-    )
-    versions = ", ".join(f"{k} {v}" for k, v in record["software"].items())
-    if record["parameters"]["detector"] == "cnn":
-        from defoscan.scan import localise_mode
+        Detections in the working CRS, in card order (highest score first).
+    top : int
 
-        model_input = (record["parameters"].get("model") or {}).get("input") or {}
-        how = {
-            "product": "the network's per-cell output times its window score, blended over overlapping windows",
-            "pixel": "the network's per-cell output, blended over overlapping windows",
-        }.get(localise_mode(model_input), "the network's score of each window, blended over overlapping windows")
-        scores = (
-            "A score is the highest probability of deformation in the area, from a network trained on synthetic "
-            f"maps ({how}); it ranks detections, and is calibrated on synthetic data only. An area is detected "
-            f"where the probability reaches {record['parameters']['probability_threshold']:.2f} and outlined "
-            f"where it reaches {_low_threshold(record['parameters']):.2f}."
+    Returns
+    -------
+    str
+    """
+    rows = _table_rows(frame)
+    with open(os.path.join(run_dir, "overview.png"), "rb") as handle:
+        overview = base64.b64encode(handle.read()).decode("ascii")
+    cards = _cards(run_dir, record, frame.head(top), rows[:top]) if top and len(frame) else ""
+    shown = min(top, len(frame))
+    if not len(frame):
+        cards_heading = "<p>No deformation detected: no detection reached the detector's cut-offs.</p>"
+    elif shown < len(frame):
+        cards_heading = (
+            f"<p>The {shown} highest-scoring of {len(frame)} detections; the other {len(frame) - shown} are in the "
+            '<a href="#table">table</a>.</p>'
         )
     else:
-        scores = "Scores rank detections; they are not calibrated probabilities."
-    document = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>defoscan report</title><style>{_STYLE}</style></head>
+        cards_heading = f"<p>All {len(frame)} detections, highest score first.</p>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>defoscan report: {len(frame)} detection(s)</title><style>{STYLE}</style></head>
 <body>
 <h1>Ground deformation report</h1>
-<table>{summary}</table>
-<h2>Overview</h2>
-<img alt="Gridded velocity with detections outlined and numbered" src="data:image/png;base64,{image}">
-<h2>Detections</h2>
-{table}
+<p class="note">{html.escape(", ".join(os.path.basename(i["path"]) for i in record["inputs"]))}</p>
+<h2 id="summary">Summary</h2>
+<table class="summary">{_summary(record)}</table>
+{_counts(frame)}
+<h2 id="overview">Overview</h2>
+<figure><img class="overview" alt="Gridded velocity with the detections outlined and numbered"
+src="data:image/png;base64,{overview}">
+<figcaption class="note">Line-of-sight velocity of the gridded map (mm/yr; grey: no data), detections outlined
+and numbered as in the cards and the table.</figcaption></figure>
+<h2 id="detections">Detections</h2>
+{cards_heading}
+{cards}
+<h2 id="table">All detections</h2>
+{_table(rows, shown)}
 <p class="note">Velocities are along the satellite line of sight; negative = motion away from the satellite
-(subsidence where motion is mostly vertical). {html.escape(scores)}</p>
-<p class="note">Software: {html.escape(versions)}</p>
+(subsidence where motion is mostly vertical), shown red; positive (uplift) blue. {html.escape(_scores_note(record))}
+</p>
+<h2 id="parameters">Parameters</h2>
+{_key_values(_flatten(record["parameters"]))}
+<h2 id="timings">Timings</h2>
+{_key_values({k: f"{v:.2f} s" for k, v in record["timings"].items()})}
+<h2 id="software">Software</h2>
+{_key_values(record["software"])}
+<script>{SCRIPT}</script>
 </body></html>
 """
-    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(document)
 
 
-def _detection_row(row, point):
-    cells = [
-        row["id"],
-        f"{row['score']:.2f}",
-        row["kind"],
-        row["sign"],
-        row["track"],
-        f"{row['area_km2']:.3f}",
-        row["n_points"],
-        f"{row['mean_velocity']:.1f}",
-        f"{row['peak_velocity']:.1f}",
-        f"{point.x:.5f}, {point.y:.5f}",
+def _read_detections(run_dir, crs):
+    """Detections of the run in the working CRS: the GeoPackage, else the GeoJSON reprojected."""
+    for name in ("detections.gpkg", "detections.geojson"):
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            try:
+                frame = gpd.read_file(path)
+            except Exception as error:  # pyogrio raises several types for unreadable files
+                raise InputError(path, f"cannot read the detections ({error})") from None
+            if frame.crs is None:
+                frame = frame.set_crs(4326)
+            missing = set(DETECTION_COLUMNS) - set(frame.columns)
+            if len(frame) and missing:
+                raise InputError(path, f"not defoscan detections (no {', '.join(sorted(missing))})")
+            for column, default in (("kind", "deformation"), ("track", "all")):
+                if column not in frame.columns:
+                    frame[column] = default
+            return frame.to_crs(crs)
+    raise InputError(os.path.join(run_dir, "detections.gpkg"), "missing: not a finished defoscan run")
+
+
+def _summary(record):
+    grid, tracks, parameters = record["grid"], record["tracks"], record["parameters"]
+    cell_km2 = grid["cell_size_m"] ** 2 / 1e6
+    with_data = sum(t["cells_with_data"] for t in tracks) * cell_km2
+    detections = record["detections"]
+    rows = [
+        ("Area scanned", f"{grid['width'] * grid['height'] * cell_km2:,.1f} km² (extent of the grid)"),
+        ("Area with data", f"{with_data:,.1f} km²" + (" (all tracks)" if len(tracks) > 1 else "")),
+        ("Coverage (cells with data)", ", ".join(f"{t['track']}: {t['coverage']:.1%}" for t in tracks)),
+        ("Points", "gridded raster input" if record["points"] is None else f"{record['points']:,}"),
+        ("Grid", f"{grid['width']:,} x {grid['height']:,} cells of {grid['cell_size_m']:g} m in {grid['crs']}"),
+        ("Detector", _detector_label(parameters)),
+        (
+            "Detections",
+            f"{detections['count']} ({detections['by_sign']['subsidence']} subsidence, "
+            f"{detections['by_sign']['uplift']} uplift)",
+        ),
+        ("Run time", f"{record['timings'].get('total_s', float('nan')):.1f} s"),
     ]
-    return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+    return "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+
+
+def _counts(frame):
+    """Detections by type (rows) and sign (columns)."""
+    if not len(frame):
+        return ""
+    signs = ("subsidence", "uplift")
+    body = ""
+    for kind in sorted(frame["kind"].unique()):
+        of_kind = frame[frame["kind"] == kind]
+        cells = "".join(f'<td class="num">{int((of_kind["sign"] == s).sum())}</td>' for s in signs)
+        body += f'<tr><th>{html.escape(str(kind))}</th>{cells}<td class="num">{len(of_kind)}</td></tr>'
+    return (
+        '<table class="counts"><thead><tr><th>type</th><th class="legend-subsidence">subsidence</th>'
+        f'<th class="legend-uplift">uplift</th><th>all</th></tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
+def _table_rows(frame):
+    """Plain dicts of the detections, with the longitude and latitude of a point inside each."""
+    if not len(frame):
+        return []
+    inside = frame.geometry.representative_point()
+    geographic = inside.to_crs(4326)
+    rows = []
+    for record, point, lonlat in zip(
+        frame.drop(columns="geometry").to_dict("records"), inside, geographic, strict=True
+    ):
+        rows.append({**record, "x": point.x, "y": point.y, "lon": lonlat.x, "lat": lonlat.y})
+    return rows
+
+
+def _table(rows, carded):
+    """The sortable table of every detection; the numbers of the first ``carded`` rows link to their cards."""
+    if not rows:
+        return "<p>No detections.</p>"
+    head = "".join(f'<th data-type="{kind}">{html.escape(name)}</th>' for name, kind, _, _ in TABLE_COLUMNS)
+    body = []
+    for index, row in enumerate(rows):
+        cells = []
+        for name, kind, value, text in TABLE_COLUMNS:
+            shown = html.escape(text(row))
+            if name == "#" and index < carded:
+                shown = f'<a href="#detection-{row["id"]}">{shown}</a>'
+            if kind == "number":
+                cells.append(f'<td class="num" data-value="{float(value(row))!r}">{shown}</td>')
+            else:
+                cells.append(f"<td>{shown}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        '<p class="note">Click a column heading to sort by it, again to reverse; a linked number leads to its '
+        "card.</p>"
+        f'<table class="sortable detections"><thead><tr>{head}</tr></thead><tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody></table>"
+    )
+
+
+def _cards(run_dir, record, frame, rows):
+    """One card per detection: facts, and the four panels of :func:`defoscan.report_images.card_panels`."""
+    recipe = (record["parameters"].get("model") or {}).get("input")
+    detector = record["parameters"].get("detector", "cnn")
+    crs = record["grid"]["crs"]
+    sources = {name: rasterio.open(os.path.join(run_dir, f"{name}.tif")) for name in RASTERS}
+    try:
+        out = []
+        for geometry, row in zip(frame.geometry, rows, strict=True):
+            bands = {name: _band(src, f"{name} {row['track']}") for name, src in sources.items()}
+            panels = card_panels(sources, bands, geometry, row["peak_velocity"], recipe, detector=detector)
+            out.append(_card(row, panels, crs))
+        return "\n".join(out)
+    finally:
+        for src in sources.values():
+            src.close()
+
+
+def _band(src, description):
+    """Band index (1-based) of the band named ``description``."""
+    for index, name in enumerate(src.descriptions, start=1):
+        if name == description:
+            return index
+    raise InputError(src.name, f"no band {description!r}")
+
+
+def _card(row, panels, crs):
+    facts = [
+        ("location", f"{_degrees(row['lon'], 'E', 'W')}, {_degrees(row['lat'], 'N', 'S')}"),
+        ("working CRS", f"{row['x']:,.0f} E, {row['y']:,.0f} N (m, {crs})"),
+        ("area", f"{row['area_km2']:.3f} km²"),
+        ("points", f"{row['n_points']:,}"),
+        ("mean velocity", f"{row['mean_velocity']:.1f} mm/yr"),
+        ("peak velocity", f"{row['peak_velocity']:.1f} mm/yr"),
+        ("track", row["track"]),
+    ]
+    facts_html = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts)
+    figures = "".join(_panel(p) for p in panels)
+    sign_class = "legend-subsidence" if row["sign"] == "subsidence" else "legend-uplift"
+    return (
+        f'<article class="card" id="detection-{row["id"]}"><h3>#{row["id"]} '
+        f'<span class="{sign_class}">{html.escape(row["sign"])}</span> · {html.escape(str(row["kind"]))}'
+        f'<span class="score">score {row["score"]:.3f}</span></h3>'
+        f'<dl class="facts">{facts_html}</dl><div class="panels">{figures}</div></article>'
+    )
+
+
+def _panel(panel):
+    image = base64.b64encode(panel.png).decode("ascii")
+    ticks = "".join(f"<span>{html.escape(label)}</span>" for _, label in panel.ticks)
+    return (
+        f'<figure class="panel"><img alt="{html.escape(panel.title)}" src="data:image/png;base64,{image}">'
+        f"<figcaption>{html.escape(panel.title)}</figcaption>"
+        f'<div class="bar" style="background: linear-gradient(to right, {colorbar_stops(panel.cmap)})"></div>'
+        f'<div class="ticks">{ticks}</div><div class="unit">{html.escape(panel.unit)}</div></figure>'
+    )
+
+
+def _degrees(value, positive, negative):
+    return f"{abs(value):.5f}° {positive if value >= 0 else negative}"
+
+
+def _flatten(mapping, prefix=""):
+    """Nested parameters as ``{"model.input.mode": "single", ...}``, values as JSON text."""
+    flat = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+def _key_values(mapping):
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in sorted(mapping.items())
+    )
+    return f'<table class="key-values">{rows}</table>'
+
+
+def _scores_note(record):
+    """What a score means for the run's detector."""
+    parameters = record["parameters"]
+    if parameters.get("detector") != "cnn":
+        return "Scores rank detections; they are not calibrated probabilities."
+    from defoscan.scan import localise_mode
+
+    model_input = (parameters.get("model") or {}).get("input") or {}
+    how = {
+        "product": "the network's per-cell output times its window score, blended over overlapping windows",
+        "pixel": "the network's per-cell output, blended over overlapping windows",
+    }.get(localise_mode(model_input), "the network's score of each window, blended over overlapping windows")
+    return (
+        "A score is the highest probability of deformation in the area, from a network trained on synthetic "
+        f"maps ({how}); it ranks detections, and is calibrated on synthetic data only. An area is detected "
+        f"where the probability reaches {parameters['probability_threshold']:.2f} and outlined "
+        f"where it reaches {_low_threshold(parameters):.2f}."
+    )
 
 
 def _low_threshold(parameters):
@@ -116,7 +376,7 @@ def _low_threshold(parameters):
 def _detector_label(parameters):
     """``cnn (model defoscan-compact, sha256 1234abcd...)`` or ``threshold``."""
     model = parameters.get("model") or {}
-    if parameters["detector"] != "cnn" or not model:
-        return parameters["detector"]
+    if parameters.get("detector") != "cnn" or not model:
+        return parameters.get("detector", "")
     name = model.get("name") or os.path.basename(str(model.get("path", "")))
     return f"cnn (model {name}, weights sha256 {str(model.get('weights_sha256', ''))[:12]})"

@@ -388,7 +388,7 @@ def _record_data_cells(path, stats, chunk):
 
 def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold, timings, started, mark):
     from defoscan.figures import write_overview_from_store
-    from defoscan.report import write_report
+    from defoscan.report import write_report_from_run
     from defoscan.store_outputs import write_cog_from_arrays
 
     groups = [(name, zarr.open_group(path, mode="r")) for name, path in stores]
@@ -434,8 +434,8 @@ def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold,
         timings["write_s"] = time.perf_counter() - mark
         timings["total_s"] = time.perf_counter() - started
         record["timings"] = {k: round(v, 3) for k, v in timings.items()}
-        write_report(os.path.join(staging, "report.html"), record, frame, os.path.join(staging, "overview.png"))
         write_json(os.path.join(staging, "run.json"), record)
+        write_report_from_run(staging)  # from the files just written (windowed reads), as `defoscan report` does
 
 
 def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_size, parameters, frame):
