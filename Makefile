@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 EVAL_DIR ?= evaluation-work
 
-.PHONY: demo test bench evaluate lint clean
+.PHONY: demo test chromium bench evaluate lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/defoscan demo --out $(DEMO_OUT)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+# The report's browser test (tests/test_report_browser.py) opens report.html in Debian's chromium, driven by
+# Playwright; installed here when missing (never a browser downloaded by Playwright). sudo only when not root.
+chromium:
+	@command -v chromium >/dev/null || { \
+		sudo=$$(test "$$(id -u)" -eq 0 || echo sudo); \
+		$$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
