@@ -47,8 +47,9 @@ def card_ids(page):
 
 
 def table_rows(page):
-    table = re.search(r'<table class="sortable detections">(.*?)</table>', page, re.S)
-    return [] if table is None else re.findall(r"<tr>", table.group(1).split("<tbody>", 1)[1])
+    """The table's rows: the JSON the page's script draws the table from."""
+    data = re.search(r'<script type="application/json" id="detections-data">(.*?)</script>', page, re.S)
+    return [] if data is None else json.loads(data.group(1).replace("<\\/", "</"))["rows"]
 
 
 def test_cards_for_the_top_detections_and_every_detection_in_the_table(kirishima_run):
@@ -58,7 +59,10 @@ def test_cards_for_the_top_detections_and_every_detection_in_the_table(kirishima
     assert card_ids(page) == list(ranked["id"][:DEFAULT_TOP])
     scores = [float(s) for s in re.findall(r'<span class="score">score ([0-9.]+)</span>', page)]
     assert scores == sorted(scores, reverse=True)
-    assert len(table_rows(page)) == len(frame)
+    rows = table_rows(page)
+    assert [row[0] for row in rows] == list(ranked["id"])  # every detection, highest score first
+    assert rows[0][1:3] == [ranked["score"].iloc[0], "deformation"]
+    assert json.loads(re.search(r'id="detections-data">(.*?)</script>', page).group(1))["cards"] == card_ids(page)
     assert f"the other {len(frame) - DEFAULT_TOP} are in the" in page
     assert page.count('<figure class="panel">') == 4 * DEFAULT_TOP
     for unit in ("mm/yr", "rad", "over-wrapped, one fringe = 27.7 mm/yr (display)", "threshold footprint"):

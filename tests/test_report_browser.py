@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from defoscan.cli import main
-from defoscan.report import DEFAULT_TOP
+from defoscan.report import DEFAULT_TOP, write_report_from_run
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +49,11 @@ def open_page(browser, path):
 
 
 def column_values(page, column):
-    return page.eval_on_selector_all(
-        "table.detections tbody tr", f"rows => rows.map(r => r.cells[{column}].getAttribute('data-value'))"
+    """The shown table's cells of one column, as numbers."""
+    texts = page.eval_on_selector_all(
+        "table.detections tbody tr", f"rows => rows.map(r => r.cells[{column}].textContent)"
     )
+    return [float(t.replace(",", "")) for t in texts]
 
 
 def test_demo_report_renders_offline_with_cards_and_table(demo_run, browser):
@@ -78,13 +80,13 @@ def test_sorting_a_column(demo_run, browser):
         header.click()
         assert header.get_attribute("aria-sort") == "ascending"
         column = page.locator("table.detections thead th").all_inner_texts().index(header.inner_text())
-        values = [float(v) for v in column_values(page, column)]
+        values = column_values(page, column)
         assert values == sorted(values) and values[0] < values[-1]
         header.click()
         assert header.get_attribute("aria-sort") == "descending"
-        assert [float(v) for v in column_values(page, column)] == sorted(values, reverse=True)
+        assert column_values(page, column) == sorted(values, reverse=True)
         page.locator("table.detections thead th", has_text="#").click()  # back to the numbers, ascending
-        ids = [int(float(v)) for v in column_values(page, 0)]
+        ids = column_values(page, 0)
         assert ids == sorted(ids)
         assert problems == []
     finally:
@@ -104,6 +106,33 @@ def test_rebuilt_report_with_fewer_cards(demo_run, browser, tmp_path):
         assert page.locator("table.detections tbody tr").count() == count
         page.locator("table.detections tbody tr a").first.click()  # a number links to its card
         assert page.evaluate("location.hash") == "#detection-1"
+        assert problems == []
+    finally:
+        page.close()
+
+
+def test_table_pages(demo_run, browser, tmp_path):
+    """A page of rows at a time (a country's table stays quick to open); sorting orders all rows, not the page."""
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_run, copy)
+    write_report_from_run(copy, rows_per_page=10)
+    count = json.loads((copy / "run.json").read_text())["detections"]["count"]
+    assert count > 10
+    page, problems = open_page(browser, copy / "report.html")
+    try:
+        rows = page.locator("table.detections tbody tr")
+        assert rows.count() == 10
+        assert page.locator("#detections-pager .range").inner_text() == f"rows 1\u201310 of {count}"
+        page.locator("#detections-pager .next").click()
+        assert column_values(page, 0)[0] == 11
+        page.locator("table.detections thead th", has_text="mean velocity").click()
+        assert page.locator("#detections-pager .range").inner_text().startswith("rows 1\u201310")
+        frame = json.loads((copy / "detections.geojson").read_text())["features"]
+        lowest = min(f["properties"]["mean_velocity"] for f in frame)
+        column = page.locator("table.detections thead th").all_inner_texts().index("mean velocity (mm/yr)")
+        assert column_values(page, column)[0] == pytest.approx(lowest, abs=0.05)
+        page.locator("#detections-pager .all").click()
+        assert rows.count() == count
         assert problems == []
     finally:
         page.close()

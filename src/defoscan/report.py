@@ -13,6 +13,7 @@ import json
 import os
 
 import geopandas as gpd
+import numpy as np
 import rasterio
 
 from defoscan.errors import InputError
@@ -24,22 +25,23 @@ DEFAULT_TOP = 50  # cards; the other detections are in the table only, so a coun
 RASTERS = ("velocity", "velocity_filled", "probability")
 DETECTION_COLUMNS = ("id", "score", "area_km2", "n_points", "mean_velocity", "peak_velocity", "sign")
 RECORD_KEYS = ("software", "inputs", "parameters", "grid", "tracks", "detections", "timings")
-TABLE_COLUMNS = (  # heading, data type, cell value, cell text
-    ("#", "number", lambda r: r["id"], lambda r: str(r["id"])),
-    ("score", "number", lambda r: r["score"], lambda r: f"{r['score']:.3f}"),
-    ("type", "text", lambda r: r["kind"], lambda r: r["kind"]),
-    ("sign", "text", lambda r: r["sign"], lambda r: r["sign"]),
-    ("track", "text", lambda r: r["track"], lambda r: r["track"]),
-    ("area (km²)", "number", lambda r: r["area_km2"], lambda r: f"{r['area_km2']:.3f}"),
-    ("points", "number", lambda r: r["n_points"], lambda r: f"{r['n_points']:,}"),
-    ("mean velocity (mm/yr)", "number", lambda r: r["mean_velocity"], lambda r: f"{r['mean_velocity']:.1f}"),
-    ("peak velocity (mm/yr)", "number", lambda r: r["peak_velocity"], lambda r: f"{r['peak_velocity']:.1f}"),
-    ("longitude", "number", lambda r: r["lon"], lambda r: f"{r['lon']:.5f}"),
-    ("latitude", "number", lambda r: r["lat"], lambda r: f"{r['lat']:.5f}"),
+ROWS_PER_PAGE = 100  # table rows drawn at once: a page of 20,000 rows in the DOM takes seconds to open and sort
+TABLE_COLUMNS = (  # heading, key of the row, digits shown ("" text, "int" whole numbers with separators)
+    ("#", "id", "int"),
+    ("score", "score", "3"),
+    ("type", "kind", ""),
+    ("sign", "sign", ""),
+    ("track", "track", ""),
+    ("area (km²)", "area_km2", "3"),
+    ("points", "n_points", "int"),
+    ("mean velocity (mm/yr)", "mean_velocity", "1"),
+    ("peak velocity (mm/yr)", "peak_velocity", "1"),
+    ("longitude", "lon", "5"),
+    ("latitude", "lat", "5"),
 )
 
 
-def write_report_from_run(run_dir, *, top=DEFAULT_TOP, path=None):
+def write_report_from_run(run_dir, *, top=DEFAULT_TOP, path=None, rows_per_page=ROWS_PER_PAGE):
     """Write ``report.html`` of a finished run from the run's files, atomically.
 
     Parameters
@@ -51,6 +53,8 @@ def write_report_from_run(run_dir, *, top=DEFAULT_TOP, path=None):
         Detections given a card, highest scores first; the others are in the table only.
     path : str, optional
         Where to write the page; ``RUN_DIR/report.html`` by default.
+    rows_per_page : int
+        Table rows shown at once (the page's buttons show the next, or all).
 
     Returns
     -------
@@ -66,7 +70,7 @@ def write_report_from_run(run_dir, *, top=DEFAULT_TOP, path=None):
     if int(top) < 0:
         raise InputError(None, f"--top must be 0 or more, got {top}")
     record, frame = load_run(run_dir)
-    document = render_report(run_dir, record, frame, top=int(top))
+    document = render_report(run_dir, record, frame, top=int(top), rows_per_page=rows_per_page)
     path = os.path.join(run_dir, "report.html") if path is None else os.fspath(path)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         handle.write(document)
@@ -101,7 +105,7 @@ def load_run(run_dir):
     return record, frame.sort_values(["score", "id"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
-def render_report(run_dir, record, frame, *, top=DEFAULT_TOP):
+def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS_PER_PAGE):
     """The page, as text.
 
     Parameters
@@ -113,6 +117,7 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP):
     frame : geopandas.GeoDataFrame
         Detections in the working CRS, in card order (highest score first).
     top : int
+    rows_per_page : int
 
     Returns
     -------
@@ -152,7 +157,7 @@ and numbered as in the cards and the table.</figcaption></figure>
 {cards_heading}
 {cards}
 <h2 id="table">All detections</h2>
-{_table(rows, shown)}
+{_table(rows, shown, rows_per_page)}
 <p class="note">Velocities are along the satellite line of sight; negative = motion away from the satellite
 (subsidence where motion is mostly vertical), shown red; positive (uplift) blue. {html.escape(_scores_note(record))}
 </p>
@@ -240,30 +245,46 @@ def _table_rows(frame):
     return rows
 
 
-def _table(rows, carded):
-    """The sortable table of every detection; the numbers of the first ``carded`` rows link to their cards."""
+def _table(rows, carded, rows_per_page):
+    """The table of every detection: its data as JSON, drawn a page at a time and sorted by the page's script.
+
+    The rows travel as one JSON array rather than as table rows, so a country's tens of thousands of detections
+    cost the browser a parse, not a layout; the numbers of the first ``carded`` rows link to their cards.
+    """
     if not rows:
         return "<p>No detections.</p>"
-    head = "".join(f'<th data-type="{kind}">{html.escape(name)}</th>' for name, kind, _, _ in TABLE_COLUMNS)
-    body = []
-    for index, row in enumerate(rows):
-        cells = []
-        for name, kind, value, text in TABLE_COLUMNS:
-            shown = html.escape(text(row))
-            if name == "#" and index < carded:
-                shown = f'<a href="#detection-{row["id"]}">{shown}</a>'
-            if kind == "number":
-                cells.append(f'<td class="num" data-value="{float(value(row))!r}">{shown}</td>')
-            else:
-                cells.append(f"<td>{shown}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    data = {
+        "rows": [[_json_value(row[key]) for _, key, _ in TABLE_COLUMNS] for row in rows],
+        "cards": [int(row["id"]) for row in rows[:carded]],
+    }
+    # "</" would end the script element early; "<\/" is the same JSON string.
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+    head = "".join(
+        f'<th data-type="{"text" if digits == "" else "number"}" data-digits="{digits}">{html.escape(name)}</th>'
+        for name, _, digits in TABLE_COLUMNS
+    )
     return (
         '<p class="note">Click a column heading to sort by it, again to reverse; a linked number leads to its '
         "card.</p>"
-        f'<table class="sortable detections"><thead><tr>{head}</tr></thead><tbody>\n'
-        + "\n".join(body)
-        + "\n</tbody></table>"
+        "<noscript><p>The table needs JavaScript; every detection is also in detections.geojson.</p></noscript>"
+        f'<div class="scroll"><table class="sortable detections" data-source="detections-data" '
+        f'data-pager="detections-pager" data-rows-per-page="{int(rows_per_page)}"><thead><tr>{head}</tr></thead>'
+        "<tbody></tbody></table></div>"
+        '<div class="pager" id="detections-pager"><button type="button" class="previous">previous</button> '
+        '<span class="range"></span> <button type="button" class="next">next</button> '
+        '<button type="button" class="all">show all</button></div>'
+        f'<script type="application/json" id="detections-data">{payload}</script>'
     )
+
+
+def _json_value(value):
+    """A table cell for JSON: numbers rounded to what the table shows and sorts by, text as is, NaN as null."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    value = float(value)
+    return round(value, 7) if np.isfinite(value) else None
 
 
 def _cards(run_dir, record, frame, rows):
