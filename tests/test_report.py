@@ -203,3 +203,43 @@ def test_colour_png_draws_no_data_and_the_outline():
     assert index[0, 0] == COLOUR_STEPS  # no data: grey
     assert index[12, 20] == COLOUR_STEPS + 2 and index[11, 20] == COLOUR_STEPS + 1  # edge black, halo white
     assert index[20, 20] == (COLOUR_STEPS - 1) // 2  # zero: the middle of the diverging map
+
+
+def test_cards_of_several_tracks_read_their_own_track(tmp_path, monkeypatch):
+    """Two EGMS L3 components are two tracks: each card's images come from its own track's bands."""
+    import defoscan.report_images as report_images
+
+    rows, cols = np.mgrid[0:80, 0:80]
+    rng = np.random.default_rng(3)
+    maps = {
+        "U": -30.0 * np.exp(-((rows - 20) ** 2 + (cols - 20) ** 2) / 30.0),
+        "E": 30.0 * np.exp(-((rows - 55) ** 2 + (cols - 55) ** 2) / 30.0),
+    }
+    inputs = []
+    for component, values in maps.items():
+        path = tmp_path / f"EGMS_L3_E45N17_100km_{component}_2020_2024_1.tif"
+        profile = {"driver": "GTiff", "width": 80, "height": 80, "count": 1, "dtype": "float32", "nodata": -9999}
+        with rasterio.open(
+            path, "w", crs="EPSG:3035", transform=from_origin(4_500_000, 1_800_000, 100, 100), **profile
+        ) as dst:
+            dst.write((values + rng.normal(0.0, 1.0, values.shape)).astype(np.float32), 1)
+        inputs.append(str(path))
+    out = tmp_path / "out"
+    frame = detect(inputs, str(out), detector="threshold")["detections"]
+    assert set(frame["track"]) == {"L3-U", "L3-E"}
+    read = []
+    original = report_images.read_window
+
+    def spy(src, band, window, shape):
+        read.append(src.descriptions[band - 1])
+        return original(src, band, window, shape)
+
+    monkeypatch.setattr(report_images, "read_window", spy)
+    write_report_from_run(out, path=tmp_path / "r.html")
+    ranked = frame.sort_values(["score", "id"], ascending=[False, True])
+    expected = [
+        f"{name} {track}" for track in ranked["track"] for name in ("velocity", "velocity_filled", "probability")
+    ]
+    assert read == expected
+    page = (tmp_path / "r.html").read_text()
+    assert "L3-U: " in page and "L3-E: " in page  # coverage of both tracks in the summary
