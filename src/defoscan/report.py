@@ -17,6 +17,7 @@ import numpy as np
 import rasterio
 
 from defoscan.errors import InputError
+from defoscan.figures import MAX_LABELS
 from defoscan.outputs import atomic_path
 from defoscan.report_assets import SCRIPT, STYLE
 from defoscan.report_images import card_panels, colorbar_stops
@@ -151,8 +152,8 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS
 <h2 id="overview">Overview</h2>
 <figure><img class="overview" alt="Gridded velocity with the detections outlined and numbered"
 src="data:image/png;base64,{overview}">
-<figcaption class="note">Line-of-sight velocity of the gridded map (mm/yr; grey: no data), detections outlined
-and numbered as in the cards and the table.</figcaption></figure>
+<figcaption class="note">Line-of-sight velocity of the gridded map (mm/yr; grey: no data), every detection
+outlined, the {MAX_LABELS} highest-scoring numbered as in the cards and the table.</figcaption></figure>
 <h2 id="detections">Detections</h2>
 {cards_heading}
 {cards}
