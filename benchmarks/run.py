@@ -19,7 +19,7 @@ from dataclasses import dataclass
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # In running order; each is benchmarks/bench_<name>.py.
-BENCHMARKS = ("read_grid", "despike", "fill", "synth", "scan", "country")
+BENCHMARKS = ("read_grid", "despike", "fill", "synth", "scan", "country", "report")
 QUICK_NOTE = "--quick: smaller inputs, a smoke run; its figures are not the ones to record"
 
 
