@@ -127,3 +127,20 @@ def test_a_region_of_both_signs_with_a_strong_peak_is_kept():
     # The same shape at a third of the size: its peak (4 mm/yr) is under 5 x 2 mm/yr, and it goes.
     velocity[20:24, 30:34] = 3.0 + (velocity[20:24, 30:34] - 3.0) / 3.0
     assert probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)[1] == []
+
+
+def test_a_region_wider_than_the_background_blocks_is_measured_against_coarser_blocks():
+    from defoscan.cnn_regions import COARSE_BACKGROUND_RATIO
+    from defoscan.threshold import robust_background
+
+    velocity, count = flat_map((240, 240))
+    rows, cols = np.mgrid[0:240, 0:240]
+    velocity = velocity - 12.0 * np.exp(-((rows - 120) ** 2 + (cols - 120) ** 2) / (2 * 30.0**2))  # 20 km-ish bowl
+    probability = np.where((rows - 120) ** 2 + (cols - 120) ** 2 < 60**2, 0.9, 0.0)
+    inside = probability > 0
+    fine = (velocity - robust_background(velocity, 50.0, 2000.0))[inside].mean()
+    assert fine > -2.0  # 2 km blocks absorb most of a bowl 6 km across: the floor would drop it
+    (region,) = probability_regions(probability, velocity, count, 50.0, background_size=2000.0, min_velocity=2.0)[1]
+    coarse = velocity - robust_background(velocity, 50.0, COARSE_BACKGROUND_RATIO * 2000.0)
+    assert region["mean_velocity"] == pytest.approx(coarse[inside].mean()) and region["mean_velocity"] < -2.0
+    assert region["sign"] == "subsidence"

@@ -22,6 +22,9 @@ LOW_THRESHOLD_RATIO = 0.5
 # A region whose mean is under min_velocity is still kept if its peak reaches this many times min_velocity: a
 # crater's subsidence beside its uplift averages out (chosen on validation scenes, docs/EVALUATION.md).
 STRONG_PEAK_RATIO = 5.0
+# A region wider than the background's blocks is measured against blocks this many times larger: the small blocks
+# would absorb its mean (a 20 km subsidence bowl under 5 km blocks; docs/EVALUATION.md).
+COARSE_BACKGROUND_RATIO = 4.0
 
 
 def probability_regions(
@@ -90,6 +93,7 @@ def probability_regions(
     if not (kept & (scored >= threshold)).any():
         return labels, []
     residual = velocity - robust_background(velocity, cell_size, background_size, origin=origin)
+    coarse = None  # against COARSE_BACKGROUND_RATIO times larger blocks, made when a wide region needs it
     components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
     found = []
     for index, window in enumerate(ndimage.find_objects(components), start=1):
@@ -100,7 +104,13 @@ def probability_regions(
         n_points = int(np.nansum(count[window][cells]))
         if n_cells < min_cells or n_points < min_points:
             continue
-        values = residual[window][cells]
+        if wider_than_blocks(window, cell_size, background_size):
+            if coarse is None:
+                blocks = COARSE_BACKGROUND_RATIO * background_size
+                coarse = velocity - robust_background(velocity, cell_size, blocks, origin=origin)
+            values = coarse[window][cells]
+        else:
+            values = residual[window][cells]
         values = values[np.isfinite(values)]
         if values.size == 0:  # no background (too little data anywhere): nothing to measure against
             continue
@@ -123,3 +133,9 @@ def probability_regions(
         )
     regions = number_regions(found, labels)
     return labels, regions
+
+
+def wider_than_blocks(window, cell_size, background_size):
+    """Whether a region's bounding box (a pair of slices) spans more than one block of the robust background."""
+    rows, cols = window
+    return max(rows.stop - rows.start, cols.stop - cols.start) * cell_size > background_size

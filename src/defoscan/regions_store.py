@@ -38,7 +38,7 @@ import shapely.affinity
 import zarr
 from affine import Affine
 
-from defoscan.cnn_regions import STRONG_PEAK_RATIO
+from defoscan.cnn_regions import COARSE_BACKGROUND_RATIO, STRONG_PEAK_RATIO
 from defoscan.labels import label_chunked
 from defoscan.store import create_array
 from defoscan.threshold import background_at, block_medians
@@ -123,20 +123,21 @@ def regions_store(
     )
     if n == 0:
         return []
-    medians, first = block_medians(vel_array, cell_size, background_size, origin=origin)
-
     size = n + 1  # index 0: background cells, ignored
+    # Residuals against the background's blocks, and against blocks COARSE_BACKGROUND_RATIO times larger for the
+    # regions wider than a block (as probability_regions measures them).
+    backgrounds = [
+        (block_medians(vel_array, cell_size, blocks, origin=origin), blocks, _Residuals(size))
+        for blocks in (background_size, COARSE_BACKGROUND_RATIO * background_size)
+    ]
     score = np.full(size, -np.inf)
     n_cells = np.zeros(size, dtype=np.int64)
     n_points = np.zeros(size, dtype=np.int64)
     sum_probability = np.zeros(size)
-    sum_residual = np.zeros(size)
-    n_residual = np.zeros(size, dtype=np.int64)
-    peak = np.full(size, np.nan)
-    peak_magnitude = np.full(size, -1.0)
-    peak_cell = np.full(size, np.iinfo(np.int64).max)
     start_row = np.full(size, np.iinfo(np.int64).max)
     start_col = np.full(size, np.iinfo(np.int64).max)
+    end_row = np.full(size, -1, dtype=np.int64)
+    end_col = np.full(size, -1, dtype=np.int64)
     for r in range(0, height, chunk):
         for c in range(0, width, chunk):
             window = (slice(r, r + chunk), slice(c, c + chunk))
@@ -149,7 +150,6 @@ def regions_store(
             p = np.asarray(prob_array[window], dtype=np.float64)[rows, cols]
             v = np.asarray(vel_array[window], dtype=np.float64)
             corner = (origin[0] + r, origin[1] + c)
-            residual = (v - background_at(medians, first, cell_size, background_size, corner, v.shape))[rows, cols]
             points = np.asarray(count_array[window])[rows, cols]
             np.maximum.at(score, label, p)
             n_cells += np.bincount(label, minlength=size)
@@ -157,22 +157,19 @@ def regions_store(
             sum_probability += np.bincount(label, weights=p, minlength=size)
             np.minimum.at(start_row, label, rows + r)
             np.minimum.at(start_col, label, cols + c)
-            finite = np.isfinite(residual)
-            label, values, cell = label[finite], residual[finite], (rows[finite] + r) * width + cols[finite] + c
-            sum_residual += np.bincount(label, weights=values, minlength=size)
-            n_residual += np.bincount(label, minlength=size)
-            # Per label, the value of greatest magnitude, the first cell (row-major) among equal magnitudes.
-            magnitude = np.abs(values)
-            order = np.lexsort((cell, -magnitude, label))
-            label, magnitude, cell, values = label[order], magnitude[order], cell[order], values[order]
-            head = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
-            label, magnitude, cell, values = label[head], magnitude[head], cell[head], values[head]
-            better = (magnitude > peak_magnitude[label]) | (
-                (magnitude == peak_magnitude[label]) & (cell < peak_cell[label])
-            )
-            label = label[better]
-            peak[label], peak_magnitude[label], peak_cell[label] = values[better], magnitude[better], cell[better]
+            np.maximum.at(end_row, label, rows + r)
+            np.maximum.at(end_col, label, cols + c)
+            cell = (rows + r) * width + cols + c
+            for (medians, first), blocks, residuals in backgrounds:
+                residual = (v - background_at(medians, first, cell_size, blocks, corner, v.shape))[rows, cols]
+                residuals.add(label, residual, cell)
 
+    # Each region's measure: against the coarse blocks if it is wider than a block (probability_regions' rule).
+    wide = (np.maximum(end_row - start_row, end_col - start_col) + 1) * cell_size > background_size
+    fine, coarse = (residuals for _, _, residuals in backgrounds)
+    sum_residual = np.where(wide, coarse.sum, fine.sum)
+    n_residual = np.where(wide, coarse.n, fine.n)
+    peak = np.where(wide, coarse.peak, fine.peak)
     with np.errstate(invalid="ignore", divide="ignore"):
         strong = (np.abs(sum_residual / n_residual) >= min_velocity) | (
             np.abs(peak) >= STRONG_PEAK_RATIO * min_velocity
@@ -206,6 +203,35 @@ def regions_store(
             }
         )
     return regions
+
+
+class _Residuals:
+    """Per-label sums, counts and peak (the value of greatest magnitude, first cell in row-major order among equal
+    magnitudes) of residuals, accumulated chunk by chunk."""
+
+    def __init__(self, size):
+        self.sum = np.zeros(size)
+        self.n = np.zeros(size, dtype=np.int64)
+        self.peak = np.full(size, np.nan)
+        self.magnitude = np.full(size, -1.0)
+        self.cell = np.full(size, np.iinfo(np.int64).max)
+
+    def add(self, label, residual, cell):
+        """Accumulate a chunk's cells: their labels, residuals (NaN skipped) and global row-major cell numbers."""
+        finite = np.isfinite(residual)
+        label, values, cell = label[finite], residual[finite], cell[finite]
+        size = self.sum.size
+        self.sum += np.bincount(label, weights=values, minlength=size)
+        self.n += np.bincount(label, minlength=size)
+        magnitude = np.abs(values)
+        order = np.lexsort((cell, -magnitude, label))
+        label, magnitude, cell, values = label[order], magnitude[order], cell[order], values[order]
+        head = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
+        label, magnitude, cell, values = label[head], magnitude[head], cell[head], values[head]
+        tie = (magnitude == self.magnitude[label]) & (cell < self.cell[label])
+        better = (magnitude > self.magnitude[label]) | tie
+        label = label[better]
+        self.peak[label], self.magnitude[label], self.cell[label] = values[better], magnitude[better], cell[better]
 
 
 def store_polygons(path, transform, chunk=1024, labels="labels"):
