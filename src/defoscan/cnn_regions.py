@@ -75,7 +75,8 @@ def probability_regions(
         Region number per cell, 0 elsewhere; regions numbered from 1 by decreasing score (ties by position).
     regions : list of dict
         Per region: ``label``, ``score`` (greatest probability), ``n_cells``, ``n_points``, ``mean_velocity`` and
-        ``peak_velocity`` (mm/yr against the background; the peak is the value of greatest magnitude, signed),
+        ``peak_velocity`` (mm/yr against the background — against :data:`COARSE_BACKGROUND_RATIO` times larger blocks
+        for a region wider than a block; the peak is the value of greatest magnitude, signed),
         ``sign`` (``subsidence`` if the mean is negative, else ``uplift``), ``mean_probability``.
 
     See also
