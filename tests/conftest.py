@@ -1,17 +1,22 @@
-"""Shared fixtures: paths of the real files bundled in this repository and their contents read independently.
+"""Shared fixtures: paths of the real data in ``../shared/data/real`` and their contents read independently."""
 
-Demo data lie in the package (``src/defoscan/data``, found through ``importlib.resources``); test-only data in
-``tests/data``. Nothing outside the repository is read.
-"""
-
-import importlib.resources
+import os
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-TEST_DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).resolve().parent.parent
+# Real data are never copied into the project: they are read where ../shared keeps them (CI always has it), or
+# from DEFOSCAN_REAL_DATA. Tests needing them skip with the reason when the folder is absent; with
+# DEFOSCAN_REQUIRE_REAL_DATA=1 (set by .ci/run) they fail instead, so CI cannot pass by skipping them.
+REAL_DATA = Path(os.environ.get("DEFOSCAN_REAL_DATA") or REPO.parent / "shared" / "data" / "real")
+KIRISHIMA = "01_kirishima_mintpy_alos2"
+USTICA = "03_egms_ustica_italy"
+AMSTERDAM = "08_amsterdam_depsi_stmtools"
+CASES = "09_cases_for_development"
+TAY = "10_tay_city_velocity"
 
 L2B_022 = "EGMS_L2b_022_0845_IW2_VV_2020_2024_1"
 L2B_117 = "EGMS_L2b_117_0227_IW2_VV_2020_2024_1"
@@ -19,13 +24,14 @@ L3_U = "EGMS_L3_E45N17_100km_U_2020_2024_1"
 L3_E = "EGMS_L3_E45N17_100km_E_2020_2024_1"
 
 
-def _package_data():
-    return Path(str(importlib.resources.files("defoscan") / "data"))
-
-
-def _existing(path):
-    path = Path(path)
-    assert path.is_file(), f"bundled data file missing: {path}"
+def real_path(*parts):
+    """A file or folder of the real data (``REAL_DATA``); skips the test (fails it in CI) when absent."""
+    path = REAL_DATA.joinpath(*parts)
+    if not path.exists():
+        reason = f"real data not found: {path} (set DEFOSCAN_REAL_DATA to the shared data/real folder)"
+        if os.environ.get("DEFOSCAN_REQUIRE_REAL_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     return path
 
 
@@ -37,65 +43,68 @@ def read_zipped_csv(path, usecols=None):
             return pd.read_csv(handle, usecols=usecols)
 
 
-# --- demo data (inside the package) ---------------------------------------------------------------------------
+# --- real data (../shared/data/real) ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def package_data_dir():
-    return _package_data()
+def real_data_dir():
+    return real_path()
 
 
 @pytest.fixture(scope="session")
 def kirishima_velocity_h5():
-    return _existing(_package_data() / "kirishima" / "velocity.h5")
-
-
-@pytest.fixture(scope="session")
-def ustica_l2b_022_zip():
-    return _existing(_package_data() / "ustica" / f"{L2B_022}.zip")
-
-
-@pytest.fixture(scope="session")
-def ustica_l2b_117_zip():
-    return _existing(_package_data() / "ustica" / f"{L2B_117}.zip")
-
-
-# --- test data (tests/data) -----------------------------------------------------------------------------------
+    return real_path(KIRISHIMA, "velocity.h5")
 
 
 @pytest.fixture(scope="session")
 def kirishima_coherence_h5():
-    return _existing(TEST_DATA / "kirishima" / "temporalCoherence.h5")
+    return real_path(KIRISHIMA, "temporalCoherence.h5")
 
 
 @pytest.fixture(scope="session")
 def kirishima_height_tif():
-    return _existing(TEST_DATA / "kirishima" / "height.tif")
+    return real_path(KIRISHIMA, "height.tif")
+
+
+@pytest.fixture(scope="session")
+def ustica_l2b_022_zip():
+    return real_path(USTICA, f"{L2B_022}.zip")
+
+
+@pytest.fixture(scope="session")
+def ustica_l2b_117_zip():
+    return real_path(USTICA, f"{L2B_117}.zip")
 
 
 @pytest.fixture(scope="session")
 def ustica_l3_u_zip():
-    return _existing(TEST_DATA / "ustica" / f"{L3_U}.zip")
+    return real_path(USTICA, f"{L3_U}.zip")
 
 
 @pytest.fixture(scope="session")
 def ustica_l3_e_zip():
-    return _existing(TEST_DATA / "ustica" / f"{L3_E}.zip")
+    return real_path(USTICA, f"{L3_E}.zip")
 
 
 @pytest.fixture(scope="session")
 def ustica_l3_u_tiff():
-    return _existing(TEST_DATA / "ustica" / f"{L3_U}.tiff")
+    return real_path(USTICA, f"{L3_U}.tiff")
 
 
 @pytest.fixture(scope="session")
 def ustica_md5_files():
-    return {name: _existing(TEST_DATA / "ustica" / f"{name}.md5") for name in (L2B_022, L2B_117)}
+    return {name: real_path(USTICA, f"{name}.md5") for name in (L2B_022, L2B_117)}
 
 
 @pytest.fixture(scope="session")
 def amsterdam_csv():
-    return _existing(TEST_DATA / "amsterdam" / "example.csv")
+    return real_path(AMSTERDAM, "example.csv")
+
+
+@pytest.fixture(scope="session")
+def tay_city_dir():
+    """The 31 city velocity maps of Tay et al. (2022), four tiles a city (m/yr, EPSG:4326)."""
+    return real_path(TAY)
 
 
 # --- the same files read independently (pandas, zipfile), shared to keep the suite fast ------------------------
