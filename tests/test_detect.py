@@ -1,6 +1,7 @@
 """``detect`` end to end: the baseline on the bundled real data (known signals found, the stable control clean), and
 the CNN path with a small model written by a fixture (the bundled model is not needed here)."""
 
+import html
 import json
 import os
 
@@ -8,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import shapely
 import torch
 from rasterio.transform import from_origin
 from shapely.geometry import Point
@@ -234,12 +236,76 @@ def test_probability_threshold_from_the_caller_and_the_card(tmp_path, small_rast
         detect([str(small_raster)], str(tmp_path / "bad"), model=str(model), probability_threshold=1.5)
 
 
-def test_cell_size_far_from_the_models_gives_a_warning(tmp_path, small_raster):
+def test_default_cell_size_is_the_models_where_the_data_support_it(tmp_path, small_raster):
+    # A 50 m raster and a model trained on 100 m cells: gridded at 100 m by default, without a warning.
+    model = write_model(tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 100.0})
+    result = detect([str(small_raster)], str(tmp_path / "default"), model=str(model), parameters=NO_FLOOR)
+    assert result["grid"]["cell_size_m"] == 100.0 and result["parameters"]["cell_size_requested"] is None
+    assert result["warnings"] == []
+    # The baselines have no model: the data's own cell size.
+    result = detect([str(small_raster)], str(tmp_path / "threshold"), detector="threshold")
+    assert result["grid"]["cell_size_m"] == 50.0
+
+
+def test_data_too_sparse_for_the_models_cells_are_gridded_at_their_own_with_a_warning(tmp_path, small_raster):
+    model = write_model(tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 10.0})
+    result = detect([str(small_raster)], str(tmp_path / "out"), model=str(model), parameters=NO_FLOOR)
+    assert result["grid"]["cell_size_m"] == 50.0
+    (warning,) = result["warnings"]
+    assert "too sparse for the model's 10 m cells" in warning and "gridded at 50 m" in warning
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["warnings"] == [warning]
+    assert html.escape(warning) in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_cell_size_chosen_far_from_the_models_gives_a_warning(tmp_path, small_raster, caplog):
     model = write_model(tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 500.0})
-    messages = []
-    detect([str(small_raster)], str(tmp_path / "out"), model=str(model), log=messages.append)
-    (warning,) = [m for m in messages if m.startswith("warning")]
+    with caplog.at_level("WARNING", logger="defoscan"):
+        result = detect([str(small_raster)], str(tmp_path / "out"), model=str(model), cell_size=50.0)
+    (warning,) = result["warnings"]
     assert "50 m" in warning and "500 m" in warning
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [warning]  # reported as it ran
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["warnings"] == [warning]
+
+
+def test_mask_polygons_remove_the_cells_outside(tmp_path, small_raster):
+    # Keep the western half of the map: the bowl at the centre is cut, no detection lies east of the line.
+    west, north = 4_500_000, 1_800_000
+    keep = shapely.box(west, north - 96 * 50, west + 48 * 50, north)
+    gpd.GeoDataFrame(geometry=[keep], crs="EPSG:3035").to_file(tmp_path / "keep.geojson")
+    result = detect(
+        [str(small_raster)], str(tmp_path / "out"), detector="threshold", mask=str(tmp_path / "keep.geojson")
+    )
+    with rasterio.open(tmp_path / "out" / "velocity.tif") as src:
+        velocity = src.read(1)
+    assert np.isfinite(velocity[:, :48]).sum() > 0.7 * 96 * 48 and not np.isfinite(velocity[:, 48:]).any()
+    assert result["parameters"]["mask"]["path"] == str(tmp_path / "keep.geojson")
+    assert result["parameters"]["mask"]["cells_removed"][0] > 0.7 * 96 * 48
+    frame = result["detections"]
+    assert len(frame) >= 1 and (frame.geometry.bounds["maxx"] <= west + 48 * 50 + 1e-6).all()
+
+
+def test_mask_raster_and_bad_masks(tmp_path, small_raster):
+    keep = np.zeros((96, 96), dtype=np.uint8)
+    keep[:, 48:] = 1  # the eastern half
+    profile = {"driver": "GTiff", "width": 96, "height": 96, "count": 1, "dtype": "uint8"}
+    transform = from_origin(4_500_000, 1_800_000, 50, 50)
+    with rasterio.open(tmp_path / "keep.tif", "w", **profile, crs="EPSG:3035", transform=transform) as dst:
+        dst.write(keep, 1)
+    detect([str(small_raster)], str(tmp_path / "out"), detector="threshold", mask=str(tmp_path / "keep.tif"))
+    with rasterio.open(tmp_path / "out" / "velocity.tif") as src:
+        velocity = src.read(1)
+    assert not np.isfinite(velocity[:, :48]).any() and np.isfinite(velocity[:, 48:]).sum() > 0.7 * 96 * 48
+    with pytest.raises(InputError, match="mask file not found"):
+        detect([str(small_raster)], str(tmp_path / "a"), detector="threshold", mask=str(tmp_path / "none.gpkg"))
+    (tmp_path / "mask.txt").write_text("x")
+    with pytest.raises(InputError, match="unknown mask format"):
+        detect([str(small_raster)], str(tmp_path / "b"), detector="threshold", mask=str(tmp_path / "mask.txt"))
+    far = shapely.box(0, 0, 1000, 1000)
+    gpd.GeoDataFrame(geometry=[far], crs="EPSG:3035").to_file(tmp_path / "far.geojson")
+    with pytest.raises(InputError, match="leaves no cell with data"):
+        detect([str(small_raster)], str(tmp_path / "c"), detector="threshold", mask=str(tmp_path / "far.geojson"))
+    assert not (tmp_path / "c").exists()
 
 
 def assert_nothing_written(out):

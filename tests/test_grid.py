@@ -20,6 +20,7 @@ from defoscan.grid import (
     grid_inputs,
     grid_points,
     grid_raster,
+    model_cell_size,
     nearest_nice_size,
     raster_working_crs,
 )
@@ -468,3 +469,15 @@ def test_rasters_of_one_track_mosaic_into_one_grid(tmp_path, ustica_l3_u_tiff):
     np.testing.assert_allclose(
         np.sort(grid["velocity"].values[np.isfinite(grid["velocity"].values)]), np.sort(whole[valid]), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    ("data_cell", "model_cell", "expected"),
+    [(100.0, 50.0, 50.0), (20.0, 50.0, 50.0), (125.0, 50.0, 50.0), (200.0, 50.0, 200.0), (1000.0, 50.0, 1000.0)],
+)
+def test_model_cell_size_where_the_data_support_it(data_cell, model_cell, expected):
+    cell, why = model_cell_size(data_cell, model_cell)
+    assert cell == expected
+    assert (why is None) == (expected == model_cell)
+    if why:
+        assert f"{data_cell:g} m" in why and f"{model_cell:g} m" in why

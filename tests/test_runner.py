@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import rasterio.warp
+import shapely
 
 from defoscan.detect import detect
 from defoscan.errors import InputError
@@ -185,3 +187,29 @@ def test_two_egms_tracks_chunked_as_in_memory(tmp_path):
         assert names_b == names_a
         np.testing.assert_allclose(values_b, values_a, atol=1e-6 if name == "probability.tif" else 0)
     assert len(b["detections"]) == len(a["detections"])
+
+
+def test_mask_chunked_as_in_memory(points_csv, tmp_path):
+    # Keep a polygon around the bowl only, across several chunks: the same cells removed, the same detections.
+    keep = gpd.GeoDataFrame(geometry=[shapely.box(-1.70, 53.74, -1.50, 53.80)], crs="EPSG:4326")
+    keep.to_file(tmp_path / "keep.gpkg")
+    mask = str(tmp_path / "keep.gpkg")
+    a = detect([points_csv], str(tmp_path / "a"), cell_size=50.0, mask=mask)
+    b = detect_chunked([points_csv], str(tmp_path / "b"), cell_size=50.0, chunk=CHUNK, mask=mask)
+    assert a["parameters"]["mask"] == b["parameters"]["mask"]
+    assert a["parameters"]["mask"]["cells_removed"][0] > 0
+    velocity_a, velocity_b = (_bands(str(tmp_path / o / "velocity.tif"))[0] for o in ("a", "b"))
+    np.testing.assert_array_equal(velocity_b, velocity_a)
+    with rasterio.open(tmp_path / "b" / "velocity.tif") as src:
+        west, south, east, north = rasterio.warp.transform_bounds("EPSG:4326", src.crs, -1.70, 53.74, -1.50, 53.80)
+        rows, cols = np.nonzero(np.isfinite(velocity_b[0]))
+        x, y = src.xy(rows, cols)
+    assert np.min(x) > west - 200 and np.max(x) < east + 200 and np.min(y) > south - 200 and np.max(y) < north + 200
+    assert len(a["detections"]) == len(b["detections"]) >= 1
+
+
+def test_chunked_default_cell_size_is_the_models(points_csv, tmp_path):
+    # 60,000 points over about 20 x 15 km: their own default is 100 m, within reach of the model's 50 m cells.
+    record = detect_chunked([points_csv], str(tmp_path / "out"), chunk=CHUNK)
+    assert record["grid"]["cell_size_m"] == 50.0 and record["parameters"]["cell_size_requested"] is None
+    assert record["warnings"] == []

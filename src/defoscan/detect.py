@@ -19,9 +19,11 @@ from defoscan.errors import InputError
 from defoscan.figures import write_overview
 from defoscan.fill import DEFAULT_METHOD, fill_grid
 from defoscan.fill.tiling import grid_origin
-from defoscan.grid import GridDefinition, grid_inputs, grid_points, points_grid
+from defoscan.grid import GridDefinition, data_cell_size, grid_inputs, grid_points, model_cell_size, points_grid
 from defoscan.hotspot import HotspotParameters, gistar_detect
 from defoscan.io import ReadOptions, read_inputs
+from defoscan.log import collected_warnings, warn
+from defoscan.mask import apply_mask, read_mask
 from defoscan.outputs import (
     check_writable_dir,
     staged_directory,
@@ -57,7 +59,17 @@ def bundled_model_path():
     return files("defoscan") / "data" / "model" / "defoscan-compact.safetensors"
 
 
-def detect(
+def detect(inputs, out_dir, **keywords):
+    """Find deformation in the inputs and write every output of the contract into ``out_dir``.
+
+    The warnings reported while it runs (:func:`defoscan.log.warn`) are kept in ``run.json`` (``warnings``) and
+    shown in the report. Parameters, returns: :func:`run_detect`.
+    """
+    with collected_warnings() as messages:
+        return run_detect(inputs, out_dir, warnings=messages, **keywords)
+
+
+def run_detect(
     inputs,
     out_dir,
     *,
@@ -73,9 +85,11 @@ def detect(
     hysteresis=True,
     localise=None,
     scan_filled=None,
+    mask=None,
     log=None,
+    warnings=None,
 ):
-    """Find deformation in the inputs and write every output of the contract into ``out_dir``.
+    """Find deformation in the inputs and write every output of the contract into ``out_dir`` (see :func:`detect`).
 
     Parameters
     ----------
@@ -85,7 +99,8 @@ def detect(
         Output directory; created if missing; files are replaced only when the whole run succeeds.
     options : defoscan.io.ReadOptions, optional
     cell_size : float, optional
-        Metres; the density-based default of :mod:`defoscan.grid` when not given.
+        Metres. By default the model's cell size where the data support it (:func:`defoscan.grid.model_cell_size`)
+        for the ``cnn`` detector, the data's own default (:func:`defoscan.grid.data_cell_size`) for the others.
     parameters : defoscan.threshold.ThresholdParameters, optional
         The threshold detector's parameters; the CNN detector uses their ``background_size`` (velocities of a
         region are measured against that robust background), ``min_cells``, ``min_points`` and ``min_velocity``
@@ -117,8 +132,13 @@ def detect(
         with ``window`` the probability threshold defaults to the card's ``window_threshold``.
     scan_filled : bool, optional
         Scan the gap-filled map (True) or the gridded one (False) instead of what the model was trained on.
+    mask : str or os.PathLike, optional
+        Polygons or a raster of the area to keep (:mod:`defoscan.mask`); cells outside lose their data after
+        gridding.
     log : callable, optional
         Called with a short message as each stage starts (and as the scan progresses).
+    warnings : list, optional
+        Messages to record as the run's warnings in ``run.json`` (:func:`detect` passes the ones it collects).
 
     Returns
     -------
@@ -148,6 +168,13 @@ def detect(
     log("reading")
     datasets = read_inputs(list(inputs), options)
     timings["read_s"] = time.perf_counter() - started
+    requested = cell_size
+    if cell_size is None:
+        cell_size = data_cell_size(datasets)
+        if detector == "cnn":
+            cell_size, why = model_cell_size(cell_size, card["input"]["cell_size"])
+            if why:
+                warn(why)
 
     log("despiking and gridding")
     mark = time.perf_counter()
@@ -171,6 +198,13 @@ def detect(
     definition = GridDefinition(crs, transform.a, transform.c, transform.f, first.sizes["x"], first.sizes["y"])
     if not any(np.isfinite(g["velocity"].values).any() for g in grids):
         raise InputError(inputs[0], "no valid velocity values to grid")
+    masked = None
+    if mask is not None:
+        area = read_mask(mask, crs)
+        grids, removed = zip(*(apply_mask(grid, area) for grid in grids), strict=True)
+        grids, masked = list(grids), {"path": os.path.abspath(mask), "cells_removed": list(removed)}
+        if not any(np.isfinite(g["velocity"].values).any() for g in grids):
+            raise InputError(mask, "the mask leaves no cell with data")
     timings["despike_grid_s"] = time.perf_counter() - mark
 
     log("filling gaps")
@@ -189,7 +223,7 @@ def detect(
         origin = grid_origin(transform)  # the robust background's blocks lie on the global grid
         if detector == "cnn":
             scan_mark = time.perf_counter()
-            probability = _scan_track(grid, network, card["input"], definition.cell_size, track, log)
+            probability = _scan_track(grid, network, card["input"], definition.cell_size, track, log, requested)
             timings["scan_s"] += time.perf_counter() - scan_mark
             labels, regions = probability_regions(
                 probability,
@@ -239,7 +273,7 @@ def detect(
 
     log("writing")
     mark = time.perf_counter()
-    record = _run_record(inputs, datasets, grids, definition, options, cell_size, parameters, noise, spikes, frame)
+    record = _run_record(inputs, datasets, grids, definition, options, requested, parameters, noise, spikes, frame)
     record["parameters"].update(
         fill_method=fill_method,
         detector=detector,
@@ -248,7 +282,9 @@ def detect(
         low_probability_threshold=low_ratio * probability_threshold if detector == "cnn" else None,
         despike=despike,
         baseline=None if baseline is None else baseline.as_dict(),
+        mask=masked,
     )
+    record["warnings"] = warnings if warnings is not None else []
     with staged_directory(out_dir) as staging:
         bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]
         bands += [(f"count {g.attrs.get('track') or 'all'}", g["count"].values) for g in grids]
@@ -359,16 +395,20 @@ def _probability_threshold(value, card, path):
     return value
 
 
-def _scan_track(grid, network, recipe, cell_size, track, log):
-    """Probability map of one track's grid (the gap-filled map if the model was trained on filled windows)."""
+def _scan_track(grid, network, recipe, cell_size, track, log, requested=None):
+    """Probability map of one track's grid (the gap-filled map if the model was trained on filled windows).
+
+    A cell size the user asked for (``requested``) far from the model's is warned about here; a default one was
+    warned about when it was chosen (:func:`defoscan.grid.model_cell_size`).
+    """
     from defoscan.fill.tiling import grid_origin
     from defoscan.scan import scan_probability
 
     trained = float(recipe["cell_size"])
-    if not trained / CELL_SIZE_TOLERANCE <= cell_size <= trained * CELL_SIZE_TOLERANCE:
-        log(
-            f"warning: grid cells of {cell_size:g} m, the model was trained on {trained:g} m cells; "
-            "its probabilities may not hold at this scale (set --cell-size)"
+    if requested is not None and not trained / CELL_SIZE_TOLERANCE <= cell_size <= trained * CELL_SIZE_TOLERANCE:
+        warn(
+            f"grid cells of {cell_size:g} m, the model was trained on {trained:g} m cells; "
+            "its probabilities may not hold at this scale"
         )
     source = grid["velocity_filled"] if recipe.get("fill") else grid["velocity"]
     quarters = set()
@@ -455,9 +495,7 @@ def run_record(inputs, grid, options, cell_size, parameters, points, tracks, fra
         "parameters": {
             **parameters.as_dict(),
             "cell_size_requested": cell_size,
-            "columns": dict(options.columns),
-            "crs": options.crs,
-            "units": options.units,
+            **{key: value for key, value in options.as_dict().items() if key != "time_series"},
         },
         "grid": {
             "crs": crs_label(grid.crs),

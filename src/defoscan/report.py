@@ -148,6 +148,7 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS
 <p class="note">{html.escape(", ".join(os.path.basename(i["path"]) for i in record["inputs"]))}</p>
 <h2 id="summary">Summary</h2>
 <table class="summary">{_summary(record)}</table>
+{_warnings(record)}
 {_counts(frame)}
 <h2 id="overview">Overview</h2>
 <figure><img class="overview" alt="Gridded velocity with the detections outlined and numbered"
@@ -192,6 +193,15 @@ def _read_detections(run_dir, crs):
                     frame[column] = default
             return frame.to_crs(crs)
     raise InputError(os.path.join(run_dir, "detections.gpkg"), "missing: not a finished defoscan run")
+
+
+def _warnings(record):
+    """The run's warnings (run.json ``warnings``), each as said on stderr; nothing when there were none."""
+    messages = record.get("warnings") or []
+    if not messages:
+        return ""
+    items = "".join(f"<li>{html.escape(str(m))}</li>" for m in messages)
+    return f'<h3 id="warnings">Warnings ({len(messages)})</h3>\n<ul class="warnings">{items}</ul>'
 
 
 def _summary(record):

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 import zarr
+from affine import Affine
 from pyproj import CRS
 
 from defoscan import __version__
@@ -42,9 +43,11 @@ from defoscan.errors import InputError
 from defoscan.fill import DEFAULT_METHOD
 from defoscan.fill.tiling import grid_origin
 from defoscan.fill_store import fill_store
-from defoscan.grid import GridDefinition, aligned_grid, cell_indices, cell_medians, check_grid_size
+from defoscan.grid import GridDefinition, aligned_grid, cell_indices, cell_medians, check_grid_size, model_cell_size
 from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
+from defoscan.log import collected_warnings, warn
+from defoscan.mask import keep_cells, read_mask
 from defoscan.outputs import check_writable_dir, staged_directory, write_geojson, write_geopackage, write_json
 from defoscan.points_store import (
     choose_crs,
@@ -60,6 +63,7 @@ from defoscan.scan_store import scan_store
 from defoscan.store import LocalThreads, create_array, release_memory, run_stage
 from defoscan.threshold import ThresholdParameters
 
+CELL_SIZE_TOLERANCE = 2.5  # as defoscan.detect's: a chosen cell size this far from the model's is warned about
 DEFAULT_CHUNK = 1024  # cells per chunk side: 4 MB per float32 layer
 DESPIKE = {"radius": 250.0, "neighbours": 16}  # despike_points' neighbourhood (its defaults)
 MIN_NEIGHBOURS = inspect.signature(point_spikes).parameters["min_neighbours"].default  # judged points' (sigma)
@@ -71,7 +75,17 @@ def work_directory(out_dir):
     return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.defoscan-work")
 
 
-def detect_chunked(
+def detect_chunked(inputs, out_dir, **keywords):
+    """Find deformation in point tables chunk by chunk and write the outputs of :func:`defoscan.detect.detect`.
+
+    The warnings reported in this process while it runs are kept in ``run.json`` and shown in the report, as
+    :func:`defoscan.detect.detect` does. Parameters, returns: :func:`run_detect_chunked`.
+    """
+    with collected_warnings() as messages:
+        return run_detect_chunked(inputs, out_dir, warnings=messages, **keywords)
+
+
+def run_detect_chunked(
     inputs,
     out_dir,
     *,
@@ -84,15 +98,17 @@ def detect_chunked(
     chunk=DEFAULT_CHUNK,
     workers=None,
     scheduler=None,
+    mask=None,
     log=None,
     progress=None,
+    warnings=None,
 ):
-    """Find deformation in point tables chunk by chunk and write the outputs of :func:`defoscan.detect.detect`.
+    """Find deformation in point tables chunk by chunk (see :func:`detect_chunked`).
 
     Parameters
     ----------
-    inputs, out_dir, options, cell_size, parameters, fill_method, model, probability_threshold
-        As for :func:`defoscan.detect.detect` (CNN detector).
+    inputs, out_dir, options, cell_size, parameters, fill_method, model, probability_threshold, mask
+        As for :func:`defoscan.detect.run_detect` (CNN detector).
     chunk : int
         Cells per chunk side.
     workers : int, optional
@@ -103,6 +119,8 @@ def detect_chunked(
         ``log(message)`` as each stage starts.
     progress : callable, optional
         ``progress(stage, done, total)`` in chunks, as chunks finish.
+    warnings : list, optional
+        Messages to record as the run's warnings in ``run.json``.
 
     Returns
     -------
@@ -130,7 +148,8 @@ def detect_chunked(
     work = work_directory(out_dir)
     fingerprint = {
         "inputs": [_file_identity(p) for p in inputs],
-        "options": {"columns": dict(options.columns), "crs": options.crs, "units": options.units},
+        "options": options.as_dict(),
+        "mask": None if mask is None else _file_identity(mask),
         "cell_size": cell_size,
         "chunk": int(chunk),
         "fill_method": fill_method,
@@ -150,7 +169,18 @@ def detect_chunked(
         spills = spill_tables(list(inputs), options, os.path.join(work, "spill"))
         crs = choose_crs(spills)
         tracks = project_spills(spills, crs, os.path.join(work, "projected"))
-        cell = float(cell_size or min(default_cell_size(t) for t in tracks))
+        if cell_size is None:  # the model's cell where the data support it, as in memory (defoscan.grid)
+            cell, why = model_cell_size(min(default_cell_size(t) for t in tracks), card["input"]["cell_size"])
+            if why:
+                warn(why)
+        else:
+            cell = float(cell_size)
+            trained = float(card["input"]["cell_size"])
+            if not trained / CELL_SIZE_TOLERANCE <= cell <= trained * CELL_SIZE_TOLERANCE:
+                warn(
+                    f"grid cells of {cell:g} m, the model was trained on {trained:g} m cells; "
+                    "its probabilities may not hold at this scale"
+                )
         grid = aligned_grid(
             crs,
             cell,
@@ -160,6 +190,8 @@ def detect_chunked(
             max(t["north"] for t in tracks),
         )
         check_grid_size(grid, inputs[0])
+        if mask is not None:
+            read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked
     except InputError:
         shutil.rmtree(work, ignore_errors=True)
         _close(client, cluster)
@@ -204,6 +236,7 @@ def detect_chunked(
                 parts=parts,
                 stats=stats,
                 sigma=sigma,
+                mask=None if mask is None else os.path.abspath(mask),
             )
             summaries.append(_despike_summary(stats, sigma))
             _record_data_cells(path, stats, chunk)
@@ -267,7 +300,9 @@ def detect_chunked(
         workers=workers,
         scheduler=scheduler,
         threads=None if workers is not None or scheduler is not None else _usable_cores(),
+        mask=None if mask is None else {"path": os.path.abspath(mask), "cells_removed": _masked_cells(work, stores)},
     )
+    record["warnings"] = warnings if warnings is not None else []
     _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold, timings, started, mark)
     shutil.rmtree(work, ignore_errors=True)
     return {**record, "detections": frame}
@@ -281,8 +316,12 @@ def despike_chunk(path, i, j, chunk, *, parts, stats):
     _save_npz(os.path.join(stats, f"{i}_{j}.npz"), count=count, residual=residual, local=local)
 
 
-def grid_chunk(path, i, j, chunk, *, parts, stats, sigma):
-    """Chunk ``(i, j)``'s spikes decided with the map's ``sigma``, and its cells gridded from the points kept."""
+def grid_chunk(path, i, j, chunk, *, parts, stats, sigma, mask=None):
+    """Chunk ``(i, j)``'s spikes decided with the map's ``sigma``, and its cells gridded from the points kept.
+
+    With a ``mask`` (a file's path, :mod:`defoscan.mask`), the chunk's cells outside it lose their data, as the
+    in-memory run removes them after gridding.
+    """
     grid = store_grid(path)
     x, y, v, own = read_block(parts, grid, chunk, i, j, DESPIKE["radius"] * 1.001 + grid.cell_size)
     with np.load(os.path.join(stats, f"{i}_{j}.npz")) as saved:
@@ -295,12 +334,27 @@ def grid_chunk(path, i, j, chunk, *, parts, stats, sigma):
     rows -= i * chunk
     cols -= j * chunk
     median, count = cell_medians(rows * width + cols, v[kept], height * width)
+    masked = 0
+    if mask is not None:
+        window = grid.transform * Affine.translation(j * chunk, i * chunk)
+        outside = ~keep_cells(read_mask(mask, grid.crs), window, (height, width), grid.crs).ravel()
+        masked = int(np.count_nonzero(outside & (count > 0)))
+        median[outside], count[outside] = np.nan, 0
     group = zarr.open_group(path, mode="r+")
     target = (slice(i * chunk, i * chunk + height), slice(j * chunk, j * chunk + width))
     group["velocity"][target] = median.reshape(height, width)
     group["count"][target] = count.reshape(height, width)
     record = {k: summary[k] for k in ("judged", "candidates", "removed")}
-    _write_json_atomic(os.path.join(stats, f"{i}_{j}.json"), {**record, "cells": int(np.count_nonzero(count))})
+    record.update(cells=int(np.count_nonzero(count)), masked=masked)
+    _write_json_atomic(os.path.join(stats, f"{i}_{j}.json"), record)
+
+
+def _masked_cells(work, stores):
+    """Cells with data the mask removed, per track, from the grid stage's per-chunk records."""
+    return [
+        sum(int(r.get("masked", 0)) for r in _chunk_records(os.path.join(work, "despike", str(index))).values())
+        for index in range(len(stores))
+    ]
 
 
 def store_grid(path):
