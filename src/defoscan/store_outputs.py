@@ -14,7 +14,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from defoscan.outputs import COG_OPTIONS, atomic_path, cog_profile
+from defoscan.outputs import atomic_path, band_metadata, cog_options, cog_profile
 
 WINDOW_CELLS = 2048  # target cells per side of a read window (rounded to whole chunks of the source arrays)
 GDAL_CACHE_MB = 256  # GDAL block cache while writing: GDAL's default, 5 % of the RAM, grows with the machine
@@ -43,24 +43,30 @@ def window_shape(values, window=None):
     return tuple(int(c) * max(1, WINDOW_CELLS // int(c)) for c in chunks)
 
 
-def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=None, window=None):
+def write_cog_from_arrays(
+    path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None, dtype="float32", window=None
+):
     """Write bands as the Cloud-Optimised GeoTIFF of :func:`defoscan.outputs.write_cog`, block by block, atomically.
 
-    Same creation options (:data:`defoscan.outputs.COG_OPTIONS`), band descriptions, tags, nodata, CRS and
-    transform; same pixels and overviews. The intermediate GeoTIFF (beside ``path``, hidden) is removed whether
-    the writing succeeds or fails.
+    Same creation options (:func:`defoscan.outputs.cog_options`), band descriptions, units, colour
+    interpretation, tags, nodata, CRS and transform; same pixels and overviews. The intermediate GeoTIFF (beside
+    ``path``, hidden) is removed whether the writing succeeds or fails.
 
     Parameters
     ----------
     path : str
     bands : list of (str, array-like)
         Band description and 2-D values that slice (Zarr array, numpy array), all of one shape; written as
-        float32.
+        ``dtype``.
     transform : affine.Affine
     crs : pyproj.CRS or str
     nodata : float
     tags : dict, optional
         Dataset tags (units, software).
+    units : str or sequence of str, optional
+        Band units: one for all bands or one per band.
+    dtype : str
+        ``float32`` (default) or an integer type (counts).
     window : int or tuple of int, optional
         Rows and columns read at a time (per band); whole chunks of about 2048 cells a side by default
         (:func:`window_shape`). Peak memory is a few times one window of float32.
@@ -70,14 +76,16 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
         raise ValueError(f"bands must be 2-D arrays of one shape, got {[tuple(v.shape) for _, v in bands]}")
     height, width = shape
     rows, columns = window_shape(bands[0][1], window)
-    profile = cog_profile(width, height, len(bands), transform, crs, nodata)
+    profile = cog_profile(width, height, len(bands), transform, crs, nodata, dtype)
+    options = cog_options(dtype)
     blocks = {key: value for key, value in profile.items() if key not in ("blocksize", "overview_resampling")}
     blocks.update(
         driver="GTiff",
         tiled=True,
-        blockxsize=COG_OPTIONS["blocksize"],
-        blockysize=COG_OPTIONS["blocksize"],
+        blockxsize=options["blocksize"],
+        blockysize=options["blocksize"],
         interleave="band",
+        photometric="minisblack",
         sparse_ok=True,  # all-nodata blocks (most of a country's map) are not written
         zlevel=1,  # an intermediate: fast deflate
     )
@@ -89,17 +97,16 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
         os.close(handle)
         try:
             with rasterio.open(intermediate, "w", **blocks) as dst:
-                for index, (name, _) in enumerate(bands, start=1):
-                    dst.set_band_description(index, name)
+                band_metadata(dst, [name for name, _ in bands], units)
                 dst.update_tags(**(tags or {}))
                 for r0 in range(0, height, rows):
                     r1 = min(r0 + rows, height)
                     for c0 in range(0, width, columns):
                         c1 = min(c0 + columns, width)
                         for index, (_, values) in enumerate(bands, start=1):
-                            block = np.asarray(values[r0:r1, c0:c1], dtype=np.float32)
+                            block = np.asarray(values[r0:r1, c0:c1], dtype=dtype)
                             dst.write(block, index, window=Window(c0, r0, c1 - c0, r1 - r0))
-            rasterio.shutil.copy(intermediate, temporary, driver="COG", **COG_OPTIONS)
+            rasterio.shutil.copy(intermediate, temporary, driver="COG", **options)
         finally:
             if os.path.exists(intermediate):
                 os.remove(intermediate)
