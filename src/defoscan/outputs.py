@@ -140,23 +140,18 @@ COG_OPTIONS = {
 }
 
 
-def cog_options(dtype="float32"):
-    """:data:`COG_OPTIONS` for bands of ``dtype``: the floating-point predictor (3) or the integer one (2)."""
-    return {**COG_OPTIONS, "predictor": 3 if np.dtype(dtype).kind == "f" else 2}
-
-
-def cog_profile(width, height, count, transform, crs, nodata=np.nan, dtype="float32"):
-    """The rasterio profile of a Cloud-Optimised GeoTIFF of ``dtype`` with :func:`cog_options`."""
+def cog_profile(width, height, count, transform, crs, nodata=np.nan):
+    """The rasterio profile of a float32 Cloud-Optimised GeoTIFF with :data:`COG_OPTIONS`."""
     return {
         "driver": "COG",
         "width": int(width),
         "height": int(height),
         "count": int(count),
-        "dtype": np.dtype(dtype).name,
+        "dtype": "float32",
         "crs": CRS.from_user_input(crs).to_wkt(),
         "transform": transform,
         "nodata": nodata,
-        **cog_options(dtype),
+        **COG_OPTIONS,
     }
 
 
@@ -181,8 +176,8 @@ def band_metadata(dst, names, units):
     dst.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (len(names) - 1)
 
 
-def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None, dtype="float32"):
-    """Write bands as a Cloud-Optimised GeoTIFF (deflate, predictor, overviews), atomically.
+def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None):
+    """Write bands as a Cloud-Optimised GeoTIFF (deflate, predictor for floats, overviews), atomically.
 
     The bands are held in memory; :func:`defoscan.store_outputs.write_cog_from_arrays` writes the same file block
     by block from a store.
@@ -191,22 +186,22 @@ def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=No
     ----------
     path : str
     bands : list of (str, numpy.ndarray)
-        Band description and 2-D values; written as ``dtype``.
+        Band description and 2-D values; written as float32 (point counts too: exact to 2**24, and GDAL builds
+        the same overviews of them in memory and block by block, which it does not for uint32).
     transform : affine.Affine
     crs : pyproj.CRS or str
     nodata : float
+        NaN by default; 0 for point counts (a cell without points has no count to show).
     tags : dict, optional
         Dataset tags (units, software).
     units : str or sequence of str, optional
         Band units (GDAL's unit type, which QGIS and ``gdalinfo`` show): one for all bands or one per band.
-    dtype : str
-        ``float32`` (default) or an integer type (counts).
     """
     height, width = bands[0][1].shape
-    profile = cog_profile(width, height, len(bands), transform, crs, nodata, dtype)
+    profile = cog_profile(width, height, len(bands), transform, crs, nodata)
     with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
         for index, (_, values) in enumerate(bands, start=1):
-            dst.write(np.asarray(values, dtype=dtype), index)
+            dst.write(np.asarray(values, dtype=np.float32), index)
         band_metadata(dst, [name for name, _ in bands], units)
         dst.update_tags(**(tags or {}))
 

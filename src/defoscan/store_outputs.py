@@ -14,7 +14,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from defoscan.outputs import atomic_path, band_metadata, cog_options, cog_profile
+from defoscan.outputs import COG_OPTIONS, atomic_path, band_metadata, cog_profile
 
 WINDOW_CELLS = 2048  # target cells per side of a read window (rounded to whole chunks of the source arrays)
 GDAL_CACHE_MB = 256  # GDAL block cache while writing: GDAL's default, 5 % of the RAM, grows with the machine
@@ -43,12 +43,10 @@ def window_shape(values, window=None):
     return tuple(int(c) * max(1, WINDOW_CELLS // int(c)) for c in chunks)
 
 
-def write_cog_from_arrays(
-    path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None, dtype="float32", window=None
-):
+def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None, window=None):
     """Write bands as the Cloud-Optimised GeoTIFF of :func:`defoscan.outputs.write_cog`, block by block, atomically.
 
-    Same creation options (:func:`defoscan.outputs.cog_options`), band descriptions, units, colour
+    Same creation options (:data:`defoscan.outputs.COG_OPTIONS`), band descriptions, units, colour
     interpretation, tags, nodata, CRS and transform; same pixels and overviews. The intermediate GeoTIFF (beside
     ``path``, hidden) is removed whether the writing succeeds or fails.
 
@@ -57,7 +55,7 @@ def write_cog_from_arrays(
     path : str
     bands : list of (str, array-like)
         Band description and 2-D values that slice (Zarr array, numpy array), all of one shape; written as
-        ``dtype``.
+        float32.
     transform : affine.Affine
     crs : pyproj.CRS or str
     nodata : float
@@ -65,8 +63,6 @@ def write_cog_from_arrays(
         Dataset tags (units, software).
     units : str or sequence of str, optional
         Band units: one for all bands or one per band.
-    dtype : str
-        ``float32`` (default) or an integer type (counts).
     window : int or tuple of int, optional
         Rows and columns read at a time (per band); whole chunks of about 2048 cells a side by default
         (:func:`window_shape`). Peak memory is a few times one window of float32.
@@ -76,14 +72,13 @@ def write_cog_from_arrays(
         raise ValueError(f"bands must be 2-D arrays of one shape, got {[tuple(v.shape) for _, v in bands]}")
     height, width = shape
     rows, columns = window_shape(bands[0][1], window)
-    profile = cog_profile(width, height, len(bands), transform, crs, nodata, dtype)
-    options = cog_options(dtype)
+    profile = cog_profile(width, height, len(bands), transform, crs, nodata)
     blocks = {key: value for key, value in profile.items() if key not in ("blocksize", "overview_resampling")}
     blocks.update(
         driver="GTiff",
         tiled=True,
-        blockxsize=options["blocksize"],
-        blockysize=options["blocksize"],
+        blockxsize=COG_OPTIONS["blocksize"],
+        blockysize=COG_OPTIONS["blocksize"],
         interleave="band",
         photometric="minisblack",
         sparse_ok=True,  # all-nodata blocks (most of a country's map) are not written
@@ -104,9 +99,9 @@ def write_cog_from_arrays(
                     for c0 in range(0, width, columns):
                         c1 = min(c0 + columns, width)
                         for index, (_, values) in enumerate(bands, start=1):
-                            block = np.asarray(values[r0:r1, c0:c1], dtype=dtype)
+                            block = np.asarray(values[r0:r1, c0:c1], dtype=np.float32)
                             dst.write(block, index, window=Window(c0, r0, c1 - c0, r1 - r0))
-            rasterio.shutil.copy(intermediate, temporary, driver="COG", **options)
+            rasterio.shutil.copy(intermediate, temporary, driver="COG", **COG_OPTIONS)
         finally:
             if os.path.exists(intermediate):
                 os.remove(intermediate)
