@@ -269,7 +269,7 @@ def write_geopackage(path, frame, layer="detections", style=None):
 def add_layer_style(path, layer, qml, name=None):
     """Store ``qml`` as the default style of ``layer`` in a GeoPackage's ``layer_styles`` table.
 
-    The table is the one QGIS creates (the OGC convention its "Save style to database" follows), registered in
+    The table is the one QGIS creates when it saves a style into the GeoPackage ("Save as default"), registered in
     ``gpkg_contents`` as an attributes table as QGIS registers it; its time stamp is fixed so that the file
     depends only on its content.
 
