@@ -47,8 +47,10 @@ def scene_maps(scene_dir, name, work):
     if not os.path.exists(os.path.join(out, "run.json")):
         detect([os.path.join(scene_dir, name + ".csv")], out, cell_size=float(info["cell_size"]))
     with rasterio.open(os.path.join(out, "velocity.tif")) as src:
-        velocity, count = src.read(1).astype(np.float64), src.read(2).astype(np.float64)
+        velocity = src.read(1).astype(np.float64)
         transform, crs = src.transform, src.crs
+    with rasterio.open(os.path.join(out, "count.tif")) as src:
+        count = src.read(1).astype(np.float64)
     with rasterio.open(os.path.join(out, "probability.tif")) as src:
         probability = src.read(1).astype(np.float64)
     with open(os.path.join(out, "run.json")) as handle:

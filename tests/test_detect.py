@@ -28,9 +28,15 @@ OUTPUT_FILES = (
     "detections.geojson",
     "detections.gpkg",
     "velocity.tif",
+    "count.tif",
     "velocity_filled.tif",
     "probability.tif",
     "overview.png",
+    "velocity.qml",
+    "count.qml",
+    "velocity_filled.qml",
+    "probability.qml",
+    "detections.qml",
 )
 
 
@@ -56,7 +62,7 @@ def test_kirishima_flags_the_shinmoedake_crater(kirishima_run):
 def test_kirishima_outputs_agree_with_each_other(kirishima_run):
     out, result = kirishima_run
     geojson = json.loads((out / "detections.geojson").read_text())
-    gpkg = gpd.read_file(out / "detections.gpkg")
+    gpkg = gpd.read_file(out / "detections.gpkg", layer="detections")
     record = json.loads((out / "run.json").read_text())
     assert len(geojson["features"]) == len(gpkg) == record["detections"]["count"] == len(result["detections"])
     assert gpkg.crs.to_epsg() == 32652
@@ -98,9 +104,11 @@ def test_ustica_stable_control_flags_nothing(tmp_path, ustica_l2b_022_zip, ustic
     removed = [t["despike"]["removed"] for t in record["tracks"]]
     assert all(0 < r < 0.01 * n for r, n in zip(removed, (11590, 11759), strict=True))  # a few bad scatterers
     with rasterio.open(tmp_path / "out" / "velocity.tif") as src:
-        assert src.descriptions == ("velocity T022", "velocity T117", "count T022", "count T117")
+        assert src.descriptions == ("velocity T022", "velocity T117") and src.units == ("mm/yr", "mm/yr")
+    with rasterio.open(tmp_path / "out" / "count.tif") as src:
+        assert src.descriptions == ("count T022", "count T117") and src.units == ("points", "points")
         # Every point kept after despiking is counted once in its track's count band.
-        assert src.read(3).sum() == 11590 - removed[0] and src.read(4).sum() == 11759 - removed[1]
+        assert src.read(1).sum() == 11590 - removed[0] and src.read(2).sum() == 11759 - removed[1]
 
 
 def test_same_inputs_give_byte_identical_outputs(tmp_path, ustica_l2b_117_zip, kirishima_run):
@@ -380,8 +388,8 @@ def test_despike_switched_off_grids_every_point(tmp_path, ustica_l2b_117_zip):
     (track,) = record["tracks"]
     assert track["despike"] == {"removed": 0, "switched_off": True}
     assert record["parameters"]["despike"] is False
-    with rasterio.open(tmp_path / "out" / "velocity.tif") as src:
-        assert src.read(2).sum() == 11759  # every point counted, the bad scatterers too
+    with rasterio.open(tmp_path / "out" / "count.tif") as src:
+        assert src.read(1).sum() == 11759  # every point counted, the bad scatterers too
 
 
 def test_hysteresis_localise_and_scan_filled_switches_are_applied_and_recorded(tmp_path, small_raster):

@@ -2,18 +2,22 @@
 
 import json
 import os
+import sqlite3
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.enums import ColorInterp
 from shapely.geometry import Polygon, box
 
 from defoscan.errors import InputError
 from defoscan.outputs import atomic_path, staged_directory, write_cog, write_geojson, write_geopackage
 from defoscan.regions import detections_frame, label_polygons
+from defoscan.styles import detections_qml
 
 
 def frame_of(polygons, crs="EPSG:32631"):
@@ -81,6 +85,75 @@ def test_cog_is_tiled_with_overviews_and_band_names(tmp_path):
         assert src.transform == transform and src.crs.to_epsg() == 32631
         back = src.read(1)
     assert np.isnan(back[0, 0]) and np.array_equal(back[1:], values[1:])
+
+
+def test_cog_bands_carry_units_and_are_never_taken_for_rgb(tmp_path):
+    values = np.zeros((64, 80), dtype=np.float32)
+    bands = [(f"velocity T{i}", values + i) for i in range(3)]
+    write_cog(tmp_path / "v.tif", bands, Affine(20, 0, 0, 0, -20, 0), "EPSG:32631", units="mm/yr")
+    with rasterio.open(tmp_path / "v.tif") as src:
+        assert src.units == ("mm/yr",) * 3 and src.descriptions == ("velocity T0", "velocity T1", "velocity T2")
+        # Three float bands: grey, then undefined (not red, green, blue), so no viewer composes a colour image.
+        assert src.colorinterp == (ColorInterp.gray, ColorInterp.undefined, ColorInterp.undefined)
+        assert src.read(3).max() == 2.0
+    write_cog(tmp_path / "u.tif", bands[:2], Affine(20, 0, 0, 0, -20, 0), "EPSG:32631", units=["mm/yr", "mm"])
+    with rasterio.open(tmp_path / "u.tif") as src:
+        assert src.units == ("mm/yr", "mm")
+    write_cog(tmp_path / "n.tif", bands[:1], Affine(20, 0, 0, 0, -20, 0), "EPSG:32631")
+    with rasterio.open(tmp_path / "n.tif") as src:
+        assert src.units == (None,)  # no unit unless one is given
+
+
+def test_count_cog_has_no_data_where_no_point(tmp_path):
+    counts = np.zeros((600, 700), dtype=np.int32)
+    counts[100:300, 200:500] = 7
+    counts[0, 0] = 2**24  # float32 holds counts exactly to 2**24
+    transform = Affine(50, 0, 0, 0, -50, 0)
+    write_cog(tmp_path / "c.tif", [("count A", counts)], transform, "EPSG:32631", units="points", nodata=0)
+    with rasterio.open(tmp_path / "c.tif") as src:
+        assert src.nodata == 0 and src.units == ("points",) and src.overviews(1) == [2]
+        back = src.read(1)
+        masked = src.read(1, masked=True)
+    assert np.array_equal(back, counts) and back.sum() == 7 * 200 * 300 + 2**24
+    assert masked.count() == 200 * 300 + 1  # cells without points are no data, drawn transparent
+
+
+def gpkg_header(path):
+    with sqlite3.connect(path) as connection:
+        return tuple(connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("application_id", "user_version"))
+
+
+def test_geopackage_is_version_1_2_that_gdal_3_6_reads_without_warning(tmp_path):
+    write_geopackage(tmp_path / "d.gpkg", frame_of([box(630000, 5800000, 630100, 5800100)]))
+    # 'GPKG' and 1.2.0: GDAL 3.7 and later write 1.4 (10400), which GDAL 3.6 "may only partially support".
+    assert gpkg_header(tmp_path / "d.gpkg") == (0x47504B47, 10200)
+    assert pyogrio.list_layers(tmp_path / "d.gpkg").tolist() == [["detections", "MultiPolygon"]]
+
+
+@pytest.mark.parametrize("count", [0, 2])
+def test_geopackage_carries_its_qgis_style(tmp_path, count):
+    frame = frame_of([box(630000 + 500 * i, 5800000, 630100 + 500 * i, 5800100) for i in range(count)])
+    qml = detections_qml()
+    write_geopackage(tmp_path / "d.gpkg", frame, style=qml)
+    path = tmp_path / "d.gpkg"
+    with sqlite3.connect(path) as connection:
+        connection.row_factory = sqlite3.Row
+        (style,) = [dict(row) for row in connection.execute("SELECT * FROM layer_styles")]
+        contents = {row["table_name"]: row["data_type"] for row in connection.execute("SELECT * FROM gpkg_contents")}
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert style["f_table_name"] == "detections" and style["f_geometry_column"] == "geom"
+    assert style["styleQML"] == qml and style["useAsDefault"] == 1 and style["styleName"] == "detections"
+    assert style["update_time"] == "2000-01-01T00:00:00.000Z"
+    assert contents == {"detections": "features", "layer_styles": "attributes"}  # as QGIS registers it
+    assert gpkg_header(path) == (0x47504B47, 10200)  # the style does not change the version
+    assert pyogrio.list_layers(path).tolist() == [["detections", "MultiPolygon"], ["layer_styles", None]]
+    back = gpd.read_file(path, layer="detections")
+    assert len(back) == count and back.crs.to_epsg() == 32631
+    styles = gpd.read_file(path, layer="layer_styles")  # OGR reads the table as QGIS does
+    assert styles.loc[0, "styleQML"] == qml and bool(styles.loc[0, "useAsDefault"])
+    again = tmp_path / "again.gpkg"
+    write_geopackage(again, frame, style=qml)
+    assert again.read_bytes() == path.read_bytes()  # fixed stamps: the bytes depend on the content only
 
 
 def test_label_polygons_follow_cell_edges():

@@ -54,7 +54,7 @@ def table_rows(page):
 
 def test_cards_for_the_top_detections_and_every_detection_in_the_table(kirishima_run):
     page = (kirishima_run / "report.html").read_text()
-    frame = gpd.read_file(kirishima_run / "detections.gpkg")
+    frame = gpd.read_file(kirishima_run / "detections.gpkg", layer="detections")
     ranked = frame.sort_values(["score", "id"], ascending=[False, True])
     assert card_ids(page) == list(ranked["id"][:DEFAULT_TOP])
     scores = [float(s) for s in re.findall(r'<span class="score">score ([0-9.]+)</span>', page)]

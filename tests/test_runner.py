@@ -70,14 +70,20 @@ def test_chunked_run_equals_the_whole_map_run(whole, chunked):
     velocity_b, names_b, transform_b, crs_b = _bands(os.path.join(out_b, "velocity.tif"))
     assert (names_b, transform_b, crs_b) == (names_a, transform_a, crs_a)
     np.testing.assert_array_equal(velocity_b, velocity_a)  # despiked and gridded identically
+    # The same files, the point counts and the QGIS styles (limits from the same velocities) the same.
+    assert sorted(os.listdir(out_b)) == sorted(os.listdir(out_a))
+    np.testing.assert_array_equal(*(_bands(os.path.join(o, "count.tif"))[0] for o in (out_a, out_b)))
+    for name in ("velocity.qml", "count.qml", "detections.qml"):
+        with open(os.path.join(out_a, name)) as qml_a, open(os.path.join(out_b, name)) as qml_b:
+            assert qml_b.read() == qml_a.read(), name
     filled_a, filled_b = (_bands(os.path.join(o, "velocity_filled.tif"))[0] for o in (out_a, out_b))
     np.testing.assert_allclose(filled_b, filled_a, atol=1e-4, equal_nan=True)
     prob_a, prob_b = (_bands(os.path.join(o, "probability.tif"))[0] for o in (out_a, out_b))
     assert np.array_equal(np.isnan(prob_a), np.isnan(prob_b))
     assert np.nanmax(np.abs(prob_b - prob_a)) <= 1e-4
     assert np.nanmax(prob_a) > 0.9  # the bowl is found: the comparison is not of two empty maps
-    a = gpd.read_file(os.path.join(out_a, "detections.gpkg"))
-    b = gpd.read_file(os.path.join(out_b, "detections.gpkg"))
+    a = gpd.read_file(os.path.join(out_a, "detections.gpkg"), layer="detections")
+    b = gpd.read_file(os.path.join(out_b, "detections.gpkg"), layer="detections")
     assert len(a) == len(b) >= 1
     pd.testing.assert_frame_equal(pd.DataFrame(b.drop(columns="geometry")), pd.DataFrame(a.drop(columns="geometry")))
     assert all(g1.equals(g2) for g1, g2 in zip(a.geometry, b.geometry, strict=True))

@@ -10,6 +10,7 @@ import xarray as xr
 import zarr
 from affine import Affine
 from matplotlib.image import imread
+from rasterio.enums import ColorInterp
 from shapely.geometry import box
 
 from defoscan.figures import block_mean, write_overview, write_overview_from_store
@@ -48,13 +49,17 @@ def test_cog_from_store_is_the_file_write_cog_writes(tmp_path, window):
     group = store_of(tmp_path / "s.zarr", {"velocity": velocity, "count": count}, chunk=256)
     tags = {"units": "mm/yr", "software": "defoscan test"}
     names = ["velocity A", "count A"]
-    write_cog(tmp_path / "whole.tif", list(zip(names, [velocity, count], strict=True)), TRANSFORM, CRS, tags=tags)
+    units = ["mm/yr", "points"]
+    write_cog(
+        tmp_path / "whole.tif", list(zip(names, [velocity, count], strict=True)), TRANSFORM, CRS, tags=tags, units=units
+    )
     write_cog_from_arrays(
         tmp_path / "blocks.tif",
         list(zip(names, [group["velocity"], group["count"]], strict=True)),
         TRANSFORM,
         CRS,
         tags=tags,
+        units=units,
         window=window,
     )
     with rasterio.open(tmp_path / "whole.tif") as whole, rasterio.open(tmp_path / "blocks.tif") as blocks:
@@ -62,6 +67,8 @@ def test_cog_from_store_is_the_file_write_cog_writes(tmp_path, window):
         assert np.isnan(blocks.nodata) and np.isnan(whole.nodata)
         assert blocks.descriptions == whole.descriptions == tuple(names)
         assert blocks.tags() == whole.tags() and blocks.tags()["units"] == "mm/yr"
+        assert blocks.units == whole.units == tuple(units)
+        assert blocks.colorinterp == whole.colorinterp == (ColorInterp.gray, ColorInterp.undefined)
         assert blocks.crs == whole.crs and blocks.crs.to_epsg() == 32631
         assert blocks.transform == whole.transform == TRANSFORM
         assert blocks.overviews(1) == whole.overviews(1) == [2, 4]
@@ -75,6 +82,20 @@ def test_cog_from_store_is_the_file_write_cog_writes(tmp_path, window):
             np.testing.assert_array_equal(blocks.read(out_shape=(2, *shape)), whole.read(out_shape=(2, *shape)))
     assert (tmp_path / "blocks.tif").read_bytes() == (tmp_path / "whole.tif").read_bytes()
     assert sorted(os.listdir(tmp_path)) == ["blocks.tif", "s.zarr", "whole.tif"]  # no intermediate left
+
+
+def test_count_cog_from_store_is_the_file_write_cog_writes(tmp_path):
+    _, count = sparse_map((1500, 1300))
+    group = store_of(tmp_path / "s.zarr", {"a": count, "b": count * 2}, chunk=256)
+    options = {"units": "points", "nodata": 0}
+    write_cog(tmp_path / "whole.tif", [("count A", count), ("count B", count * 2)], TRANSFORM, CRS, **options)
+    write_cog_from_arrays(
+        tmp_path / "blocks.tif", [("count A", group["a"]), ("count B", group["b"])], TRANSFORM, CRS, **options
+    )
+    assert (tmp_path / "blocks.tif").read_bytes() == (tmp_path / "whole.tif").read_bytes()
+    with rasterio.open(tmp_path / "blocks.tif") as src:
+        assert src.nodata == 0 and src.units == ("points", "points")
+        np.testing.assert_array_equal(src.read(2), count * 2)
 
 
 def test_cog_from_numpy_and_failure_leaves_nothing(tmp_path):

@@ -34,6 +34,7 @@ from defoscan.outputs import (
 )
 from defoscan.regions import detections_frame, label_polygons
 from defoscan.report import write_report_from_run
+from defoscan.styles import detections_qml, write_styles
 from defoscan.threshold import ThresholdParameters, threshold_detect
 
 DEPENDENCIES = (
@@ -286,33 +287,54 @@ def run_detect(
     )
     record["warnings"] = warnings if warnings is not None else []
     with staged_directory(out_dir) as staging:
-        bands = [(f"velocity {g.attrs.get('track') or 'all'}", g["velocity"].values) for g in grids]
-        bands += [(f"count {g.attrs.get('track') or 'all'}", g["count"].values) for g in grids]
+        software = f"defoscan {__version__}"
+        tracks = [g.attrs.get("track") or "all" for g in grids]
+        velocities = [g["velocity"].values for g in grids]
+        counts = [g["count"].values for g in grids]
         write_cog(
             os.path.join(staging, "velocity.tif"),
-            bands,
+            [(f"velocity {t}", v) for t, v in zip(tracks, velocities, strict=True)],
             transform,
             crs,
-            tags={"units": "mm/yr", "software": f"defoscan {__version__}"},
+            tags={"units": "mm/yr", "software": software},
+            units="mm/yr",
         )
-        filled = [(f"velocity_filled {g.attrs.get('track') or 'all'}", g["velocity_filled"].values) for g in grids]
+        write_cog(
+            os.path.join(staging, "count.tif"),
+            [(f"count {t}", c) for t, c in zip(tracks, counts, strict=True)],
+            transform,
+            crs,
+            tags={"units": "points", "software": software},
+            units="points",
+            nodata=0,
+        )
+        filled = [(f"velocity_filled {t}", g["velocity_filled"].values) for t, g in zip(tracks, grids, strict=True)]
         write_cog(
             os.path.join(staging, "velocity_filled.tif"),
             filled,
             transform,
             crs,
-            tags={"units": "mm/yr", "fill_method": fill_method, "software": f"defoscan {__version__}"},
+            tags={"units": "mm/yr", "fill_method": fill_method, "software": software},
+            units="mm/yr",
         )
-        probability_tags = {"units": "probability", "detector": detector, "software": f"defoscan {__version__}"}
+        probability_tags = {"units": "probability", "detector": detector, "software": software}
         if detector != "cnn":
             probability_tags["note"] = (
                 f"{detector} detector: not a probability; 1 in detected regions, 0 elsewhere with data"
             )
         else:
             probability_tags["probability_threshold"] = str(probability_threshold)
-        write_cog(os.path.join(staging, "probability.tif"), probabilities, transform, crs, tags=probability_tags)
+        write_cog(
+            os.path.join(staging, "probability.tif"),
+            probabilities,
+            transform,
+            crs,
+            tags=probability_tags,
+            units="probability",
+        )
         write_geojson(os.path.join(staging, "detections.geojson"), frame)
-        write_geopackage(os.path.join(staging, "detections.gpkg"), frame)
+        write_geopackage(os.path.join(staging, "detections.gpkg"), frame, style=detections_qml())
+        write_styles(staging, velocities, counts)
         write_overview(os.path.join(staging, "overview.png"), grids, frame)
         timings["write_s"] = time.perf_counter() - mark
         timings["total_s"] = time.perf_counter() - started

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 
 import numpy as np
@@ -16,11 +17,30 @@ import pyogrio
 import rasterio
 import shapely
 from pyproj import CRS
+from rasterio.enums import ColorInterp
 
 from defoscan.crs import WGS84
 from defoscan.errors import InputError
 
 GEOJSON_DECIMALS = 7  # about 1 cm in longitude/latitude: RFC 7946 advises no more
+GEOPACKAGE_VERSION = "1.2"  # GDAL >= 3.7 writes 1.4, which GDAL 3.6 "may only partially support"
+FIXED_TIMESTAMP = "2000-01-01T00:00:00.000Z"  # in place of write times, so that outputs are reproducible
+# The layer_styles table QGIS creates when it saves a style into a GeoPackage: the same columns and types.
+LAYER_STYLES_TABLE = """CREATE TABLE IF NOT EXISTS layer_styles (
+  id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+  f_table_catalog TEXT(256),
+  f_table_schema TEXT(256),
+  f_table_name TEXT(256),
+  f_geometry_column TEXT(256),
+  styleName TEXT(30),
+  styleQML TEXT,
+  styleSLD TEXT,
+  useAsDefault BOOLEAN,
+  description TEXT,
+  owner TEXT(30),
+  ui TEXT(30),
+  update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+)"""
 
 
 def check_writable_dir(path):
@@ -135,7 +155,28 @@ def cog_profile(width, height, count, transform, crs, nodata=np.nan):
     }
 
 
-def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None):
+def band_metadata(dst, names, units):
+    """Describe the bands of an open dataset: names, units and a colour interpretation no viewer takes for RGB.
+
+    Every band is a separate measurement (a track, say), not a colour: the first is grey, the others undefined,
+    so that three or four bands are never drawn as red, green, blue (and alpha).
+
+    Parameters
+    ----------
+    dst : rasterio.io.DatasetWriter
+    names : sequence of str
+        Band descriptions.
+    units : str or sequence of str or None
+        One unit for all bands, one per band, or none (bands without a unit).
+    """
+    for index, name in enumerate(names, start=1):
+        dst.set_band_description(index, name)
+    if units is not None:
+        dst.units = (units,) * len(names) if isinstance(units, str) else tuple(units)
+    dst.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (len(names) - 1)
+
+
+def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None):
     """Write bands as a Cloud-Optimised GeoTIFF (deflate, predictor for floats, overviews), atomically.
 
     The bands are held in memory; :func:`defoscan.store_outputs.write_cog_from_arrays` writes the same file block
@@ -145,19 +186,23 @@ def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None):
     ----------
     path : str
     bands : list of (str, numpy.ndarray)
-        Band description and 2-D values; written as float32.
+        Band description and 2-D values; written as float32 (point counts too: exact to 2**24, and GDAL builds
+        the same overviews of them in memory and block by block, which it does not for uint32).
     transform : affine.Affine
     crs : pyproj.CRS or str
     nodata : float
+        NaN by default; 0 for point counts (a cell without points has no count to show).
     tags : dict, optional
         Dataset tags (units, software).
+    units : str or sequence of str, optional
+        Band units (GDAL's unit type, which QGIS and ``gdalinfo`` show): one for all bands or one per band.
     """
     height, width = bands[0][1].shape
     profile = cog_profile(width, height, len(bands), transform, crs, nodata)
     with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
-        for index, (name, values) in enumerate(bands, start=1):
+        for index, (_, values) in enumerate(bands, start=1):
             dst.write(np.asarray(values, dtype=np.float32), index)
-            dst.set_band_description(index, name)
+        band_metadata(dst, [name for name, _ in bands], units)
         dst.update_tags(**(tags or {}))
 
 
@@ -186,17 +231,75 @@ def write_geojson(path, frame):
         handle.write("\n")
 
 
-def write_geopackage(path, frame, layer="detections"):
-    """Write detections as a GeoPackage layer in the working CRS, atomically (empty layer if no detections)."""
+def write_geopackage(path, frame, layer="detections", style=None):
+    """Write detections as a GeoPackage layer in the working CRS, atomically (empty layer if no detections).
+
+    The file is GeoPackage 1.2 (:data:`GEOPACKAGE_VERSION`), which GDAL 3.6 and older read without warning (GDAL
+    3.7 and later write 1.4 by default). With ``style``, the QGIS style is stored as the layer's default in the
+    ``layer_styles`` table, so that QGIS opens the layer styled.
+
+    Parameters
+    ----------
+    path : str
+    frame : geopandas.GeoDataFrame
+    layer : str
+    style : str, optional
+        QGIS style (QML text, :func:`defoscan.styles.detections_qml`).
+    """
     multi = frame.copy()
     multi["geometry"] = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in multi.geometry]
     # GeoPackage stamps the write time into gpkg_contents; a fixed stamp keeps outputs byte-identical across runs.
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_TIMESTAMP})
     try:
         with atomic_path(path) as temporary:
-            pyogrio.write_dataframe(multi, temporary, layer=layer, driver="GPKG", geometry_type="MultiPolygon")
+            pyogrio.write_dataframe(
+                multi,
+                temporary,
+                layer=layer,
+                driver="GPKG",
+                geometry_type="MultiPolygon",
+                dataset_options={"VERSION": GEOPACKAGE_VERSION},
+            )
+            if style is not None:
+                add_layer_style(temporary, layer, style)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+
+
+def add_layer_style(path, layer, qml, name=None):
+    """Store ``qml`` as the default style of ``layer`` in a GeoPackage's ``layer_styles`` table.
+
+    The table is the one QGIS creates when it saves a style into the GeoPackage ("Save as default"), registered in
+    ``gpkg_contents`` as an attributes table as QGIS registers it; its time stamp is fixed so that the file
+    depends only on its content.
+
+    Parameters
+    ----------
+    path : str
+        An existing GeoPackage holding ``layer``.
+    layer : str
+    qml : str
+        QGIS style (QML text).
+    name : str, optional
+        Style name; ``layer`` by default.
+    """
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        row = connection.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
+        ).fetchone()
+        geometry = row[0] if row else None
+        connection.execute(LAYER_STYLES_TABLE)
+        connection.execute(
+            "INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, last_change)"
+            " VALUES ('layer_styles', 'attributes', 'layer_styles', '', ?)",
+            (FIXED_TIMESTAMP,),
+        )
+        connection.execute(
+            "INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleName,"
+            " styleQML, styleSLD, useAsDefault, description, owner, ui, update_time)"
+            " VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '', NULL, ?)",
+            (layer, geometry, name or layer, qml, f"defoscan style of {layer}", FIXED_TIMESTAMP),
+        )
 
 
 def write_json(path, document):

@@ -180,7 +180,8 @@ def _read_detections(run_dir, crs):
         path = os.path.join(run_dir, name)
         if os.path.isfile(path):
             try:
-                frame = gpd.read_file(path)
+                # The GeoPackage also holds its QGIS style (layer_styles): name the layer.
+                frame = gpd.read_file(path, layer="detections" if name.endswith(".gpkg") else None)
             except Exception as error:  # pyogrio raises several types for unreadable files
                 raise InputError(path, f"cannot read the detections ({error})") from None
             if frame.crs is None:

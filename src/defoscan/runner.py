@@ -444,18 +444,29 @@ def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold,
     from defoscan.figures import write_overview_from_store
     from defoscan.report import write_report_from_run
     from defoscan.store_outputs import write_cog_from_arrays
+    from defoscan.styles import detections_qml, write_styles
 
     groups = [(name, zarr.open_group(path, mode="r")) for name, path in stores]
     software = f"defoscan {__version__}"
     with staged_directory(out_dir) as staging:
-        bands = [(f"velocity {name}", g["velocity"]) for name, g in groups]
-        bands += [(f"count {name}", g["count"]) for name, g in groups]
+        velocities = [g["velocity"] for _, g in groups]
+        counts = [g["count"] for _, g in groups]
         write_cog_from_arrays(
             os.path.join(staging, "velocity.tif"),
-            bands,
+            [(f"velocity {name}", g["velocity"]) for name, g in groups],
             grid.transform,
             grid.crs,
             tags={"units": "mm/yr", "software": software},
+            units="mm/yr",
+        )
+        write_cog_from_arrays(
+            os.path.join(staging, "count.tif"),
+            [(f"count {name}", g["count"]) for name, g in groups],
+            grid.transform,
+            grid.crs,
+            tags={"units": "points", "software": software},
+            units="points",
+            nodata=0,
         )
         write_cog_from_arrays(
             os.path.join(staging, "velocity_filled.tif"),
@@ -463,6 +474,7 @@ def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold,
             grid.transform,
             grid.crs,
             tags={"units": "mm/yr", "fill_method": fill_method, "software": software},
+            units="mm/yr",
         )
         write_cog_from_arrays(
             os.path.join(staging, "probability.tif"),
@@ -475,9 +487,11 @@ def _write_outputs(out_dir, record, frame, stores, grid, fill_method, threshold,
                 "software": software,
                 "probability_threshold": str(threshold),
             },
+            units="probability",
         )
         write_geojson(os.path.join(staging, "detections.geojson"), frame)
-        write_geopackage(os.path.join(staging, "detections.gpkg"), frame)
+        write_geopackage(os.path.join(staging, "detections.gpkg"), frame, style=detections_qml())
+        write_styles(staging, velocities, counts)
         write_overview_from_store(
             os.path.join(staging, "overview.png"),
             [(name, g["velocity"]) for name, g in groups],

@@ -14,7 +14,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-from defoscan.outputs import COG_OPTIONS, atomic_path, cog_profile
+from defoscan.outputs import COG_OPTIONS, atomic_path, band_metadata, cog_profile
 
 WINDOW_CELLS = 2048  # target cells per side of a read window (rounded to whole chunks of the source arrays)
 GDAL_CACHE_MB = 256  # GDAL block cache while writing: GDAL's default, 5 % of the RAM, grows with the machine
@@ -43,12 +43,12 @@ def window_shape(values, window=None):
     return tuple(int(c) * max(1, WINDOW_CELLS // int(c)) for c in chunks)
 
 
-def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=None, window=None):
+def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=None, window=None):
     """Write bands as the Cloud-Optimised GeoTIFF of :func:`defoscan.outputs.write_cog`, block by block, atomically.
 
-    Same creation options (:data:`defoscan.outputs.COG_OPTIONS`), band descriptions, tags, nodata, CRS and
-    transform; same pixels and overviews. The intermediate GeoTIFF (beside ``path``, hidden) is removed whether
-    the writing succeeds or fails.
+    Same creation options (:data:`defoscan.outputs.COG_OPTIONS`), band descriptions, units, colour
+    interpretation, tags, nodata, CRS and transform; same pixels and overviews. The intermediate GeoTIFF (beside
+    ``path``, hidden) is removed whether the writing succeeds or fails.
 
     Parameters
     ----------
@@ -61,6 +61,8 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
     nodata : float
     tags : dict, optional
         Dataset tags (units, software).
+    units : str or sequence of str, optional
+        Band units: one for all bands or one per band.
     window : int or tuple of int, optional
         Rows and columns read at a time (per band); whole chunks of about 2048 cells a side by default
         (:func:`window_shape`). Peak memory is a few times one window of float32.
@@ -78,6 +80,7 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
         blockxsize=COG_OPTIONS["blocksize"],
         blockysize=COG_OPTIONS["blocksize"],
         interleave="band",
+        photometric="minisblack",
         sparse_ok=True,  # all-nodata blocks (most of a country's map) are not written
         zlevel=1,  # an intermediate: fast deflate
     )
@@ -89,8 +92,7 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
         os.close(handle)
         try:
             with rasterio.open(intermediate, "w", **blocks) as dst:
-                for index, (name, _) in enumerate(bands, start=1):
-                    dst.set_band_description(index, name)
+                band_metadata(dst, [name for name, _ in bands], units)
                 dst.update_tags(**(tags or {}))
                 for r0 in range(0, height, rows):
                     r1 = min(r0 + rows, height)
