@@ -158,14 +158,14 @@ def _check(test, wanted):
     return callback
 
 
-_positive = _check(lambda v: v > 0, "> 0")
+_positive = _check(lambda v: v > 0, "positive")
 _fraction = _check(lambda v: 0 <= v <= 1, "in [0, 1]")
 _probability = _check(lambda v: 0 < v <= 1, "in (0, 1]")
 _count = _check(lambda v: v >= 0, ">= 0")
 
 
 def _at_least(low):
-    return _check(lambda v: v >= low, f"at least {low}")
+    return _check(lambda v: v >= low, f">= {low}")
 
 
 def _crs(value):
@@ -213,7 +213,7 @@ def _delimiter(value):
 
 def _decimal(value):
     if value is not None and value not in (".", ","):
-        raise typer.BadParameter(f"must be . or , got {value!r}")
+        raise typer.BadParameter(f'must be "." or ",", got {value!r}')
     return value
 
 
@@ -284,7 +284,7 @@ Decimal = typer.Option(
     "--decimal",
     metavar="CHAR",
     callback=_decimal,
-    help="Decimal mark of a text table, . or , (default: detected).",
+    help='Decimal mark of a text table, "." or "," (default: detected).',
     show_default=False,
 )
 MinCoherence = typer.Option(
@@ -634,9 +634,7 @@ def synth(
     out: Path = typer.Option(
         ..., "--out", metavar="DIR", help="Dataset directory; with --fit the profile JSON file.", show_default=False
     ),
-    n: int = typer.Option(
-        None, "--n", metavar="N", callback=_at_least(1), help="Samples to generate.", show_default=False
-    ),
+    n: int = typer.Option(None, "--n", metavar="N", help="Samples to generate.", show_default=False),
     seed: int = typer.Option(
         None, "--seed", metavar="N", help="Seed: the same seed and options give the same files.", show_default=False
     ),
@@ -644,7 +642,6 @@ def synth(
         None,
         "--profile",
         metavar="FILE",
-        callback=_existing_file,
         help="Profile JSON from --fit: draw noise, coverage and spikes around a real map.",
         show_default=False,
     ),
@@ -664,14 +661,12 @@ def synth(
         callback=_at_least(1),
         help="Processes generating shards (the files do not depend on it).",
     ),
-    shard_size: int = typer.Option(
-        256, "--shard-size", metavar="N", callback=_at_least(1), help="Samples per shard file."
-    ),
+    shard_size: int = typer.Option(256, "--shard-size", metavar="N", help="Samples per shard file."),
     positive_fraction: float = typer.Option(
-        0.5, "--positive-fraction", metavar="F", callback=_fraction, help="Share of samples with deformation."
+        0.5, "--positive-fraction", metavar="F", help="Share of samples with deformation."
     ),
     hard_fraction: float = typer.Option(
-        0.5, "--hard-fraction", metavar="F", callback=_fraction, help="Share of the negatives that are hard."
+        0.5, "--hard-fraction", metavar="F", help="Share of the negatives that are hard."
     ),
     fit: bool = typer.Option(
         False, "--fit", metavar="", help="Fit a profile to the INPUTS (one per track) and write it to OUT."

@@ -76,9 +76,9 @@ class _LineHandler(logging.Handler):
     def emit(self, record):
         try:
             text = record.getMessage()
-            if record.name == "py.warnings":  # "file:line: Category: message" then the source line
-                text = f"python {text.strip().splitlines()[0]}"
             prefix = next((p for level, p in _PREFIXES.items() if record.levelno >= level), "defoscan: ")
+            if record.name == "py.warnings":  # "file:line: Category: message", then the source line
+                text, prefix = text.strip().splitlines()[0], "defoscan: python warning: "
             sys.stderr.write(prefix + " ".join(text.split()) + "\n")
             sys.stderr.flush()
         except Exception:
