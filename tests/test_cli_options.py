@@ -69,6 +69,12 @@ def test_detect_help_shows_the_metavars(capsys, monkeypatch):
     assert re.search(r"--quiet\s+-q\s+Write errors only", out)  # a flag: no metavar
 
 
+def test_help_paragraphs_are_rewrapped(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    _, out, _ = run_cli(["synth", "-h"], capsys)
+    assert "and manifest.json (written last); a rerun with the same options resumes an interrupted one." in out
+
+
 # --- bad options: one line, exit status 2, nothing written ------------------------------------------------------
 
 

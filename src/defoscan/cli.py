@@ -74,6 +74,9 @@ class _Command(_Flagged, TyperCommand):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.help:  # the docstring's paragraphs, each rewrapped to the terminal (typer keeps their line breaks)
+            paragraphs = inspect.cleandoc(self.help).split("\n\n")
+            self.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
         for param in self.params:
             if isinstance(param, TyperArgument):
                 if param.metavar is None:
