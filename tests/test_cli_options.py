@@ -96,6 +96,7 @@ def test_help_paragraphs_are_rewrapped(capsys, monkeypatch):
         (["--bbox", "1", "2", "54", "53"], "--bbox: must be W E S N with W < E and S < N, got 1 2 54 53"),
         (["--bbox", "1", "2", "53"], "'--bbox' requires 4 arguments"),
         (["--bbox-crs", "3857"], "--bbox-crs is the CRS of --bbox; give --bbox W E S N with it"),
+        (["--bbox", "530000", "531000", "180000", "181000"], "not in longitude/latitude degrees; give --bbox-crs"),
         (["--bbox", "1", "2", "53", "54", "--bbox-crs", "nonsense"], "--bbox-crs: must be a CRS"),
         (["--detector", "magic"], "--detector: must be one of cnn, threshold, gistar, ada, got 'magic'"),
         (["--units", "furlongs"], "--units: must be one of mm/yr, cm/yr, m/yr, got 'furlongs'"),
@@ -187,6 +188,19 @@ def test_defaults_leave_the_reader_to_detect(points, tmp_path, capsys, monkeypat
     monkeypatch.setattr("defoscan.io.read_inputs", read_inputs)
     run_cli(["fill", points, "--out", tmp_path / "f.tif"], capsys)
     assert seen["options"] == ReadOptions()
+
+
+def test_projected_bbox_with_its_crs(points, tmp_path, capsys, monkeypatch):
+    seen = {}
+
+    def read_inputs(paths, options):
+        seen["options"] = options
+        raise InputError(paths[0], "stop here")
+
+    monkeypatch.setattr("defoscan.io.read_inputs", read_inputs)
+    args = ["grid", points, "--out", tmp_path / "g.tif", "--bbox", "530000", "531000", "180000", "181000"]
+    run_cli([*args, "--bbox-crs", "27700"], capsys)
+    assert seen["options"].bbox == (530000, 531000, 180000, 181000) and seen["options"].bbox_crs == "EPSG:27700"
 
 
 @pytest.mark.parametrize("with_mask", [False, True])

@@ -322,6 +322,14 @@ def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_
     columns = {k: v for k, v in {"lon": lon, "lat": lat, "x": x, "y": y, "velocity": velocity}.items() if v}
     if bbox_crs is not None and bbox is None:
         raise InputError(None, "--bbox-crs is the CRS of --bbox; give --bbox W E S N with it")
+    if bbox is not None and bbox_crs is None:
+        west, east, south, north = bbox
+        if not (-180 <= west and east <= 180 and -90 <= south and north <= 90):
+            raise InputError(
+                None,
+                f"--bbox {_shown(bbox)} is not in longitude/latitude degrees; give --bbox-crs EPSG for bounds in "
+                "another CRS",
+            )
     return ReadOptions(
         columns=columns,
         crs=crs,
