@@ -9,10 +9,10 @@ import pytest
 
 from defoscan.log import collected_warnings, configure_cli_logging, logger, warn
 
-CELL_SIZE_WARNING = (
-    "defoscan: warning: grid cells of 10 m, the model was trained on 50 m cells; its probabilities may not hold at "
-    "this scale (set --cell-size)"
-)
+
+def is_cell_size_warning(line):
+    """The warning of a cell size far from the model's (detect words it; the test is about where it goes)."""
+    return line.startswith("defoscan: warning: ") and "10 m" in line and "50 m" in line
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,8 @@ def restore_logging():
 def test_warning_reaches_stderr_off_a_terminal(points_csv, tmp_path):
     result = defoscan("detect", points_csv, "--out", tmp_path / "a", "--cell-size", "10")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [CELL_SIZE_WARNING]  # no stage messages off a terminal
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and is_cell_size_warning(lines[0]), result.stderr  # no stage messages off a terminal
     assert "detection(s)" in result.stdout and "trained on 50 m" not in result.stdout
 
 
@@ -61,7 +62,7 @@ def test_verbose_adds_the_stage_messages(points_csv, tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0] == "defoscan: reading" and lines[-1] == "defoscan: writing"
-    assert "defoscan: scanning all" in lines and CELL_SIZE_WARNING in lines
+    assert "defoscan: scanning all" in lines and sum(map(is_cell_size_warning, lines)) == 1
     assert all(line.startswith("defoscan: ") for line in lines) and "Traceback" not in result.stderr
 
 
