@@ -1,8 +1,14 @@
 """The ``defoscan`` command line (contract in DESIGN.md).
 
-Bad input ends with one line on stderr naming the file and the problem and exit status 2, never a traceback.
+Every failure is one line on stderr, never a traceback, and exit status 2: bad input (:class:`InputError`,
+``defoscan: error: FILE: problem``) and bad options alike (``defoscan: error: --cell-size: must be > 0, got -50``),
+the latter checked as the command line is read, before any work. Warnings are one line each on stderr
+(``defoscan: warning: ...``), terminal or not; ``-q`` silences them, ``-v`` adds the stage messages
+(:func:`defoscan.log.configure_cli_logging`). Progress bars are drawn on a terminal only.
 """
 
+import functools
+import inspect
 import os
 import sys
 from importlib.resources import files
@@ -11,57 +17,335 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from defoscan import __version__
 from defoscan.errors import InputError
 from defoscan.io import ReadOptions
 from defoscan.io.units import UNIT_CHOICES
+from defoscan.log import configure_cli_logging, logger, warn
 
-app = typer.Typer(
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    no_args_is_help=True,
-    help="Find ground deformation in sparse satellite InSAR velocity maps.",
-)
+try:  # typer 0.2x carries its own click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer, on click itself
+    from click import exceptions as click_errors
+
 console = Console()  # results: stdout
-progress = Console(stderr=True)  # stage messages: stderr, and only on a terminal, so errors stay one line
+progress = Console(stderr=True)  # progress bars: stderr, and only on a terminal, so errors stay one line
 
 DEMO_DATASETS = {
     "kirishima": ("kirishima/velocity.h5",),
     "ustica": ("ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip", "ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip"),
 }
+MIN_CHUNK = 64  # cells a side; the chunked runner refuses smaller chunks too
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+
+
+# --- help: -h, and metavars that read as words ----------------------------------------------------------------
+
+
+class _Flagged:
+    """``-h``/``--help`` shown as a flag (typer would show its type, ``<bool>``)."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Argument(TyperArgument):
+    """An argument shown by its metavar alone: ``INPUT...``, not ``{INPUT...}...`` and ``<list[Path]>``."""
+
+    def display_type_rich(self, ctx):
+        return None
+
+    def _usage_display_name(self):
+        return self.metavar if self.required else f"[{self.metavar}]"
+
+
+class _Command(_Flagged, TyperCommand):
+    """A command whose help shows words (``INPUT...``, ``--cell-size M``), never typer's ``<float>``.
+
+    Parameters without a metavar of their own get their name in capitals (flags none), so that options added
+    later read as words too.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.help:  # the docstring's paragraphs, each rewrapped to the terminal (typer keeps their line breaks)
+            paragraphs = inspect.cleandoc(self.help).split("\n\n")
+            self.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                if param.metavar is None:
+                    param.metavar = param.name.upper() + ("..." if param.nargs != 1 else "")
+                param.__class__ = _Argument
+            elif param.metavar is None:
+                flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+                param.metavar = "" if flag else param.name.upper()
+
+
+class _Group(_Flagged, TyperGroup):
+    pass
+
+
+app = typer.Typer(
+    cls=_Group,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
+    help="Find ground deformation in sparse satellite InSAR velocity maps.",
+)
+
+Verbose = typer.Option(
+    0,
+    "-v",
+    "--verbose",
+    count=True,
+    metavar="",
+    show_default=False,
+    help="Also write the stage messages and the Python warnings of the libraries on stderr, terminal or not "
+    "(-vv: debug messages too).",
+)
+Quiet = typer.Option(False, "-q", "--quiet", metavar="", help="Write errors only: no warnings, no stage messages.")
+
+
+def _logging_options(verbose, quiet):
+    if verbose and quiet:
+        raise InputError(None, "-q (errors only) and -v (more messages) do not go together")
+    configure_cli_logging(-1 if quiet else verbose, terminal=progress.is_terminal)
+
+
+def _command(name=None):
+    """``app.command`` with ``-h``, readable metavars and the ``-v``/``-q`` options added to the function's own."""
+
+    def register(function):
+        @functools.wraps(function)
+        def run(*args, verbose=0, quiet=False, **kwargs):
+            if verbose or quiet:  # else what main() (or the group's -v/-q) set stays
+                _logging_options(verbose, quiet)
+            return function(*args, **kwargs)
+
+        signature = inspect.signature(function)
+        extra = [
+            inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=Verbose, annotation=int),
+            inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=Quiet, annotation=bool),
+        ]
+        run.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *extra])
+        run.__annotations__ = {**function.__annotations__, "verbose": int, "quiet": bool}
+        return app.command(name, cls=_Command, context_settings=HELP_OPTIONS)(run)
+
+    return register
+
+
+# --- option checks: each a typer callback, so a bad value stops the command line before any work -----------------
+
+
+def _shown(value):
+    if isinstance(value, tuple | list):
+        return " ".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def _check(test, wanted):
+    """A callback refusing a value (given, not None) for which ``test`` is false: ``must be WANTED, got VALUE``."""
+
+    def callback(value):
+        if value is not None and not test(value):
+            raise typer.BadParameter(f"must be {wanted}, got {_shown(value)}")
+        return value
+
+    return callback
+
+
+_positive = _check(lambda v: v > 0, "positive")
+_fraction = _check(lambda v: 0 <= v <= 1, "in [0, 1]")
+_probability = _check(lambda v: 0 < v <= 1, "in (0, 1]")
+_count = _check(lambda v: v >= 0, ">= 0")
+
+
+def _at_least(low):
+    return _check(lambda v: v >= low, f">= {low}")
+
+
+def _crs(value):
+    """An EPSG code (``27700``), ``EPSG:27700``, WKT or PROJ string, checked with pyproj; digits become ``EPSG:N``."""
+    if value is None:
+        return None
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    text = f"EPSG:{value.strip()}" if value.strip().isdigit() else value.strip()
+    try:
+        CRS.from_user_input(text)
+    except CRSError:
+        raise typer.BadParameter(f"must be a CRS (an EPSG code such as 27700, WKT or PROJ), got {value!r}") from None
+    return text
+
+
+def _units(value):
+    from defoscan.io.units import mm_per_year
+
+    if value is not None:
+        try:
+            mm_per_year(value)
+        except InputError:
+            raise typer.BadParameter(f"must be one of {', '.join(UNIT_CHOICES)}, got {value!r}") from None
+    return value
+
+
+def _detector(value):
+    from defoscan.detect import DETECTORS
+
+    if value not in DETECTORS:
+        raise typer.BadParameter(f"must be one of {', '.join(DETECTORS)}, got {value!r}")
+    return value
+
+
+def _delimiter(value):
+    if value is None:
+        return None
+    value = DELIMITER_NAMES.get(value.lower(), value)
+    if len(value) != 1:
+        raise typer.BadParameter(f"must be one character (or tab, space, comma, semicolon, pipe), got {value!r}")
+    return value
+
+
+def _decimal(value):
+    if value is not None and value not in (".", ","):
+        raise typer.BadParameter(f'must be "." or ",", got {value!r}')
+    return value
+
+
+def _bbox(value):
+    if value is None:
+        return None
+    west, east, south, north = value
+    if not (west < east and south < north):
+        raise typer.BadParameter(f"must be W E S N with W < E and S < N, got {_shown(tuple(value))}")
+    return tuple(value)
+
+
+def _existing_file(value):
+    if value is not None and not value.is_file():
+        raise typer.BadParameter(f"no such file: {value}")
+    return value
+
+
+# --- options shared by the commands that read velocity maps ------------------------------------------------------
 
 Inputs = typer.Argument(
     ...,
+    metavar="INPUT...",
     help="Points table (CSV/TSV/Parquet, EGMS zip, Shapefile/GeoPackage) or velocity raster "
     "(GeoTIFF, MintPy HDF5); several files of one area may be given.",
     show_default=False,
 )
-CellSize = typer.Option(None, "--cell-size", help="Grid cell size in metres [default: from point density].")
-Crs = typer.Option(None, "--crs", help="CRS of easting/northing columns or of a raster without one, e.g. 27700.")
+CellSize = typer.Option(
+    None,
+    "--cell-size",
+    metavar="M",
+    callback=_positive,
+    help="Grid cell size in metres (default: from the point density).",
+    show_default=False,
+)
+Crs = typer.Option(
+    None,
+    "--crs",
+    metavar="EPSG",
+    callback=_crs,
+    help="CRS of easting/northing columns or of a raster without one, e.g. 27700; not used for longitude/latitude "
+    "columns or a raster that has a CRS.",
+    show_default=False,
+)
 Units = typer.Option(
     None,
     "--units",
-    help=f"Velocity unit of the input, one of {', '.join(UNIT_CHOICES)} [default: what the file declares, else mm/yr].",
+    metavar="UNIT",
+    callback=_units,
+    help=f"Velocity unit of the input, one of {', '.join(UNIT_CHOICES)} (default: what the file declares, else mm/yr).",
+    show_default=False,
 )
-Lon = typer.Option(None, "--lon", help="Name of the longitude column.")
-Lat = typer.Option(None, "--lat", help="Name of the latitude column.")
-X = typer.Option(None, "--x", help="Name of the easting column (needs --crs).")
-Y = typer.Option(None, "--y", help="Name of the northing column (needs --crs).")
-Velocity = typer.Option(None, "--velocity", help="Name of the velocity column.")
+Lon = typer.Option(None, "--lon", metavar="COL", help="Name of the longitude column.", show_default=False)
+Lat = typer.Option(None, "--lat", metavar="COL", help="Name of the latitude column.", show_default=False)
+X = typer.Option(None, "--x", metavar="COL", help="Name of the easting column (needs --crs).", show_default=False)
+Y = typer.Option(None, "--y", metavar="COL", help="Name of the northing column (needs --crs).", show_default=False)
+Velocity = typer.Option(None, "--velocity", metavar="COL", help="Name of the velocity column.", show_default=False)
+Delimiter = typer.Option(
+    None,
+    "--delimiter",
+    metavar="CHAR",
+    callback=_delimiter,
+    help="Field delimiter of a text table: a character, or tab, space, comma, semicolon (default: detected).",
+    show_default=False,
+)
+Decimal = typer.Option(
+    None,
+    "--decimal",
+    metavar="CHAR",
+    callback=_decimal,
+    help='Decimal mark of a text table, "." or "," (default: detected).',
+    show_default=False,
+)
+MinCoherence = typer.Option(
+    None,
+    "--min-coherence",
+    metavar="C",
+    callback=_fraction,
+    help="Drop points (or raster cells) of temporal coherence below C, 0 to 1: a table's coherence column (EGMS "
+    "temporal_coherence), MintPy's temporalCoherence.h5 beside velocity.h5.",
+    show_default=False,
+)
+Bbox = typer.Option(
+    None,
+    "--bbox",
+    metavar="W E S N",
+    callback=_bbox,
+    help="Area of interest: west, east, south, north bounds, in longitude/latitude degrees (or see --bbox-crs); "
+    "points and cells outside it are dropped.",
+    show_default=False,
+)
+BboxCrs = typer.Option(
+    None,
+    "--bbox-crs",
+    metavar="EPSG",
+    callback=_crs,
+    help="CRS of the --bbox bounds, e.g. the working CRS's code (default: 4326, longitude/latitude).",
+    show_default=False,
+)
 
 
-def _read_options(crs, units, lon, lat, x, y, velocity):
+def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs):
     columns = {k: v for k, v in {"lon": lon, "lat": lat, "x": x, "y": y, "velocity": velocity}.items() if v}
-    if crs is not None and crs.strip().isdigit():
-        crs = f"EPSG:{crs.strip()}"
-    return ReadOptions(columns=columns, crs=crs, units=units)
+    if bbox_crs is not None and bbox is None:
+        raise InputError(None, "--bbox-crs is the CRS of --bbox; give --bbox W E S N with it")
+    if bbox is not None and bbox_crs is None:
+        west, east, south, north = bbox
+        if not (-180 <= west and east <= 180 and -90 <= south and north <= 90):
+            raise InputError(
+                None,
+                f"--bbox {_shown(bbox)} is not in longitude/latitude degrees; give --bbox-crs EPSG for bounds in "
+                "another CRS",
+            )
+    return ReadOptions(
+        columns=columns,
+        crs=crs,
+        units=units,
+        delimiter=delimiter,
+        decimal=decimal,
+        min_coherence=min_coherence,
+        bbox=bbox,
+        **({"bbox_crs": bbox_crs} if bbox_crs else {}),
+    )
 
 
-@app.command()
+@_command()
 def detect(
     inputs: list[Path] = Inputs,
-    out: Path = typer.Option(..., "--out", help="Output directory.", show_default=False),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Output directory.", show_default=False),
     cell_size: float = CellSize,
     crs: str = Crs,
     units: str = Units,
@@ -70,38 +354,71 @@ def detect(
     x: str = X,
     y: str = Y,
     velocity: str = Velocity,
+    delimiter: str = Delimiter,
+    decimal: str = Decimal,
+    min_coherence: float = MinCoherence,
+    bbox: tuple[float, float, float, float] = Bbox,
+    bbox_crs: str = BboxCrs,
+    mask: Path = typer.Option(
+        None,
+        "--mask",
+        metavar="FILE",
+        callback=_existing_file,
+        help="Polygons (GeoJSON, GeoPackage, Shapefile) of areas to leave out of the detection, e.g. water.",
+        show_default=False,
+    ),
     model: Path = typer.Option(
         None,
         "--model",
+        metavar="FILE",
         help="CNN weights file (.safetensors), its .json card beside it (default: the bundled model).",
         show_default=False,
     ),
     detector: str = typer.Option(
         "cnn",
         "--detector",
+        metavar="NAME",
+        callback=_detector,
         help="cnn (scan with the model), or a baseline: threshold (noise-unit thresholding), gistar (Getis-Ord Gi* "
         "hotspots) or ada (active deformation areas, after ADAfinder).",
     ),
     probability_threshold: float = typer.Option(
         None,
         "--probability-threshold",
-        help="Probability a cell needs to join a detection, cnn detector (default: the model card's, else 0.5).",
+        metavar="P",
+        callback=_probability,
+        help="Probability a cell needs to join a detection, in (0, 1], cnn detector (default: the model card's, "
+        "else 0.5).",
         show_default=False,
     ),
-    threshold: float = typer.Option(3.0, "--threshold", help="Detection threshold in noise units, threshold detector."),
+    threshold: float = typer.Option(
+        3.0,
+        "--threshold",
+        metavar="K",
+        callback=_positive,
+        help="Detection threshold in noise units, threshold detector.",
+    ),
     chunk: int = typer.Option(
         None,
         "--chunk",
-        help="Run chunk by chunk in map chunks of this many cells a side (memory bounded, resumable; default 1024 "
+        metavar="N",
+        callback=_at_least(MIN_CHUNK),
+        help="Run chunk by chunk in map chunks of N cells a side (memory bounded, resumable; default 1024 "
         "when --workers or --scheduler is given). Point tables, cnn detector.",
         show_default=False,
     ),
     workers: int = typer.Option(
-        None, "--workers", help="Run the chunks on a local dask cluster of N worker processes.", show_default=False
+        None,
+        "--workers",
+        metavar="N",
+        callback=_at_least(1),
+        help="Run the chunks on a local dask cluster of N worker processes.",
+        show_default=False,
     ),
     scheduler: str = typer.Option(
         None,
         "--scheduler",
+        metavar="ADDRESS",
         help="Run the chunks on a running dask.distributed cluster (ADDRESS, e.g. tcp://host:8786); its workers "
         "must see the output directory's parent at the same path.",
         show_default=False,
@@ -111,7 +428,8 @@ def detect(
     from defoscan.detect import detect as run_detect
     from defoscan.threshold import ThresholdParameters
 
-    options = _read_options(crs, units, lon, lat, x, y, velocity)
+    options = _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs)
+    masked = {"mask": str(mask)} if mask is not None else {}  # only when given: detect() takes it from issue 16 on
     if chunk is not None or workers is not None or scheduler is not None:
         from defoscan.runner import DEFAULT_CHUNK, detect_chunked
 
@@ -131,6 +449,7 @@ def detect(
                 scheduler=scheduler,
                 log=bar.log,
                 progress=bar.update,
+                **masked,
             )
         _print_summary(result, out)
         return
@@ -144,15 +463,19 @@ def detect(
         model=None if model is None else str(model),
         probability_threshold=probability_threshold,
         log=_log,
+        **masked,
     )
     _print_summary(result, out)
 
 
-@app.command()
+@_command()
 def demo(
-    out: Path = typer.Option(Path("demo-output"), "--out", help="Output directory."),
+    out: Path = typer.Option(Path("demo-output"), "--out", metavar="DIR", help="Output directory."),
     dataset: str = typer.Option(
-        "kirishima", "--dataset", help="Bundled data: kirishima (real volcanic signals) or ustica (stable control)."
+        "kirishima",
+        "--dataset",
+        metavar="NAME",
+        help="Bundled data: kirishima (real volcanic signals) or ustica (stable control).",
     ),
 ):
     """Run detect with the bundled model on the real data bundled with it (Kirishima volcano, Japan, by default)."""
@@ -166,10 +489,18 @@ def demo(
     _print_summary(result, out)
 
 
-@app.command()
+@_command()
 def report(
-    run_dir: Path = typer.Argument(..., help="Output directory of a finished detect or demo run.", show_default=False),
-    top: int = typer.Option(50, "--top", help="Detections given a card (highest scores); the rest are in the table."),
+    run_dir: Path = typer.Argument(
+        ..., metavar="RUN_DIR", help="Output directory of a finished detect or demo run.", show_default=False
+    ),
+    top: int = typer.Option(
+        50,
+        "--top",
+        metavar="N",
+        callback=_count,
+        help="Detections given a card (highest scores); the rest are in the table.",
+    ),
 ):
     """Rebuild report.html of a finished run from its files (run.json, detections, rasters, overview.png)."""
     from defoscan.report import write_report_from_run
@@ -178,10 +509,12 @@ def report(
     console.print(f"report: {path}  (open it in a browser)", soft_wrap=True)
 
 
-@app.command()
+@_command()
 def grid(
     inputs: list[Path] = Inputs,
-    out: Path = typer.Option(..., "--out", help="Output GeoTIFF (Cloud-Optimised).", show_default=False),
+    out: Path = typer.Option(
+        ..., "--out", metavar="FILE", help="Output GeoTIFF (Cloud-Optimised).", show_default=False
+    ),
     cell_size: float = CellSize,
     crs: str = Crs,
     units: str = Units,
@@ -190,6 +523,11 @@ def grid(
     x: str = X,
     y: str = Y,
     velocity: str = Velocity,
+    delimiter: str = Delimiter,
+    decimal: str = Decimal,
+    min_coherence: float = MinCoherence,
+    bbox: tuple[float, float, float, float] = Bbox,
+    bbox_crs: str = BboxCrs,
 ):
     """Grid the inputs: a COG with a velocity (median, mm/yr) and a count band per track."""
     from defoscan.grid import grid_inputs
@@ -198,7 +536,10 @@ def grid(
 
     check_writable_dir(os.path.dirname(os.path.abspath(out)))
     _log("reading")
-    datasets = read_inputs([str(p) for p in inputs], _read_options(crs, units, lon, lat, x, y, velocity))
+    datasets = read_inputs(
+        [str(p) for p in inputs],
+        _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs),
+    )
     _log("gridding")
     grids = grid_inputs(datasets, cell_size=cell_size)
     bands = []
@@ -219,16 +560,22 @@ def grid(
     )
 
 
-@app.command()
+@_command()
 def fill(
     inputs: list[Path] = Inputs,
-    out: Path = typer.Option(..., "--out", help="Output GeoTIFF (Cloud-Optimised).", show_default=False),
+    out: Path = typer.Option(
+        ..., "--out", metavar="FILE", help="Output GeoTIFF (Cloud-Optimised).", show_default=False
+    ),
     method: str = typer.Option(
-        "completion", "--method", help="completion (default), nearest, linear, knn or softimpute."
+        "completion", "--method", metavar="NAME", help="completion (default), nearest, linear, knn or softimpute."
     ),
     cell_size: float = CellSize,
     max_distance: float = typer.Option(
-        1000.0, "--max-distance", help="Metres: cells farther than this from any data stay empty."
+        1000.0,
+        "--max-distance",
+        metavar="M",
+        callback=_positive,
+        help="Metres: cells farther than this from any data stay empty.",
     ),
     crs: str = Crs,
     units: str = Units,
@@ -237,6 +584,11 @@ def fill(
     x: str = X,
     y: str = Y,
     velocity: str = Velocity,
+    delimiter: str = Delimiter,
+    decimal: str = Decimal,
+    min_coherence: float = MinCoherence,
+    bbox: tuple[float, float, float, float] = Bbox,
+    bbox_crs: str = BboxCrs,
 ):
     """Grid the inputs and fill the gaps: a COG with velocity_filled and velocity bands (a pair per track)."""
     import numpy as np
@@ -248,11 +600,12 @@ def fill(
 
     if method not in METHODS:
         raise InputError(None, f"unknown fill method {method!r}; choose from {', '.join(METHODS)}")
-    if not max_distance > 0:
-        raise InputError(None, f"--max-distance must be positive, got {max_distance:g}")
     check_writable_dir(os.path.dirname(os.path.abspath(out)))
     _log("reading")
-    datasets = read_inputs([str(p) for p in inputs], _read_options(crs, units, lon, lat, x, y, velocity))
+    datasets = read_inputs(
+        [str(p) for p in inputs],
+        _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs),
+    )
     _log("gridding")
     grids = grid_inputs(datasets, cell_size=cell_size)
     _log(f"filling ({method})")
@@ -281,35 +634,68 @@ def fill(
     console.print(f"wrote {out}: {filled_cells:,} cells with a value ({observed:,} observed), method {method}")
 
 
-@app.command()
+@_command()
 def synth(
     inputs: list[Path] = typer.Argument(
-        None, help="With --fit: real velocity maps to fit a profile to (read as detect reads them).", show_default=False
+        None,
+        metavar="INPUT...",
+        help="With --fit: real velocity maps to fit a profile to (read as detect reads them).",
+        show_default=False,
     ),
     out: Path = typer.Option(
-        ..., "--out", help="Dataset directory; with --fit the profile JSON file.", show_default=False
+        ..., "--out", metavar="DIR", help="Dataset directory; with --fit the profile JSON file.", show_default=False
     ),
-    n: int = typer.Option(None, "--n", help="Samples to generate.", show_default=False),
-    seed: int = typer.Option(None, "--seed", help="Seed: the same seed and options give the same files."),
+    n: int = typer.Option(None, "--n", metavar="N", help="Samples to generate.", show_default=False),
+    seed: int = typer.Option(
+        None, "--seed", metavar="N", help="Seed: the same seed and options give the same files.", show_default=False
+    ),
     profile: Path = typer.Option(
-        None, "--profile", help="Profile JSON from --fit: draw noise, coverage and spikes around a real map."
+        None,
+        "--profile",
+        metavar="FILE",
+        help="Profile JSON from --fit: draw noise, coverage and spikes around a real map.",
+        show_default=False,
     ),
-    shape: str = typer.Option("128", "--shape", help="Cells per sample: N (square) or ROWSxCOLS."),
+    shape: str = typer.Option("128", "--shape", metavar="SHAPE", help="Cells per sample: N (square) or ROWSxCOLS."),
     cell_size: float = typer.Option(
-        None, "--cell-size", help="Metres [default: the profile's, else 50; with --fit: from point density]."
+        None,
+        "--cell-size",
+        metavar="M",
+        callback=_positive,
+        help="Metres (default: the profile's, else 50; with --fit: from the point density).",
+        show_default=False,
     ),
-    workers: int = typer.Option(2, "--workers", help="Processes generating shards (the files do not depend on it)."),
-    shard_size: int = typer.Option(256, "--shard-size", help="Samples per shard file."),
-    positive_fraction: float = typer.Option(0.5, "--positive-fraction", help="Share of samples with deformation."),
-    hard_fraction: float = typer.Option(0.5, "--hard-fraction", help="Share of the negatives that are hard."),
-    fit: bool = typer.Option(False, "--fit", help="Fit a profile to the INPUTS (one per track) and write it to OUT."),
+    workers: int = typer.Option(
+        2,
+        "--workers",
+        metavar="N",
+        callback=_at_least(1),
+        help="Processes generating shards (the files do not depend on it).",
+    ),
+    shard_size: int = typer.Option(256, "--shard-size", metavar="N", help="Samples per shard file."),
+    positive_fraction: float = typer.Option(
+        0.5, "--positive-fraction", metavar="F", help="Share of samples with deformation."
+    ),
+    hard_fraction: float = typer.Option(
+        0.5, "--hard-fraction", metavar="F", help="Share of the negatives that are hard."
+    ),
+    fit: bool = typer.Option(
+        False, "--fit", metavar="", help="Fit a profile to the INPUTS (one per track) and write it to OUT."
+    ),
     scenes: bool = typer.Option(
         False,
         "--scenes",
+        metavar="",
         help="Write N evaluation scenes instead (--shape cells a side, 800 suggested): points CSVs with truth "
         "polygons; --positive-fraction of them with signals of every kind, the rest signal-free.",
     ),
-    per_kind: int = typer.Option(1, "--per-kind", help="With --scenes: signals of each kind in a scene with signals."),
+    per_kind: int = typer.Option(
+        1,
+        "--per-kind",
+        metavar="N",
+        callback=_at_least(1),
+        help="With --scenes: signals of each kind in a scene with signals.",
+    ),
     crs: str = Crs,
     units: str = Units,
     lon: str = Lon,
@@ -317,6 +703,11 @@ def synth(
     x: str = X,
     y: str = Y,
     velocity: str = Velocity,
+    delimiter: str = Delimiter,
+    decimal: str = Decimal,
+    min_coherence: float = MinCoherence,
+    bbox: tuple[float, float, float, float] = Bbox,
+    bbox_crs: str = BboxCrs,
 ):
     """Generate a synthetic training set into OUT, or with --fit, fit a profile of real maps for it.
 
@@ -336,7 +727,12 @@ def synth(
         if out.is_dir():
             raise InputError(out, "is a directory; --fit writes a profile JSON file")
         check_writable_dir(os.path.dirname(os.path.abspath(out)))
-        _synth_fit(inputs, out, cell_size, _read_options(crs, units, lon, lat, x, y, velocity))
+        _synth_fit(
+            inputs,
+            out,
+            cell_size,
+            _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs),
+        )
         return
     from defoscan.synth.dataset import load_profiles, write_dataset
 
@@ -353,8 +749,6 @@ def synth(
         sizes = {p.get("cell_size") for p in profiles or []}
         cell_size = float(sizes.pop()) if len(sizes) == 1 and None not in sizes else 50.0
     if scenes:
-        if per_kind < 1:
-            raise InputError(None, f"--per-kind must be at least 1, got {per_kind}")
         _synth_scenes(out, n, seed, shape_cells, cell_size, profiles, positive_fraction, per_kind)
         return
     start = time.perf_counter()
@@ -383,13 +777,17 @@ def synth(
     )
 
 
-@app.command()
+@_command()
 def evaluate(
     detections: Path = typer.Argument(
-        ..., help="Detections (GeoJSON or GeoPackage), e.g. DIR/detections.geojson of a detect run.", show_default=False
+        ...,
+        metavar="DETECTIONS",
+        help="Detections (GeoJSON or GeoPackage), e.g. DIR/detections.geojson of a detect run.",
+        show_default=False,
     ),
     truth: Path = typer.Argument(
         ...,
+        metavar="TRUTH",
         help="Truth polygons (GeoJSON or GeoPackage); per-type and per-band recall from their kind and peak_velocity "
         "(mm/yr) attributes.",
         show_default=False,
@@ -397,6 +795,8 @@ def evaluate(
     area_km2: float = typer.Option(
         None,
         "--area-km2",
+        metavar="KM2",
+        callback=_positive,
         help="Area examined, for false alarms per 1000 km² (default: the cells with data in the run.json beside "
         "DETECTIONS).",
         show_default=False,
@@ -404,18 +804,19 @@ def evaluate(
     probability: Path = typer.Option(
         None,
         "--probability",
+        metavar="FILE",
         help="Probability map for cell-level ROC AUC and average precision (default: probability.tif beside "
         "DETECTIONS, if there).",
         show_default=False,
     ),
-    out: Path = typer.Option(None, "--out", help="Also write the scores as JSON to this file.", show_default=False),
+    out: Path = typer.Option(
+        None, "--out", metavar="FILE", help="Also write the scores as JSON to this file.", show_default=False
+    ),
 ):
     """Score detections against truth polygons: recall (per type, per velocity band), precision, F1, false alarms."""
     from defoscan.evaluate import evaluate_files
     from defoscan.outputs import check_writable_dir, write_json
 
-    if area_km2 is not None and not area_km2 > 0:
-        raise InputError(None, f"--area-km2 must be positive, got {area_km2}")
     if out is not None:
         check_writable_dir(os.path.dirname(os.path.abspath(out)))
     result = evaluate_files(
@@ -429,25 +830,35 @@ def evaluate(
         write_json(str(out), result)
 
 
-@app.command("evaluate-scenes")
+@_command("evaluate-scenes")
 def evaluate_scenes(
-    scenes: Path = typer.Argument(..., help="Scene directory written by defoscan synth --scenes.", show_default=False),
+    scenes: Path = typer.Argument(
+        ..., metavar="SCENES", help="Scene directory written by defoscan synth --scenes.", show_default=False
+    ),
     out: Path = typer.Option(
         ...,
         "--out",
+        metavar="DIR",
         help="Work directory: each run's detections and scores (kept: a rerun resumes), results.json.",
         show_default=False,
     ),
     rows: str = typer.Option(
-        None, "--rows", help="Comma-separated row names to run [default: all]; see docs/EVALUATION.md."
+        None,
+        "--rows",
+        metavar="NAMES",
+        help="Comma-separated row names to run (default: all); see docs/EVALUATION.md.",
+        show_default=False,
     ),
     models: Path = typer.Option(
-        Path("benchmarks/models"), "--models", help="Directory of the model ablations' weights."
+        Path("benchmarks/models"), "--models", metavar="DIR", help="Directory of the model ablations' weights."
     ),
-    real: bool = typer.Option(True, "--real/--no-real", help="Also run the real-data checks (Kirishima, Ustica)."),
+    real: bool = typer.Option(
+        True, "--real/--no-real", metavar="", help="Also run the real-data checks (Kirishima, Ustica)."
+    ),
     table: Path = typer.Option(
         None,
         "--table",
+        metavar="FILE",
         help="Markdown file to put the results table in (between <!-- results:begin/end --> markers).",
         show_default=False,
     ),
@@ -471,14 +882,19 @@ def evaluate_scenes(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=progress,
+        disable=not progress.is_terminal,
     ) as bar:
         task = bar.add_task("runs", total=None)
 
-        def progress(done, total, description):
+        def update(done, total, description):
             bar.update(task, completed=done, total=total, description=description)
 
-        suite = run_suite(str(scenes), str(out), rows=chosen, models_dir=str(models), real=real, progress=progress)
+        suite = run_suite(str(scenes), str(out), rows=chosen, models_dir=str(models), real=real, progress=update)
     write_json(os.path.join(str(out), "results.json"), suite)
     text = results_table(suite)
     console.print(text)
@@ -487,36 +903,86 @@ def evaluate_scenes(
         console.print(f"table written into {table}")
 
 
-@app.command()
+@_command()
 def train(
     datasets: list[Path] = typer.Argument(
-        ..., help="Training set(s) written by defoscan synth (one window size and cell size).", show_default=False
+        ...,
+        metavar="DATASET...",
+        help="Training set(s) written by defoscan synth (one window size and cell size).",
+        show_default=False,
     ),
     out: Path = typer.Option(
-        ..., "--out", help="Model file NAME.safetensors (card NAME.json beside it).", show_default=False
+        ...,
+        "--out",
+        metavar="FILE",
+        help="Model file NAME.safetensors (card NAME.json beside it).",
+        show_default=False,
     ),
-    val: Path = typer.Option(None, "--val", help="Validation set (default: every tenth sample of the training sets)."),
-    arch: str = typer.Option("compact", "--arch", help="compact (default, CPU) or alexnet (the paper's)."),
-    width: int = typer.Option(16, "--width", help="Compact net: channels of its first stage."),
-    separable: bool = typer.Option(False, "--separable", help="Compact net: depthwise-separable convolutions."),
-    fcn: bool = typer.Option(False, "--fcn", help="Compact net: train the per-pixel head too."),
+    val: Path = typer.Option(
+        None,
+        "--val",
+        metavar="DIR",
+        help="Validation set (default: every tenth sample of the training sets).",
+        show_default=False,
+    ),
+    arch: str = typer.Option(
+        "compact", "--arch", metavar="NAME", help="compact (default, CPU) or alexnet (the paper's)."
+    ),
+    width: int = typer.Option(
+        16, "--width", metavar="N", callback=_at_least(1), help="Compact net: channels of its first stage."
+    ),
+    separable: bool = typer.Option(
+        False, "--separable", metavar="", help="Compact net: depthwise-separable convolutions."
+    ),
+    fcn: bool = typer.Option(False, "--fcn", metavar="", help="Compact net: train the per-pixel head too."),
     mode: str = typer.Option(
-        "single", "--mode", help="Input: single (fringes at 27.7 mm/yr), enhanced (2, 6.3, 20 mm/yr), raw (velocity)."
+        "single",
+        "--mode",
+        metavar="NAME",
+        help="Input: single (fringes at 27.7 mm/yr), enhanced (2, 6.3, 20 mm/yr), raw (velocity).",
     ),
-    fill: bool = typer.Option(False, "--fill", help="Gap-fill windows with the matrix completion first (cached)."),
-    epochs: int = typer.Option(12, "--epochs", help="Most epochs."),
-    batch: int = typer.Option(32, "--batch", help="Windows per step."),
-    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate."),
-    patience: int = typer.Option(3, "--patience", help="Epochs without a better validation AUC before stopping."),
-    seed: int = typer.Option(0, "--seed", help="Seed: same data, options, seed and threads give the same model."),
-    threads: int = typer.Option(2, "--threads", help="torch threads."),
+    fill: bool = typer.Option(
+        False, "--fill", metavar="", help="Gap-fill windows with the matrix completion first (cached)."
+    ),
+    epochs: int = typer.Option(12, "--epochs", metavar="N", callback=_at_least(1), help="Most epochs."),
+    batch: int = typer.Option(32, "--batch", metavar="N", callback=_at_least(1), help="Windows per step."),
+    lr: float = typer.Option(2e-3, "--lr", metavar="RATE", callback=_positive, help="Peak learning rate."),
+    patience: int = typer.Option(
+        3,
+        "--patience",
+        metavar="N",
+        callback=_at_least(1),
+        help="Epochs without a better validation AUC before stopping.",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", metavar="N", help="Seed: same data, options, seed and threads give the same model."
+    ),
+    threads: int = typer.Option(2, "--threads", metavar="N", callback=_at_least(1), help="torch threads."),
     max_train: int = typer.Option(
-        None, "--max-train", help="Use only N training samples (the first N/k of each of k datasets)."
+        None,
+        "--max-train",
+        metavar="N",
+        callback=_at_least(1),
+        help="Use only N training samples (the first N/k of each of k datasets).",
+        show_default=False,
     ),
-    max_val: int = typer.Option(None, "--max-val", help="Use only the first N validation samples."),
-    quick: bool = typer.Option(False, "--quick", help="A tiny model in about a minute (tests, smoke runs)."),
+    max_val: int = typer.Option(
+        None,
+        "--max-val",
+        metavar="N",
+        callback=_at_least(1),
+        help="Use only the first N validation samples.",
+        show_default=False,
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", metavar="", help="A tiny model in about a minute (tests, smoke runs)."
+    ),
     imagenet: Path = typer.Option(
-        None, "--imagenet", help="AlexNet: start from a torchvision-format ImageNet AlexNet state dict file."
+        None,
+        "--imagenet",
+        metavar="FILE",
+        help="AlexNet: start from a torchvision-format ImageNet AlexNet state dict file.",
+        show_default=False,
     ),
 ):
     """Train a network on a synthetic dataset and write it (safetensors weights + JSON model card) to OUT.
@@ -535,8 +1001,6 @@ def train(
         raise InputError(None, f"--arch must be compact or alexnet, got {arch!r}")
     if mode not in MODES:
         raise InputError(None, f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if min(epochs, batch, patience, threads, width) < 1 or not lr > 0:
-        raise InputError(None, "--epochs, --batch, --patience, --threads and --width must be >= 1, --lr > 0")
     if imagenet is not None and arch != "alexnet":
         raise InputError(imagenet, "--imagenet weights are for --arch alexnet")
     if imagenet is not None and not imagenet.is_file():
@@ -717,15 +1181,27 @@ def _synth_progress():
 
 
 @app.callback(invoke_without_command=True)
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+def _main(
+    version: bool = typer.Option(False, "--version", metavar="", help="Print the version and exit."),
+    verbose: int = Verbose,
+    quiet: bool = Quiet,
+):
     if version:
         typer.echo(f"defoscan {__version__}")
         raise typer.Exit()
+    if verbose or quiet:  # defoscan -v CMD ...: as CMD -v
+        _logging_options(verbose, quiet)
 
 
-def _log(stage):
-    if progress.is_terminal:
-        progress.print(f"[dim]defoscan:[/dim] {stage} ...")
+def _log(message):
+    """The ``log`` callback of detect and the chunked runner: a stage message, at INFO.
+
+    A message starting ``warning: `` (as detect wrote them before it had :func:`defoscan.log.warn`) is a warning.
+    """
+    if message.startswith("warning: "):
+        warn(message.removeprefix("warning: "))
+    else:
+        logger.info(message)
 
 
 class _ChunkProgress:
@@ -760,8 +1236,7 @@ class _ChunkProgress:
         return self._bar.__exit__(*exc)
 
     def log(self, stage):
-        if progress.is_terminal:
-            self._bar.console.print(f"[dim]defoscan:[/dim] {stage} ...")
+        _log(stage)  # the bar, while live, prints it above itself
 
     def update(self, stage, done, total):
         if stage not in self._tasks:
@@ -847,13 +1322,41 @@ def _print_summary(result, out):
 
 
 def main(argv=None):
-    """Entry point of the ``defoscan`` script: exit status 2 and one line for bad input.
+    """Entry point of the ``defoscan`` script: exit status 0, or 2 and one line on stderr for any failure.
 
-    Usage errors are click's (status 2, with the usage line); :class:`InputError` from any stage becomes
-    ``defoscan: error: FILE: problem`` on stderr and status 2.
+    Bad options (click's usage errors and the option checks) become ``defoscan: error: --OPTION: problem (see
+    'defoscan CMD -h')``, :class:`InputError` from any stage ``defoscan: error: FILE: problem``.
     """
+    configure_cli_logging(0, terminal=progress.is_terminal)
     try:
-        app(args=argv, prog_name="defoscan")  # standalone: exits itself on success and on usage errors
+        status = app(args=argv, prog_name="defoscan", standalone_mode=False)
+    except getattr(click_errors, "NoArgsIsHelpError", ()) as err:  # plain ``defoscan``: the help
+        err.show()
+        sys.exit(2)
+    except click_errors.UsageError as err:
+        print(f"defoscan: error: {_usage_problem(err, argv)}", file=sys.stderr)
+        sys.exit(2)
     except InputError as err:
         print(f"defoscan: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except click_errors.Abort:
+        print("defoscan: error: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _usage_problem(err, argv=None):
+    """Click's usage error as one line: the option first, then the problem, then where the help is."""
+    param = getattr(err, "param", None)
+    if param is None or isinstance(err, click_errors.MissingParameter):
+        problem = err.format_message()
+    else:
+        names = [o for o in getattr(param, "opts", ()) if o.startswith("--")] or [param.metavar or param.name]
+        problem = f"{names[0]}: {err.message}"
+    if err.ctx is not None:
+        command = err.ctx.command_path
+    else:  # an error of the option parser: the command named on the command line, if any
+        names = typer.main.get_command(app).commands
+        given = [a for a in (sys.argv[1:] if argv is None else argv) if a in names][:1]
+        command = " ".join(["defoscan", *given])
+    return " ".join(f"{problem} (see '{command} -h')".split())
