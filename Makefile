@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 EVAL_DIR ?= evaluation-work
+# Real maps are never bundled: tests, `make evaluate` and `demo --dataset` read them here (CI keeps ../shared beside the clone).
+REAL_DATA ?= $(or $(DEFOSCAN_REAL_DATA),../shared/data/real)
 
 .PHONY: demo test chromium bench evaluate lint clean
 
@@ -32,16 +34,17 @@ chromium:
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
-# The scene benchmark (docs/EVALUATION.md): profiles fitted to the bundled real maps, the scene suite drawn from
+# The scene benchmark (docs/EVALUATION.md): profiles fitted to the real maps in $(REAL_DATA), the scene suite drawn from
 # them, every detector, baseline and ablation run and scored; the results table rewritten in the docs. Resumable.
 evaluate: $(STAMP)
 	mkdir -p $(EVAL_DIR)
-	$(VENV)/bin/defoscan synth --fit src/defoscan/data/kirishima/velocity.h5 --cell-size 50 --out $(EVAL_DIR)/kirishima50.json
-	$(VENV)/bin/defoscan synth --fit src/defoscan/data/ustica/*.zip --out $(EVAL_DIR)/ustica.json
+	test -d $(REAL_DATA) || { echo "make evaluate: no real data in $(REAL_DATA) (set REAL_DATA=DIR)" >&2; exit 2; }
+	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/01_kirishima_mintpy_alos2/velocity.h5 --cell-size 50 --out $(EVAL_DIR)/kirishima50.json
+	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/03_egms_ustica_italy/EGMS_L2b_*.zip --out $(EVAL_DIR)/ustica.json
 	$(PY) -c "import json, sys; d = sys.argv[1]; json.dump([json.load(open(d + '/kirishima50.json'))] + json.load(open(d + '/ustica.json')), open(d + '/fitted.json', 'w'))" $(EVAL_DIR)
 	test -f $(EVAL_DIR)/scenes/scene-015.json || $(VENV)/bin/defoscan synth --scenes --n 16 --seed 7 --shape 600 --per-kind 2 \
 		--positive-fraction 0.75 --profile $(EVAL_DIR)/fitted.json --out $(EVAL_DIR)/scenes
-	$(VENV)/bin/defoscan evaluate-scenes $(EVAL_DIR)/scenes --out $(EVAL_DIR)/runs --table docs/EVALUATION.md
+	$(VENV)/bin/defoscan evaluate-scenes $(EVAL_DIR)/scenes --out $(EVAL_DIR)/runs --real-data $(REAL_DATA) --table docs/EVALUATION.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

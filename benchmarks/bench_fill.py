@@ -17,11 +17,11 @@ the reported ones (``REPORT_SEEDS``). Run ``.venv/bin/python benchmarks/run.py -
 512 synthetic maps, one seed) or ``.venv/bin/python benchmarks/bench_fill.py --tune`` for the tuning tables.
 """
 
-import importlib.resources
 import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from pyproj import Transformer
@@ -74,11 +74,15 @@ def synthetic_cases(shape, seeds):
 
 
 def _data_file(*parts):
-    return str(importlib.resources.files("defoscan").joinpath("data", *parts))
+    """A real map in the real-data folder (``DEFOSCAN_REAL_DATA`` or ``../shared/data/real``): never bundled."""
+    from defoscan.real_data import DATASETS, real_data_dir
+
+    folder = real_data_dir() or Path("../shared/data/real")
+    return str(folder / DATASETS[parts[0]][0] / parts[-1])
 
 
 def real_maps():
-    """The bundled real grids: Kirishima and the two Ustica tracks, with their deformation strata."""
+    """The real grids (from ../shared/data/real): Kirishima and the two Ustica tracks, with their deformation strata."""
     kirishima = grid_inputs(read_inputs([_data_file("kirishima", "velocity.h5")]))[0]
     transform = kirishima.rio.transform(recalc=True)
     x, y = Transformer.from_crs("EPSG:4326", kirishima.rio.crs, always_xy=True).transform(*CRATER_LONLAT)

@@ -1,6 +1,6 @@
 """report.html with a country's number of detections: the table as JSON drawn a page at a time, against HTML rows.
 
-Input: ``defoscan detect --detector threshold`` on the bundled Kirishima map (76 detections), run once and cached
+Input: ``defoscan detect --detector threshold`` on the Kirishima map (76 detections; ../shared), run once and cached
 under ``--out``; then a copy of that run directory whose ``detections.gpkg``, ``detections.geojson`` and
 ``run.json`` hold its detections repeated ``COPIES`` times (270: 20,520 detections; quick: 27, 2,052), ids
 renumbered, scores, shapes and everything else kept, written by the project's own writers.
@@ -41,7 +41,8 @@ import time
 
 NAME = "report"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KIRISHIMA = os.path.join(ROOT, "src", "defoscan", "data", "kirishima", "velocity.h5")
+REAL = os.environ.get("DEFOSCAN_REAL_DATA") or os.path.join(ROOT, "..", "shared", "data", "real")  # never bundled
+KIRISHIMA = os.path.join(REAL, "01_kirishima_mintpy_alos2", "velocity.h5")
 COPIES = {"full": 270, "quick": 27}  # x 76 detections: 20,520 and 2,052
 INPUT_VERSION = 1  # bump when the generated run directory changes, so cached inputs are rebuilt
 SORT_HEADING = "peak velocity"

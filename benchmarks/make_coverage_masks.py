@@ -1,10 +1,11 @@
 """Rebuild ``src/defoscan/data/coverage/real_masks.npz``: where real sparse velocity maps have data.
 
 Each mask is a real map gridded with the project's own reader and gridding (``read_inputs`` + ``grid_inputs``) at a
-few cell sizes; True where a cell holds data. Sources (all bundled in this repository):
+few cell sizes; True where a cell holds data. Sources (read from the real-data folder, ``DEFOSCAN_REAL_DATA`` or
+``../shared/data/real``; never bundled):
 
 - Ustica EGMS L2b, tracks 022 (descending) and 117 (ascending): an island, sea = no data. 25, 50 and 100 m cells.
-- Kirishima MintPy velocity, thinned by its own temporal coherence (``tests/data/kirishima/temporalCoherence.h5``)
+- Kirishima MintPy velocity, thinned by its own temporal coherence (``temporalCoherence.h5``)
   at ``KIRISHIMA_COHERENCE``: the file keeps 96 % of its pixels, which is not what a sparse map looks like; at 0.997
   the holes follow the loss of coherence (vegetated slopes, the active crater) and 22-35 % of the cells keep data.
   Cropped to the largest rectangle inside the raster's footprint (the warp to UTM leaves empty slivers at the edges,
@@ -22,6 +23,7 @@ random mask of the same coverage (``docs/synth-coverage.md`` quotes it).
 """
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -35,14 +37,15 @@ from defoscan.synth.coverage import clustered_coverage, coverage_statistics, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "defoscan" / "data" / "coverage" / "real_masks.npz"
+REAL = Path(os.environ.get("DEFOSCAN_REAL_DATA") or ROOT.parent / "shared" / "data" / "real")  # never bundled
 USTICA = {
-    "ustica_egms_l2b_022": ROOT / "src/defoscan/data/ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip",
-    "ustica_egms_l2b_117": ROOT / "src/defoscan/data/ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip",
+    "ustica_egms_l2b_022": REAL / "03_egms_ustica_italy/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip",
+    "ustica_egms_l2b_117": REAL / "03_egms_ustica_italy/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip",
 }
-KIRISHIMA = ROOT / "src/defoscan/data/kirishima/velocity.h5"
-KIRISHIMA_COHERENCE_FILE = ROOT / "tests/data/kirishima/temporalCoherence.h5"
+KIRISHIMA = REAL / "01_kirishima_mintpy_alos2/velocity.h5"
+KIRISHIMA_COHERENCE_FILE = REAL / "01_kirishima_mintpy_alos2/temporalCoherence.h5"
 KIRISHIMA_COHERENCE = 0.997
-AMSTERDAM = ROOT / "tests/data/amsterdam/example.csv"
+AMSTERDAM = REAL / "08_amsterdam_depsi_stmtools/example.csv"
 CELL_SIZES = {"ustica": (25.0, 50.0, 100.0), "kirishima": (25.0, 50.0, 100.0), "amsterdam": (5.0,)}
 
 

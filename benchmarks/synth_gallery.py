@@ -9,7 +9,6 @@ Run: ``.venv/bin/python benchmarks/synth_gallery.py [--seed S]``.
 """
 
 import argparse
-import importlib.resources
 import os
 
 import matplotlib
@@ -32,7 +31,11 @@ CRATER_LONLAT = (130.883, 31.911)
 
 
 def _data(*parts):
-    return str(importlib.resources.files("defoscan").joinpath("data", *parts))
+    """A real map in the real-data folder (``DEFOSCAN_REAL_DATA`` or ``../shared/data/real``): never bundled."""
+    from defoscan.real_data import DATASETS, real_data_dir
+
+    folder = real_data_dir() or os.path.join("..", "shared", "data", "real")
+    return os.path.join(folder, DATASETS[parts[0]][0], parts[-1])
 
 
 def real_panels():

@@ -34,17 +34,18 @@ from PIL import Image  # noqa: E402
 
 from defoscan.grid import grid_inputs  # noqa: E402
 from defoscan.io import read_inputs  # noqa: E402
+from defoscan.real_data import real_data_dir  # noqa: E402
 from defoscan.synth.coverage import coverage_statistics  # noqa: E402
 from defoscan.synth.profile import fit_profile  # noqa: E402
 from defoscan.synth.sample import draw_sample  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "src" / "defoscan" / "data"
+REAL = real_data_dir() or ROOT.parent / "shared" / "data" / "real"  # the real maps are never bundled
 MAPS = {
-    "kirishima": DATA / "kirishima" / "velocity.h5",
-    "ustica_022": DATA / "ustica" / "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip",
-    "ustica_117": DATA / "ustica" / "EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip",
-    "ustica_l3_u": ROOT / "tests" / "data" / "ustica" / "EGMS_L3_E45N17_100km_U_2020_2024_1.zip",
+    "kirishima": REAL / "01_kirishima_mintpy_alos2" / "velocity.h5",
+    "ustica_022": REAL / "03_egms_ustica_italy" / "EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip",
+    "ustica_117": REAL / "03_egms_ustica_italy" / "EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip",
+    "ustica_l3_u": REAL / "03_egms_ustica_italy" / "EGMS_L3_E45N17_100km_U_2020_2024_1.zip",
 }
 CELL = {"ustica_l3_u": 100.0}  # the EGMS L3 product is a 100 m grid; the others: gridding's default
 DRAWS = {"kirishima": 48, "ustica_022": 96, "ustica_117": 96, "ustica_l3_u": 96}  # small maps measure noisily

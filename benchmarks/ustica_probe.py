@@ -2,13 +2,12 @@
 
     .venv/bin/python benchmarks/ustica_probe.py [MODEL.safetensors]
 
-Grids the bundled EGMS L2b T022 points as ``detect`` does (50 m; gap-filled if the model reads filled maps), puts
-the island (smaller than a window) in one window and prints the model's window probability (and the peak of its
-cell map over the island, for a localising model) for the map as it is and for: the cells more than 2 mm/yr from
-the island's median replaced by the median (in the southern third only, in the rest only); cells shuffled;
-smoothed; clipped to +-2 mm/yr; a robust linear trend of velocity against the points' height removed.
-docs/MODEL.md ("The bundled real maps") quotes it.
-"""
+Grids the EGMS L2b T022 points (read from ../shared/data/real) as ``detect`` does (50 m; gap-filled if the model
+reads filled maps), puts the island (smaller than a window) in one window and prints the model's window probability
+(and the peak of its cell map over the island, for a localising model) for the map as it is and for: the cells more
+than 2 mm/yr from the island's median replaced by the median (in the southern third only, in the rest only); cells
+shuffled; smoothed; clipped to +-2 mm/yr; a robust linear trend of velocity against the points' height removed.
+docs/MODEL.md ("The real maps") quotes it."""
 
 import sys
 
@@ -24,9 +23,10 @@ from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
 from defoscan.model import load_model
 from defoscan.model.inputs import window_input
+from defoscan.real_data import dataset_files, real_data_dir
 from defoscan.scan import cell_probability, localise_mode
 
-T022 = "src/defoscan/data/ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip"
+T022 = dataset_files("ustica", real_data_dir() or "../shared/data/real")[0]  # real data: never bundled
 CELL = 50.0
 
 

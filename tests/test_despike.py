@@ -1,4 +1,4 @@
-"""Despiking: known answers on synthetic maps, and sanity on the bundled real data."""
+"""Despiking: known answers on synthetic maps, and sanity on the real data (../shared)."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""``detect`` end to end: the baseline on the bundled real data (known signals found, the stable control clean), and
-the CNN path with a small model written by a fixture (the bundled model is not needed here)."""
+"""``detect`` end to end: the baseline on the real maps of ../shared (known signals found, the stable control clean),
+and the CNN path with a small model written by a fixture (the bundled model is not needed here)."""
 
 import html
 import json

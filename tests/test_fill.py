@@ -1,4 +1,4 @@
-"""``fill_grid`` on the bundled real maps: observed cells kept, far cells empty, and asserted errors on hidden data.
+"""``fill_grid`` on the real maps (../shared): observed cells kept, far cells empty, and asserted errors on hidden data.
 
 Errors are measured by hiding whole 250 m blocks of observed cells (``blocked_holdout``) and comparing the fill
 with the hidden values; the seeds here are neither the tuning nor the benchmark ones.

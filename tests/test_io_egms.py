@@ -75,7 +75,7 @@ def test_looks_like_egms_table(l2b_022_frame, l3_u_frame, amsterdam_frame):
     assert not looks_like_egms_table(["pid", "easting", "northing"])
 
 
-def test_bundled_l2b_zips_match_their_checksums(ustica_l2b_022_zip, ustica_l2b_117_zip, ustica_md5_files):
+def test_l2b_zips_match_their_checksums(ustica_l2b_022_zip, ustica_l2b_117_zip, ustica_md5_files):
     for path in (ustica_l2b_022_zip, ustica_l2b_117_zip):
         digest, name = ustica_md5_files[path.stem].read_text().split()
         assert name == path.name

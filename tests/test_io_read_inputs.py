@@ -1,5 +1,8 @@
 """read_input / read_inputs: format detection, every real file read, tracks kept apart, bursts of one track joined."""
 
+from importlib.resources import files
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -40,13 +43,16 @@ def test_every_real_file_is_read(
         assert ds.attrs["sources"] == [str(path)]
 
 
-def test_package_demo_data_is_where_expected(package_data_dir):
-    names = {p.relative_to(package_data_dir).as_posix() for p in package_data_dir.rglob("*") if p.is_file()}
-    assert {
-        "kirishima/velocity.h5",
-        f"ustica/{L2B_022}.zip",
-        "ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip",
-    } <= names
+def test_the_package_ships_no_real_data():
+    """Only the project's own files: the model and the derived coverage masks (real maps live in ../shared)."""
+    data = files("defoscan") / "data"
+    names = {p.relative_to(data).as_posix() for p in Path(str(data)).rglob("*") if p.is_file()}
+    assert names == {
+        "coverage/PROVENANCE.md",
+        "coverage/real_masks.npz",
+        "model/defoscan-compact.json",
+        "model/defoscan-compact.safetensors",
+    }
 
 
 # --- tracks ---------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from defoscan.wrap import ENHANCED_INTERVALS, SENTINEL1_HALF_WAVELENGTH_MM
 
 @pytest.fixture(scope="module")
 def kirishima_run(tmp_path_factory, kirishima_velocity_h5):
-    """The baseline detector on the bundled Kirishima map: more detections than cards (about 76)."""
+    """The baseline detector on the Kirishima map (../shared): more detections than cards (about 76)."""
     out = tmp_path_factory.mktemp("report") / "run"
     result = detect([str(kirishima_velocity_h5)], str(out), detector="threshold")
     assert len(result["detections"]) > DEFAULT_TOP  # so that cards and table differ

@@ -1,4 +1,4 @@
-"""The demo's report.html in a real browser: headless Chromium (Debian's package), driven by Playwright.
+"""The (synthetic) demo's report.html in a real browser: headless Chromium (Debian's package), driven by Playwright.
 
 Chromium is installed by ``make test`` (``apt-get install chromium``); its absence fails these tests rather than
 skipping them, so a machine without it cannot pass the suite unnoticed. Playwright drives the system's browser
@@ -68,6 +68,9 @@ def test_demo_report_renders_offline_with_cards_and_table(demo_run, browser):
         # Every image decoded (the overview and the thumbnails are inline PNGs).
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert page.locator("img.overview").evaluate("i => i.naturalWidth") >= 1000
+        truths = json.loads((demo_run / "scores.json").read_text())["per_truth"]
+        assert page.locator("#truth").is_visible()
+        assert page.locator("table.truth tbody tr").count() == len(truths) > 0
         assert problems == []
     finally:
         page.close()
@@ -115,18 +118,18 @@ def test_table_pages(demo_run, browser, tmp_path):
     """A page of rows at a time (a country's table stays quick to open); sorting orders all rows, not the page."""
     copy = tmp_path / "demo"
     shutil.copytree(demo_run, copy)
-    write_report_from_run(copy, rows_per_page=10)
+    write_report_from_run(copy, rows_per_page=2)
     count = json.loads((copy / "run.json").read_text())["detections"]["count"]
-    assert count > 10
+    assert count > 2
     page, problems = open_page(browser, copy / "report.html")
     try:
         rows = page.locator("table.detections tbody tr")
-        assert rows.count() == 10
-        assert page.locator("#detections-pager .range").inner_text() == f"rows 1\u201310 of {count}"
+        assert rows.count() == 2
+        assert page.locator("#detections-pager .range").inner_text() == f"rows 1\u20132 of {count}"
         page.locator("#detections-pager .next").click()
-        assert column_values(page, 0)[0] == 11
+        assert column_values(page, 0)[0] == 3
         page.locator("table.detections thead th", has_text="mean velocity").click()
-        assert page.locator("#detections-pager .range").inner_text().startswith("rows 1\u201310")
+        assert page.locator("#detections-pager .range").inner_text().startswith("rows 1\u20132")
         frame = json.loads((copy / "detections.geojson").read_text())["features"]
         lowest = min(f["properties"]["mean_velocity"] for f in frame)
         column = page.locator("table.detections thead th").all_inner_texts().index("mean velocity (mm/yr)")

@@ -173,15 +173,9 @@ def test_bad_input_leaves_nothing_behind(tmp_path):
     assert not os.path.exists(out) and not os.path.exists(work_directory(out))
 
 
-def test_two_egms_tracks_chunked_as_in_memory(tmp_path):
-    """The bundled EGMS zips over Ustica: two tracks kept apart, each despiked, gridded, filled, scanned the same."""
-    from importlib.resources import files
-
-    data = files("defoscan") / "data" / "ustica"
-    inputs = [
-        str(data / name)
-        for name in ("EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip", "EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip")
-    ]
+def test_two_egms_tracks_chunked_as_in_memory(tmp_path, ustica_l2b_022_zip, ustica_l2b_117_zip):
+    """The EGMS zips over Ustica: two tracks kept apart, each despiked, gridded, filled, scanned the same."""
+    inputs = [str(ustica_l2b_022_zip), str(ustica_l2b_117_zip)]
     a = detect(inputs, str(tmp_path / "a"))
     b = detect_chunked(inputs, str(tmp_path / "b"), chunk=64)
     assert b["grid"] == a["grid"] and b["grid"]["width"] > 64  # two chunks across

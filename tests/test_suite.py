@@ -154,11 +154,24 @@ def test_suite_runs_scores_and_resumes(scenes, tmp_path, monkeypatch):
         run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=False)
 
 
-def test_real_checks_kirishima_crater_found_ustica_clean(tmp_path):
+def test_real_checks_are_skipped_with_a_warning_without_the_folder(scenes, tmp_path, caplog):
+    suite = run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=True, real_data=str(tmp_path / "none"))
+    assert suite["rows"][0]["real"] == {}
+    assert "real-data checks skipped" in caplog.text and str(tmp_path / "none") in caplog.text
+
+
+def test_missing_real_data_folder_is_bad_input(scenes, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate-scenes", str(scenes), "--out", str(tmp_path / "w"), "--real-data", str(tmp_path / "none")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == f"defoscan: error: {tmp_path / 'none'}: no such real-data folder"
+
+
+def test_real_checks_kirishima_crater_found_ustica_clean(tmp_path, real_data_dir):
     kirishima, ustica = REAL_CHECKS
-    found = run_real(THRESHOLD, kirishima, str(tmp_path), None)
+    found = run_real(THRESHOLD, kirishima, str(tmp_path), None, real_data_dir)
     assert found["found"] is True and found["found_area_km2"] < 1.0 and found["detections"] >= 1
-    clean = run_real(THRESHOLD, ustica, str(tmp_path), None)
+    clean = run_real(THRESHOLD, ustica, str(tmp_path), None, real_data_dir)
     assert clean["detections"] == 0 and clean["found"] is None and clean["false_alarms_per_1000_km2"] == 0.0
     assert 3.0 < clean["area_km2"] < 10.0  # the island's cells with data
 

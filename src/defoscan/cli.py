@@ -1,4 +1,4 @@
-"""The ``defoscan`` command line (contract in DESIGN.md).
+"""The ``defoscan`` command line (contract: docs/DESIGN-NOTES.md, "Command line contract").
 
 Every failure is one line on stderr, never a traceback, and exit status 2: bad input (:class:`InputError`,
 ``defoscan: error: FILE: problem``) and bad options alike (``defoscan: error: --cell-size: must be > 0, got -50``),
@@ -11,7 +11,6 @@ import functools
 import inspect
 import os
 import sys
-from importlib.resources import files
 from pathlib import Path
 
 import typer
@@ -33,10 +32,7 @@ except ImportError:  # pragma: no cover - older typer, on click itself
 console = Console()  # results: stdout
 progress = Console(stderr=True)  # progress bars: stderr, and only on a terminal, so errors stay one line
 
-DEMO_DATASETS = {
-    "kirishima": ("kirishima/velocity.h5",),
-    "ustica": ("ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip", "ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip"),
-}
+DEMO_DATASETS = ("kirishima", "ustica")  # real datasets of defoscan.real_data, read from --data
 MIN_CHUNK = 64  # cells a side; the chunked runner refuses smaller chunks too
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
@@ -472,20 +468,34 @@ def detect(
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", metavar="DIR", help="Output directory."),
     dataset: str = typer.Option(
-        "kirishima",
+        "synthetic",
         "--dataset",
         metavar="NAME",
-        help="Bundled data: kirishima (real volcanic signals) or ustica (stable control).",
+        help="synthetic (a seeded scene made here, scored against its truth), or a real dataset: "
+        f"{', '.join(DEMO_DATASETS)} (needs --data).",
+    ),
+    data: Path = typer.Option(
+        None,
+        "--data",
+        metavar="DIR",
+        help="With a real dataset: the real-data folder (numbered subfolders) or the dataset's own folder "
+        "(default: $DEFOSCAN_REAL_DATA).",
+        show_default=False,
     ),
 ):
-    """Run detect with the bundled model on the real data bundled with it (Kirishima volcano, Japan, by default)."""
-    from defoscan.detect import detect as run_detect
+    """Run detect with the bundled model on a synthetic scene with known signals (default), or on real data."""
+    from defoscan.demo import run_real_demo, run_synthetic_demo
 
+    if dataset == "synthetic":
+        if data is not None:
+            raise InputError(data, "--data goes with a real dataset (--dataset kirishima or ustica)")
+        result, scores = run_synthetic_demo(out, log=_log)
+        _print_summary(result, out)
+        console.print(f"truth: {scores['found']} of {scores['truths']} signal(s) found, F1 {scores['f1']:.2f}")
+        return
     if dataset not in DEMO_DATASETS:
-        raise InputError(None, f"unknown demo dataset {dataset!r}; choose from {', '.join(DEMO_DATASETS)}")
-    data = files("defoscan") / "data"
-    inputs = [str(data / name) for name in DEMO_DATASETS[dataset]]
-    result = run_detect(inputs, str(out), log=_log)
+        raise InputError(None, f"unknown demo dataset {dataset!r}; choose from synthetic, {', '.join(DEMO_DATASETS)}")
+    result = run_real_demo(out, dataset, data, log=_log)
     _print_summary(result, out)
 
 
@@ -855,6 +865,13 @@ def evaluate_scenes(
     real: bool = typer.Option(
         True, "--real/--no-real", metavar="", help="Also run the real-data checks (Kirishima, Ustica)."
     ),
+    real_data: Path = typer.Option(
+        None,
+        "--real-data",
+        metavar="DIR",
+        help="Folder of the real maps (numbered subfolders) (default: $DEFOSCAN_REAL_DATA, else ../shared/data/real).",
+        show_default=False,
+    ),
     table: Path = typer.Option(
         None,
         "--table",
@@ -876,6 +893,8 @@ def evaluate_scenes(
         if unknown:
             raise InputError(None, f"unknown rows {', '.join(unknown)}; choose from {', '.join(r.name for r in ROWS)}")
         chosen = [row for row in ROWS if row.name in wanted]
+    if real_data is not None and not real_data.is_dir():
+        raise InputError(real_data, "no such real-data folder")
     check_writable_dir(str(out))
     if table is not None:
         check_writable_dir(os.path.dirname(os.path.abspath(table)))
@@ -894,7 +913,15 @@ def evaluate_scenes(
         def update(done, total, description):
             bar.update(task, completed=done, total=total, description=description)
 
-        suite = run_suite(str(scenes), str(out), rows=chosen, models_dir=str(models), real=real, progress=update)
+        suite = run_suite(
+            str(scenes),
+            str(out),
+            rows=chosen,
+            models_dir=str(models),
+            real=real,
+            real_data=real_data,
+            progress=update,
+        )
     write_json(os.path.join(str(out), "results.json"), suite)
     text = results_table(suite)
     console.print(text)

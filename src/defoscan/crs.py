@@ -1,4 +1,4 @@
-"""The working coordinate reference system (DESIGN.md): the input's projected CRS, else a rule on lon/lat.
+"""The working coordinate reference system: the input's projected CRS, else a rule on lon/lat (docs/DESIGN-NOTES.md).
 
 For lon/lat input the working CRS is EPSG:27700 (British National Grid) inside Great Britain, EPSG:3035 (ETRS89
 LAEA Europe, the EGMS grid) for EGMS inputs, else the local UTM zone of the data's centre.

@@ -1,4 +1,4 @@
-"""``detect``: the stages composed, from input files to the output directory of the contract (DESIGN.md)."""
+"""``detect``: the stages composed, from input files to the output directory of the contract (docs/DESIGN-NOTES.md)."""
 
 import os
 import platform

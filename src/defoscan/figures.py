@@ -23,7 +23,7 @@ def symmetric_limit(values, percentile=98.0, floor=1.0):
     return max(floor, float(np.percentile(finite, percentile))) if finite.size else floor
 
 
-def write_overview(path, grids, frame, dpi=DPI):
+def write_overview(path, grids, frame, dpi=DPI, *, truth=None):
     """Write ``overview.png``: one panel per track, velocity in mm/yr, detections outlined with their number.
 
     Parameters
@@ -34,6 +34,8 @@ def write_overview(path, grids, frame, dpi=DPI):
     frame : geopandas.GeoDataFrame
         Detections in the grids' CRS, with ``id`` and ``track``.
     dpi : int
+    truth : geopandas.GeoDataFrame, optional
+        Known outlines (a synthetic scene's truth) in the grids' CRS, drawn dashed on every panel.
     """
     limit = max(symmetric_limit(g["velocity"].values) for g in grids)
     panels = []
@@ -47,7 +49,7 @@ def write_overview(path, grids, frame, dpi=DPI):
                 grid.rio.crs.to_string(),
             )
         )
-    _write_panels(path, panels, frame, limit, dpi)
+    _write_panels(path, panels, frame, limit, dpi, truth=truth)
 
 
 def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels=2000, dpi=DPI):
@@ -128,7 +130,7 @@ def image_extent(transform, height, width):
     )
 
 
-def _write_panels(path, panels, frame, limit, dpi):
+def _write_panels(path, panels, frame, limit, dpi, truth=None):
     """The overview figure: ``panels`` of (track, 2-D image, extent in km, CRS label), colours within ``limit``.
 
     Every detection is outlined; the :data:`MAX_LABELS` highest-scoring ones carry their number (those the report
@@ -146,6 +148,9 @@ def _write_panels(path, panels, frame, limit, dpi):
                 values, cmap=VELOCITY_CMAP, vmin=-limit, vmax=limit, extent=extent, interpolation="nearest"
             )
             ax.set_facecolor(NO_DATA_COLOUR)  # no data shows grey, distinct from zero velocity (white)
+            for polygon in [] if truth is None else [p for g in truth.geometry for p in getattr(g, "geoms", [g])]:
+                xs, ys = polygon.exterior.xy
+                ax.plot(np.asarray(xs) / 1000.0, np.asarray(ys) / 1000.0, color="0.2", linewidth=0.9, linestyle="--")
             on_track = frame[frame["track"] == track]
             for _, row in on_track.iterrows():
                 for polygon in getattr(row.geometry, "geoms", [row.geometry]):
@@ -176,8 +181,15 @@ def _write_panels(path, panels, frame, limit, dpi):
                 Line2D([], [], color="black", linewidth=0.8, label="detection (number: report card)"),
                 Patch(facecolor=NO_DATA_COLOUR, edgecolor="0.5", label="no data"),
             ]
+            if truth is not None:
+                handles.insert(1, Line2D([], [], color="0.2", linewidth=0.9, linestyle="--", label="truth"))
             ax.legend(
-                handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False, fontsize=8
+                handles=handles,
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.09),
+                ncol=len(handles),
+                frameon=False,
+                fontsize=8,
             )
         with atomic_path(path) as temporary:
             fig.savefig(temporary, dpi=dpi, format="png", metadata={"Software": None})

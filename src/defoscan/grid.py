@@ -346,7 +346,7 @@ def grid_raster(raster, cell_size=None, grid=None, crs=None):
     grid : GridDefinition, optional
         Target grid; derived from the raster's footprint when not given.
     crs : pyproj.CRS, optional
-        Working CRS when ``grid`` is not given; the DESIGN.md rule when neither is.
+        Working CRS when ``grid`` is not given; the rule of docs/DESIGN-NOTES.md ("Conventions") when neither is.
 
     Returns
     -------
@@ -374,7 +374,7 @@ def grid_raster(raster, cell_size=None, grid=None, crs=None):
 
 
 def raster_working_crs(raster):
-    """The raster's CRS if projected, else the DESIGN.md rule at its centre."""
+    """The raster's CRS if projected, else the working-CRS rule (docs/DESIGN-NOTES.md) at its centre."""
     crs = CRS.from_user_input(raster.rio.crs)
     if crs.is_projected:
         return crs

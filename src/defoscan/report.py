@@ -155,6 +155,7 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS
 src="data:image/png;base64,{overview}">
 <figcaption class="note">Line-of-sight velocity of the gridded map (mm/yr; grey: no data), every detection
 outlined, the {MAX_LABELS} highest-scoring numbered as in the cards and the table.</figcaption></figure>
+{_truth_section(run_dir)}
 <h2 id="detections">Detections</h2>
 {cards_heading}
 {cards}
@@ -172,6 +173,43 @@ outlined, the {MAX_LABELS} highest-scoring numbered as in the cards and the tabl
 <script>{SCRIPT}</script>
 </body></html>
 """
+
+
+def _truth_section(run_dir):
+    """The Truth section of a run scored against known outlines (``scores.json``, as the demo writes); else ""."""
+    path = os.path.join(run_dir, "scores.json")
+    if not os.path.isfile(path):
+        return ""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            scores = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(path, f"cannot read the scores ({error})") from None
+    rows = "".join(
+        f"<tr><td>{t['id']}</td><td>{html.escape(str(t['kind']))}</td><td>{t['peak_velocity']:.1f}</td>"
+        f"<td>{'found' if t['found'] else 'missed'}</td>"
+        f"<td>{html.escape(', '.join(str(i) for i in t['detections']) or '-')}</td></tr>"
+        for t in scores.get("per_truth", [])
+    )
+    totals = {
+        "signals": scores["truths"],
+        "found": scores["found"],
+        "detections": scores["detections"],
+        "false alarms": scores["false_alarms"],
+        "recall": _fraction(scores["recall"]),
+        "precision": _fraction(scores["precision"]),
+        "F1": _fraction(scores["f1"]),
+    }
+    return f"""<h2 id="truth">Truth</h2>
+<p class="note">The map's true signals (truth.geojson; dashed in the overview) and the detections scored against
+them (scores.json): a signal is found when a detection overlaps it most.</p>
+{_key_values(totals)}
+<table class="truth"><thead><tr><th>signal</th><th>kind</th><th>peak mm/yr</th><th>found</th><th>detections</th>
+</tr></thead><tbody>{rows}</tbody></table>"""
+
+
+def _fraction(value):
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _read_detections(run_dir, crs):

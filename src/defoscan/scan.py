@@ -1,6 +1,6 @@
 """Scanning a map with a window model: a probability map blended from overlapping windows.
 
-The authors' scanner (DESIGN.md): square windows a quarter window apart, each window's deformation probability
+The authors' scanner (docs/SCAN.md): square windows a quarter window apart, each window's deformation probability
 spread over the window with a Gaussian weight (``sigma = window / 6``) times the window's valid fraction, windows
 less than half valid skipped, and the blend ``sum(w p) / sum(w)`` at every cell. Windows lie on one global lattice:
 they start at whole multiples of the stride in the grid's global cell index (grids have their edges on whole

@@ -6,8 +6,9 @@ A suite is a directory of scenes written by ``defoscan synth --scenes`` (``scene
 :func:`defoscan.evaluate.score`. The scores pool over scenes (:func:`pool`): recall counts truths found over all
 scenes with signals, overall, per kind and per velocity band; precision counts the detections in those scenes that
 went to a truth; F1 is of the pooled precision and recall; the false-alarm rate is that of the signal-free scenes
-(detections per 1000 km² of cells with data). Each row is also run on the real maps bundled with the package
-(:data:`REAL_CHECKS`): Kirishima, whose Shinmoedake crater deforms, and Ustica, the stable control.
+(detections per 1000 km² of cells with data). Each row is also run on real maps (:data:`REAL_CHECKS`): Kirishima,
+whose Shinmoedake crater deforms, and Ustica, the stable control. They are not bundled: they are read from the
+real-data folder (:func:`defoscan.real_data.real_data_dir`); without it those checks are skipped with a warning.
 
 Every (row, scene) result is kept as a small JSON file in the work directory, with a fingerprint of what made it
 (the row, the scene files, the model weights), so an interrupted benchmark resumes where it stopped and a changed
@@ -20,13 +21,14 @@ import hashlib
 import json
 import os
 import shutil
-from importlib.resources import files
 
 import numpy as np
 import shapely
 
+from defoscan import log
 from defoscan.evaluate import VELOCITY_BANDS, band_label, examined_area_km2, f1_score, read_polygons, score
 from defoscan.outputs import write_json
+from defoscan.real_data import dataset_files, real_data_dir
 from defoscan.synth.sources import KINDS
 
 
@@ -85,15 +87,10 @@ ROWS = (
     Row("ab-fill", "model ablation", "… trained on gap-filled windows", model="ab-fill.safetensors"),
 )
 
-# Real maps bundled with the package: (name, files, a point of known deformation (lon, lat) or None, radius m).
+# Real maps (datasets of defoscan.real_data): (name, a point of known deformation (lon, lat) or None, radius m).
 REAL_CHECKS = (
-    ("kirishima", ("kirishima/velocity.h5",), (130.883, 31.911), 500.0),
-    (
-        "ustica",
-        ("ustica/EGMS_L2b_022_0845_IW2_VV_2020_2024_1.zip", "ustica/EGMS_L2b_117_0227_IW2_VV_2020_2024_1.zip"),
-        None,
-        0.0,
-    ),
+    ("kirishima", (130.883, 31.911), 500.0),
+    ("ustica", None, 0.0),
 )
 GOAL_F1 = 0.9
 GOAL_MARGIN = 0.2  # F1 above the best baseline's
@@ -146,8 +143,10 @@ def run_scene(row, scene_dir, name, work_dir, models_dir):
     return result
 
 
-def run_real(row, check, work_dir, models_dir):
-    """Run one row on one bundled real map (or take the kept result).
+def run_real(row, check, work_dir, models_dir, real_data):
+    """Run one row on one real map (or take the kept result).
+
+    ``real_data`` is the real-data folder (:func:`defoscan.real_data.dataset_files` finds the map's files in it).
 
     Returns
     -------
@@ -156,8 +155,8 @@ def run_real(row, check, work_dir, models_dir):
         control; the detections away from the known point elsewhere) and, where a point of known deformation is
         given, ``found``: a detection within its radius, and ``found_area_km2``, the smallest such detection's area.
     """
-    name, paths, known, radius = check
-    inputs = [str(files("defoscan") / "data" / path) for path in paths]
+    name, known, radius = check
+    inputs = dataset_files(name, real_data)
     mark = _fingerprint(row, inputs, models_dir)
     kept = os.path.join(work_dir, row.name, f"real-{name}.json")
     cached = _read_kept(kept, mark)
@@ -236,7 +235,7 @@ def pool(results):
     return pooled
 
 
-def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, progress=None):
+def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, real_data=None, progress=None):
     """Run every row on every scene (and the real maps) and pool the scores.
 
     Parameters
@@ -246,7 +245,9 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, pro
     models_dir : str, optional
         Where the model ablations' weights are; rows whose file is missing are skipped (listed in ``skipped``).
     real : bool
-        Run the real-data checks too.
+        Run the real-data checks too (skipped with a warning when the real-data folder is not found).
+    real_data : str, optional
+        The real-data folder; :func:`defoscan.real_data.real_data_dir`'s default when not given.
     progress : callable, optional
         Called with ``(done, total, description)`` before each run.
 
@@ -266,7 +267,14 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, pro
             skipped[row.name] = f"model {model} not found"
         else:
             runnable.append(row)
-    checks = REAL_CHECKS if real else ()
+    checks = ()
+    if real:
+        folder = real_data_dir(real_data)
+        if folder is None:
+            where = real_data or "DEFOSCAN_REAL_DATA or ../shared/data/real"
+            log.warn(f"real-data checks skipped: no real-data folder ({where}); give --real-data DIR")
+        else:
+            checks = REAL_CHECKS
     total = len(runnable) * (len(names) + len(checks))
     done, table = 0, []
     for row in runnable:
@@ -280,7 +288,7 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, pro
         for check in checks:
             if progress:
                 progress(done, total, f"{row.name} on {check[0]}")
-            real_results[check[0]] = run_real(row, check, work_dir, models_dir)
+            real_results[check[0]] = run_real(row, check, work_dir, models_dir, folder)
             done += 1
         table.append({"name": row.name, "row": dataclasses.asdict(row), "pooled": pool(results), "real": real_results})
     if progress:
