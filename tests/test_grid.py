@@ -22,7 +22,9 @@ from defoscan.grid import (
     grid_raster,
     model_cell_size,
     nearest_nice_size,
+    occupied_cells,
     raster_working_crs,
+    scannable_share,
 )
 from defoscan.io import read_input, read_inputs
 from defoscan.points import make_points
@@ -481,3 +483,33 @@ def test_model_cell_size_where_the_data_support_it(data_cell, model_cell, expect
     assert (why is None) == (expected == model_cell)
     if why:
         assert f"{data_cell:g} m" in why and f"{model_cell:g} m" in why
+
+
+def _block(row0, col0, size):
+    rows, cols = np.mgrid[row0 : row0 + size, col0 : col0 + size]
+    return np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+
+def test_scannable_share_counts_the_cells_that_windows_reach():
+    # Windows of 128 cells need 10 % of 128² = 1,639 cells with data.
+    assert scannable_share(_block(0, 0, 256), 128, 0.1) == 1.0
+    assert scannable_share(_block(5_000, -7_000, 30), 128, 0.1) == 0.0  # 900 cells: no window passes
+    big, small = _block(0, 0, 200), _block(10_000, 10_000, 10)  # a town, and a village 500 km away
+    assert scannable_share(np.concatenate([big, small]), 128, 0.1) == pytest.approx(40_000 / 40_100)
+    # Sparse but even (one cell in four everywhere): every window holds 25 % and passes.
+    assert scannable_share(_block(0, 0, 400)[::4], 128, 0.1) == 1.0
+    assert scannable_share(np.zeros((0, 2), dtype=np.int64), 128, 0.1) == 1.0
+
+
+def test_scattered_points_keep_their_own_cell_size_with_a_warning():
+    # Data whose windows at the model's cells would hold too few cells with data (scannable_share above).
+    cell, why = model_cell_size(100.0, 50.0, scannable=0.0)
+    assert cell == 100.0 and "only 0% of them would be scanned at 50 m" in why
+    cell, why = model_cell_size(20.0, 50.0, scannable=0.3)
+    assert cell == 50.0 and "only 30% of the data would be scanned" in why
+
+
+def test_occupied_cells_are_global_indices():
+    x = np.array([0.0, 49.9, 50.0, -0.1, np.nan])
+    y = np.array([0.0, -49.9, -50.0, 0.1, 3.0])
+    np.testing.assert_array_equal(occupied_cells(x, y, 50.0), [[-1, -1], [0, 0], [1, 1]])

@@ -213,3 +213,18 @@ def test_chunked_default_cell_size_is_the_models(points_csv, tmp_path):
     record = detect_chunked([points_csv], str(tmp_path / "out"), chunk=CHUNK)
     assert record["grid"]["cell_size_m"] == 50.0 and record["parameters"]["cell_size_requested"] is None
     assert record["warnings"] == []
+
+
+def test_scattered_villages_get_the_same_cell_size_and_warning_chunked(tmp_path):
+    # Five villages of 1 km, 8 km apart: at 50 m no scan window would hold 10 % of cells with data.
+    rng = np.random.default_rng(3)
+    centres = [(-1.80 + 0.12 * k, 53.70 + 0.03 * (k % 2)) for k in range(5)]
+    lon = np.concatenate([c[0] + rng.random(400) * 0.015 for c in centres])
+    lat = np.concatenate([c[1] + rng.random(400) * 0.009 for c in centres])
+    path = tmp_path / "villages.csv"
+    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": rng.normal(0, 1, lon.size)}).to_csv(path, index=False)
+    a = detect([str(path)], str(tmp_path / "a"))
+    b = detect_chunked([str(path)], str(tmp_path / "b"), chunk=CHUNK)
+    assert a["grid"] == b["grid"] and a["grid"]["cell_size_m"] > 50.0
+    assert a["warnings"] == b["warnings"] and len(a["warnings"]) == 1
+    assert "would be scanned at 50 m" in a["warnings"][0]

@@ -46,6 +46,8 @@ _MIN_SORT_PART = 1_000_000  # keys: below this a sort is too quick to be worth s
 # The data's own default cell may be this many times the model's for the model's cell to be used: the held-out
 # UK-like scenes of issue 16 (EGMS density, own default 100 m) scored F1 0.72 at 50 m against 0.66 at 100 m.
 MODEL_SUPPORT_RATIO = 2.5
+# ... and the scanner's windows must reach this share of their cells there (defoscan.grid.scannable_share).
+MIN_SCANNABLE_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -534,7 +536,7 @@ def data_cell_size(datasets):
     return min(default_raster_cell_size(ds, crs) for ds in datasets)
 
 
-def model_cell_size(data_cell, model_cell):
+def model_cell_size(data_cell, model_cell, scannable=1.0):
     """The cell size to scan at with a model: the model's own where the data support it, else the data's.
 
     Parameters
@@ -543,6 +545,9 @@ def model_cell_size(data_cell, model_cell):
         The data's own default (:func:`data_cell_size`), metres.
     model_cell : float
         The cell size the model was trained on (its card's ``input.cell_size``), metres.
+    scannable : float
+        Share of the data's cells that the scanner's windows would reach at the model's cell size
+        (:func:`scannable_share`); under ``MIN_SCANNABLE_SHARE`` the data do not support it.
 
     Returns
     -------
@@ -552,13 +557,87 @@ def model_cell_size(data_cell, model_cell):
         Why the model's cell size was not used, for the user; None when it was.
     """
     data_cell, model_cell = float(data_cell), float(model_cell)
-    if data_cell <= MODEL_SUPPORT_RATIO * model_cell:
+    if data_cell <= MODEL_SUPPORT_RATIO * model_cell and scannable >= MIN_SCANNABLE_SHARE:
         return model_cell, None
-    return data_cell, (
-        f"the data are too sparse for the model's {model_cell:g} m cells (their own default is {data_cell:g} m, "
-        f"more than {MODEL_SUPPORT_RATIO:g} times coarser): gridded at {data_cell:g} m, a scale the model was not "
-        "trained for; its probabilities may not hold (set --cell-size to choose)"
+    if data_cell <= model_cell:  # fine data, but too scattered for the scanner's windows at any finer scale
+        why = f"only {scannable:.0%} of the data would be scanned on the model's {model_cell:g} m cells"
+        return model_cell, why + ": the rest lies where windows hold too few cells with data"
+    why = f"the data are too sparse for the model's {model_cell:g} m cells (their own default is {data_cell:g} m" + (
+        f", more than {MODEL_SUPPORT_RATIO:g} times coarser)"
+        if data_cell > MODEL_SUPPORT_RATIO * model_cell
+        else f"; only {scannable:.0%} of them would be scanned at {model_cell:g} m)"
     )
+    return data_cell, (
+        f"{why}: gridded at {data_cell:g} m, a scale the model was not trained for; its probabilities may not hold "
+        "(set --cell-size to choose)"
+    )
+
+
+def scannable_share(cells, window, min_valid):
+    """Share of the cells with data that a scan's windows would reach: the "data support it" test of the model.
+
+    The scanner (:func:`defoscan.scan.scan_probability`) skips windows with less than ``min_valid`` of their cells
+    with data; on scattered points a fine grid leaves most windows under it. Counted on blocks of ``window // 4``
+    cells (the scanner's stride) on the global grid: windows of 4 x 4 blocks, a cell reached when a window over its
+    block passes. The count uses only the cells' global indices, so a chunked run gets the same share.
+
+    Parameters
+    ----------
+    cells : numpy.ndarray of int64
+        ``(n, 2)`` global (row, column) indices of the distinct cells holding data, at the candidate cell size.
+    window : int
+        The model's window, cells.
+    min_valid : float
+        Share of a window's cells that must hold data for it to be scanned.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when there are no cells.
+    """
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+    if not len(cells):
+        return 1.0
+    stride = max(int(window) // 4, 1)
+    span = -(-int(window) // stride)  # blocks across a window
+    blocks = cells // stride
+    blocks -= blocks.min(axis=0) - span  # room for windows reaching before the first block
+    shape = tuple(blocks.max(axis=0) + span + 1)
+    counts = np.zeros(shape, dtype=np.int64)
+    np.add.at(counts, (blocks[:, 0], blocks[:, 1]), 1)
+    # Cells with data of the window whose first block is (i, j): a sum over span x span blocks (summed-area table).
+    table = np.zeros((shape[0] + 1, shape[1] + 1), dtype=np.int64)
+    table[1:, 1:] = counts.cumsum(axis=0).cumsum(axis=1)
+    sums = table[span:, span:] - table[:-span, span:] - table[span:, :-span] + table[:-span, :-span]
+    passing = np.zeros(shape, dtype=bool)
+    passing[: sums.shape[0], : sums.shape[1]] = sums >= max(min_valid * window * window, 1)
+    reached = _reached_blocks(passing, span)
+    return float(counts[reached].sum() / len(cells))
+
+
+def _reached_blocks(passing, span):
+    """Blocks covered by at least one passing window (a window starting at block b covers b .. b + span - 1)."""
+    reached = np.zeros_like(passing)
+    for di in range(span):
+        for dj in range(span):
+            reached[di:, dj:] |= passing[: passing.shape[0] - di, : passing.shape[1] - dj]
+    return reached
+
+
+def occupied_cells(x, y, cell_size):
+    """Distinct global (row, column) indices of the cells of ``cell_size`` holding at least one point.
+
+    Rows count southwards from northing 0, columns eastwards from easting 0 (the global grid of every run).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        ``(n, 2)``, sorted.
+    """
+    finite = np.isfinite(x) & np.isfinite(y)
+    rows = np.floor(-np.asarray(y)[finite] / cell_size).astype(np.int64)
+    cols = np.floor(np.asarray(x)[finite] / cell_size).astype(np.int64)
+    return np.unique(np.stack([rows, cols], axis=1), axis=0)
 
 
 def nearest_nice_size(size):

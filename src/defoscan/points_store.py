@@ -35,6 +35,7 @@ from defoscan.grid import (
     cell_indices,
     nearest_nice_size,
     occupancy_keys,
+    occupied_cells,
 )
 from defoscan.io import detect_format
 from defoscan.io.table import open_table, stream_table
@@ -206,6 +207,14 @@ def _spacing_over_occupied_area(track, scale):
             keys.append(np.unique(flat))
     occupied = int(np.count_nonzero(seen)) if seen is not None else np.unique(np.concatenate(keys)).size
     return float(np.sqrt(occupied * scale**2 / track["rows"]))
+
+
+def occupied_cells_of(track, cell_size):
+    """:func:`defoscan.grid.occupied_cells` of one track's projected points, read batch by batch."""
+    parts = []
+    for batch in pq.ParquetFile(track["file"]).iter_batches(batch_size=BATCH_ROWS, columns=["x", "y"]):
+        parts.append(occupied_cells(batch.column("x").to_numpy(), batch.column("y").to_numpy(), cell_size))
+    return np.unique(np.concatenate(parts), axis=0) if parts else np.zeros((0, 2), dtype=np.int64)
 
 
 def partition_points(track, grid, chunk, directory):

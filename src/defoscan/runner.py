@@ -43,7 +43,15 @@ from defoscan.errors import InputError
 from defoscan.fill import DEFAULT_METHOD
 from defoscan.fill.tiling import grid_origin
 from defoscan.fill_store import fill_store
-from defoscan.grid import GridDefinition, aligned_grid, cell_indices, cell_medians, check_grid_size, model_cell_size
+from defoscan.grid import (
+    GridDefinition,
+    aligned_grid,
+    cell_indices,
+    cell_medians,
+    check_grid_size,
+    model_cell_size,
+    scannable_share,
+)
 from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
 from defoscan.log import collected_warnings, warn
@@ -52,6 +60,7 @@ from defoscan.outputs import check_writable_dir, staged_directory, write_geojson
 from defoscan.points_store import (
     choose_crs,
     default_cell_size,
+    occupied_cells_of,
     partition_points,
     project_spills,
     read_block,
@@ -170,7 +179,10 @@ def run_detect_chunked(
         crs = choose_crs(spills)
         tracks = project_spills(spills, crs, os.path.join(work, "projected"))
         if cell_size is None:  # the model's cell where the data support it, as in memory (defoscan.grid)
-            cell, why = model_cell_size(min(default_cell_size(t) for t in tracks), card["input"]["cell_size"])
+            recipe = card["input"]
+            cells = np.unique(np.concatenate([occupied_cells_of(t, recipe["cell_size"]) for t in tracks]), axis=0)
+            share = scannable_share(cells, recipe["window"], recipe.get("min_valid", 0.5))
+            cell, why = model_cell_size(min(default_cell_size(t) for t in tracks), recipe["cell_size"], share)
             if why:
                 warn(why)
         else:
