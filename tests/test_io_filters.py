@@ -292,3 +292,17 @@ def test_bbox_on_a_raster(tmp_path):
     expected = np.array([[0, 1, 1, 0], [0, 0, 0, 0]], dtype=bool)
     np.testing.assert_array_equal(np.isfinite(ds["velocity"].values), expected)
     assert ds.attrs["outside_bbox"] == 6
+
+
+def test_vector_file_filtered_like_a_table(tmp_path):
+    geopandas = pytest.importorskip("geopandas")
+    frame = geopandas.GeoDataFrame(
+        {"velocity": [1.0, 1e30, 3.0, 4.0], "coherence": [0.9, 0.9, 0.2, 0.9]},
+        geometry=geopandas.points_from_xy(LON[:4], LAT[:4]),
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "points.gpkg"
+    frame.to_file(path)
+    ds = read_input(path, ReadOptions(min_coherence=0.5, bbox=(4.0, 4.925, 52.0, 53.0)))
+    np.testing.assert_allclose(ds["velocity"].values, [1.0])  # 1e30 invalid, 3.0 incoherent, 4.0 outside
+    assert (ds.attrs["invalid_velocities"], ds.attrs["low_coherence_dropped"], ds.attrs["outside_bbox"]) == (1, 1, 1)

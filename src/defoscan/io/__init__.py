@@ -79,7 +79,9 @@ def read_input(path, options=None):
     Returns
     -------
     xarray.Dataset
-        A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``).
+        A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``). Its ``attrs`` count
+        what the reader dropped: ``invalid_velocities`` always, ``low_coherence_dropped`` with
+        ``options.min_coherence``, ``outside_bbox`` with ``options.bbox`` (summed per track by :func:`read_inputs`).
     """
     options = options or ReadOptions()
     path = os.fspath(path)

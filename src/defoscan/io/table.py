@@ -1,7 +1,10 @@
 """Points tables: CSV/TSV (plain, gzipped or inside a zip such as EGMS's) and Parquet, read in batches.
 
 Only the columns needed are parsed, batch by batch, so a file of hundreds of MB is never held in memory whole;
-coordinates are projected to the working CRS batch by batch as they arrive.
+coordinates are projected to the working CRS batch by batch as they arrive. The dialect (delimiter, decimal comma)
+is detected from the first lines or given. Each batch drops its invalid velocities, points below
+``--min-coherence`` and outside ``--bbox`` (:mod:`defoscan.io.filters`), the same in memory and streamed; a
+column the read uses that the header names twice is refused.
 """
 
 import gzip
@@ -149,7 +152,7 @@ def read_table(source, options):
     Returns
     -------
     xarray.Dataset
-        See :mod:`defoscan.points`.
+        See :mod:`defoscan.points`; ``attrs`` count the rows dropped (:data:`defoscan.io.filters.COUNT_ATTRS`).
     """
     roles = _resolve_columns(source, options)
     factor = mm_per_year(_velocity_unit(source, roles, options), source.path)
