@@ -289,9 +289,26 @@ def test_bbox_on_a_raster(tmp_path):
     # cells 100 m wide from easting 600,000: centres 600,050 ... 600,350; rows 5,799,950 and 5,799,850.
     path = _write_tif(tmp_path / "v.tif", np.ones((2, 4)))
     ds = read_input(path, ReadOptions(bbox=(600_100, 600_300, 5_799_900, 5_800_000), bbox_crs="EPSG:32631"))
-    expected = np.array([[0, 1, 1, 0], [0, 0, 0, 0]], dtype=bool)
-    np.testing.assert_array_equal(np.isfinite(ds["velocity"].values), expected)
     assert ds.attrs["outside_bbox"] == 6
+    # Cropped to the two cells inside: the first row, columns 1 and 2.
+    np.testing.assert_allclose(ds["velocity"].values, [[1.0, 1.0]])
+    np.testing.assert_allclose(ds["x"].values, [600_150.0, 600_250.0])
+    np.testing.assert_allclose(ds["y"].values, [5_799_950.0])
+
+
+def test_bbox_in_lonlat_on_kirishima(kirishima_velocity_h5):
+    with h5py.File(kirishima_velocity_h5, "r") as handle:
+        x_first, y_first = float(handle.attrs["X_FIRST"]), float(handle.attrs["Y_FIRST"])
+        step_x, step_y = float(handle.attrs["X_STEP"]), float(handle.attrs["Y_STEP"])
+    # Cell centres at x_first + (i + 0.5) * step: columns 100..199 and rows 50..149 lie inside.
+    west, east = x_first + 100.2 * step_x, x_first + 199.8 * step_x
+    north, south = y_first + 50.2 * step_y, y_first + 149.8 * step_y
+    ds = read_input(kirishima_velocity_h5, ReadOptions(bbox=(west, east, south, north)))
+    assert ds["velocity"].shape == (100, 100)
+    np.testing.assert_allclose(ds["x"].values[0], x_first + 100.5 * step_x)
+    np.testing.assert_allclose(ds["y"].values[0], y_first + 50.5 * step_y)
+    full = read_input(kirishima_velocity_h5)
+    np.testing.assert_array_equal(ds["velocity"].values, full["velocity"].values[50:150, 100:200])
 
 
 def test_vector_file_filtered_like_a_table(tmp_path):

@@ -117,7 +117,7 @@ def bbox_of(options, path=None):
 
 
 def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None):
-    """Set to NaN, in place, the cells a raster reader must drop; record nothing, return the counts.
+    """Set to NaN, in place, the cells a raster reader must drop; return the counts and the window to keep.
 
     Parameters
     ----------
@@ -133,8 +133,10 @@ def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None):
 
     Returns
     -------
-    dict
+    counts : dict
         The counts of :data:`COUNT_ATTRS` (cells with data that were dropped).
+    window : tuple of slice
+        Rows and columns of the cells inside ``--bbox`` (all of them without one): readers crop to it.
 
     Raises
     ------
@@ -154,13 +156,23 @@ def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None):
         counts["low_coherence_dropped"] = int(low.sum())
         if not np.isfinite(velocity).any():
             raise InputError(path, f"no cell has a temporal coherence of at least {options.min_coherence:g}")
+    window = (slice(None), slice(None))
     box = bbox_of(options, path)
     if box is not None:
         xx, yy = np.meshgrid(x, y)
-        out = box.outside(xx, yy, crs) & np.isfinite(velocity)
+        outside = box.outside(xx, yy, crs)
+        out = outside & np.isfinite(velocity)
         velocity[out] = np.nan
         counts["outside_bbox"] = int(out.sum())
         if not np.isfinite(velocity).any():
             raise InputError(path, f"no cell with data inside {box.label}")
+        rows, cols = np.flatnonzero(~outside.all(axis=1)), np.flatnonzero(~outside.all(axis=0))
+        window = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
     report_dropped(path, counts)
-    return counts
+    return counts, window
+
+
+def cropped_transform(transform, window):
+    """The geotransform of ``window`` (rows, columns slices) of a grid with ``transform``."""
+    rows, cols = window
+    return transform * transform.translation(cols.start or 0, rows.start or 0)

@@ -6,7 +6,7 @@ from rasterio.errors import RasterioIOError
 
 from defoscan.errors import InputError
 from defoscan.io.egms import parse_egms_name
-from defoscan.io.filters import filter_raster_cells
+from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
 from defoscan.raster import make_raster
 
@@ -49,7 +49,8 @@ def read_geotiff(path, options):
     height, width = velocity.shape
     x = transform.c + transform.a * (np.arange(width) + 0.5)
     y = transform.f + transform.e * (np.arange(height) + 0.5)
-    counts = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs.to_wkt())
+    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs.to_wkt())
+    velocity, transform = velocity[window], cropped_transform(transform, window)
     track = (parse_egms_name(path) or {}).get("track")
     raster = make_raster(velocity, transform, crs.to_wkt(), track=track, sources=[path])
     raster.attrs.update(counts)

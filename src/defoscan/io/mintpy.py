@@ -15,7 +15,7 @@ from affine import Affine
 from pyproj import CRS
 
 from defoscan.errors import InputError
-from defoscan.io.filters import filter_raster_cells
+from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
 from defoscan.raster import make_raster
 
@@ -70,11 +70,12 @@ def read_mintpy(path, options):
     height, width = velocity.shape
     x = transform.c + transform.a * (np.arange(width) + 0.5)
     y = transform.f + transform.e * (np.arange(height) + 0.5)
-    counts = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs, coherence=coherence)
+    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs, coherence=coherence)
     if std is not None:
         std[np.isnan(velocity)] = np.nan
         with np.errstate(over="ignore", invalid="ignore"):
-            std = std * factor
+            std = std[window] * factor
+    velocity, transform = velocity[window], cropped_transform(transform, window)
     track = "-".join(str(attrs[k]) for k in ("PLATFORM", "ORBIT_DIRECTION", "trackNumber") if k in attrs)
     raster = make_raster(velocity, transform, crs, track=track or None, sources=[path], velocity_std=std)
     raster.attrs.update(counts)
