@@ -70,6 +70,7 @@ def test_tab_delimited(tmp_path):
     assert open_table(path).delimiter == "\t"
     _assert_read(path)
     _assert_read(path, ReadOptions(delimiter="tab"))
+    _assert_read(path, ReadOptions(delimiter="\\t"))  # as typed in a shell
 
 
 def test_pipe_with_decimal_commas(tmp_path):
