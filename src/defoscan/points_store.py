@@ -77,13 +77,17 @@ def spill_tables(paths, options, directory):
             continue
         if detect_format(path) != "table":
             raise InputError(path, "chunked runs (--chunk, --workers, --scheduler) read point tables only")
-        stream = stream_table(open_table(path), options)
+        stream = stream_table(open_table(path, options), options)
         target = os.path.join(directory, f"{index}.parquet")
         rows = 0
-        with pq.ParquetWriter(target + ".partial", SPILL_SCHEMA) as writer:
-            for a, b, velocity in stream.batches:
-                rows += a.size
-                writer.write_batch(pa.record_batch([a, b, velocity], schema=SPILL_SCHEMA))
+        try:
+            with pq.ParquetWriter(target + ".partial", SPILL_SCHEMA) as writer:
+                for a, b, velocity in stream.batches:
+                    rows += a.size
+                    writer.write_batch(pa.record_batch([a, b, velocity], schema=SPILL_SCHEMA))
+        except InputError:  # no row left (the stream says why): leave no partial spill behind
+            os.remove(target + ".partial")
+            raise
         if rows == 0:
             os.remove(target + ".partial")
             raise InputError(path, "no row has finite coordinates and a finite velocity")
@@ -96,6 +100,7 @@ def spill_tables(paths, options, directory):
             "crs": stream.crs.to_wkt(),
             "egms": stream.egms,
             "track": stream.track,
+            **stream.counts,  # rows dropped as invalid, below --min-coherence, outside --bbox
         }
         _write_json(record_path, record)
         records.append(record)

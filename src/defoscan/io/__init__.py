@@ -12,6 +12,7 @@ from pyproj import CRS
 
 from defoscan.crs import crs_label
 from defoscan.errors import InputError
+from defoscan.io.filters import COUNT_ATTRS
 from defoscan.io.geotiff import read_geotiff
 from defoscan.io.mintpy import HDF5_SIGNATURE, read_mintpy
 from defoscan.io.options import ReadOptions
@@ -78,13 +79,15 @@ def read_input(path, options=None):
     Returns
     -------
     xarray.Dataset
-        A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``).
+        A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``). Its ``attrs`` count
+        what the reader dropped: ``invalid_velocities`` always, ``low_coherence_dropped`` with
+        ``options.min_coherence``, ``outside_bbox`` with ``options.bbox`` (summed per track by :func:`read_inputs`).
     """
     options = options or ReadOptions()
     path = os.fspath(path)
     kind = detect_format(path)
     if kind == "table":
-        return read_table(open_table(path), options)
+        return read_table(open_table(path, options), options)
     if kind == "mintpy":
         return read_mintpy(path, options)
     if kind == "raster":
@@ -122,7 +125,16 @@ def read_inputs(paths, options=None):
         return [ds for group in groups.values() for ds in group]
     declared = [points_crs(ds) for ds in datasets if ds.attrs.get("crs_declared")]
     target = declared[0] if declared else points_crs(datasets[0])
-    return [concat_points([reproject_points(ds, target) for ds in group]) for group in groups.values()]
+    return [_joined(group, target) for group in groups.values()]
+
+
+def _joined(group, target):
+    """The points of one track in one dataset, with the dropped-row counts of its files summed."""
+    joined = concat_points([reproject_points(ds, target) for ds in group])
+    for name in COUNT_ATTRS:
+        if any(name in ds.attrs for ds in group):
+            joined.attrs[name] = sum(int(ds.attrs.get(name, 0)) for ds in group)
+    return joined
 
 
 def _check_same_projected_crs(paths, datasets):

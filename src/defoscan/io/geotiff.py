@@ -6,6 +6,7 @@ from rasterio.errors import RasterioIOError
 
 from defoscan.errors import InputError
 from defoscan.io.egms import parse_egms_name
+from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
 from defoscan.raster import make_raster
 
@@ -25,6 +26,8 @@ def read_geotiff(path, options):
     -------
     xarray.Dataset
     """
+    if options.min_coherence is not None:
+        raise InputError(path, "--min-coherence is not supported for GeoTIFF rasters (they carry no coherence)")
     try:
         with rasterio.open(path) as src:
             band = _velocity_band(src)
@@ -40,9 +43,18 @@ def read_geotiff(path, options):
         crs = rasterio.crs.CRS.from_user_input(options.crs)
     if transform.b != 0 or transform.d != 0 or transform.e >= 0:
         raise InputError(path, "rotated or south-up rasters are not supported; warp it north-up first")
-    velocity = values.filled(np.nan) * mm_per_year(unit or "mm/yr", path)
+    factor = mm_per_year(unit or "mm/yr", path)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing value is invalid, dropped below
+        velocity = values.filled(np.nan) * factor
+    height, width = velocity.shape
+    x = transform.c + transform.a * (np.arange(width) + 0.5)
+    y = transform.f + transform.e * (np.arange(height) + 0.5)
+    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs.to_wkt())
+    velocity, transform = velocity[window], cropped_transform(transform, window)
     track = (parse_egms_name(path) or {}).get("track")
-    return make_raster(velocity, transform, crs.to_wkt(), track=track, sources=[path])
+    raster = make_raster(velocity, transform, crs.to_wkt(), track=track, sources=[path])
+    raster.attrs.update(counts)
+    return raster
 
 
 def _velocity_band(src):

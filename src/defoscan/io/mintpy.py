@@ -3,8 +3,11 @@
 MintPy stores the grid in attributes: ``X_FIRST``/``Y_FIRST`` are the outer corner of the first pixel (checked on
 the bundled Kirishima file, whose ``REF_LON = X_FIRST + (REF_X + 0.5) * X_STEP`` exactly), ``X_STEP``/``Y_STEP``
 the pixel size, ``UNIT`` the velocity unit (``m/year``). Zero marks no data in masked products, except at the
-reference pixel (``REF_Y``/``REF_X``), which is zero by construction.
+reference pixel (``REF_Y``/``REF_X``), which is zero by construction. ``--min-coherence`` reads MintPy's
+``temporalCoherence.h5`` from the folder of the velocity file, as MintPy writes them side by side.
 """
+
+import os
 
 import h5py
 import numpy as np
@@ -12,10 +15,12 @@ from affine import Affine
 from pyproj import CRS
 
 from defoscan.errors import InputError
+from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
 from defoscan.raster import make_raster
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+COHERENCE_FILE = "temporalCoherence.h5"
 
 
 def read_mintpy(path, options):
@@ -59,11 +64,40 @@ def read_mintpy(path, options):
         if 0 <= ref[0] < velocity.shape[0] and 0 <= ref[1] < velocity.shape[1]:
             nodata[ref] = False
     velocity[nodata] = np.nan
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing value is invalid, dropped below
+        velocity *= factor
+    coherence = _coherence(path, velocity.shape) if options.min_coherence is not None else None
+    height, width = velocity.shape
+    x = transform.c + transform.a * (np.arange(width) + 0.5)
+    y = transform.f + transform.e * (np.arange(height) + 0.5)
+    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs, coherence=coherence)
     if std is not None:
-        std[nodata] = np.nan
-        std = std * factor
+        std[np.isnan(velocity)] = np.nan
+        with np.errstate(over="ignore", invalid="ignore"):
+            std = std[window] * factor
+    velocity, transform = velocity[window], cropped_transform(transform, window)
     track = "-".join(str(attrs[k]) for k in ("PLATFORM", "ORBIT_DIRECTION", "trackNumber") if k in attrs)
-    return make_raster(velocity * factor, transform, crs, track=track or None, sources=[path], velocity_std=std)
+    raster = make_raster(velocity, transform, crs, track=track or None, sources=[path], velocity_std=std)
+    raster.attrs.update(counts)
+    return raster
+
+
+def _coherence(path, shape):
+    """MintPy's temporal coherence of the grid of ``path``, from ``temporalCoherence.h5`` beside it."""
+    coherence_path = os.path.join(os.path.dirname(os.path.abspath(path)), COHERENCE_FILE)
+    if not os.path.exists(coherence_path):
+        raise InputError(path, f"--min-coherence needs {coherence_path} (MintPy's {COHERENCE_FILE} beside it): missing")
+    try:
+        with h5py.File(coherence_path, "r") as handle:
+            name = "temporalCoherence" if "temporalCoherence" in handle else next(iter(handle), None)
+            if name is None:
+                raise InputError(coherence_path, "no dataset in this HDF5 file")
+            coherence = handle[name][()].astype(np.float64)
+    except OSError as err:
+        raise InputError(coherence_path, f"corrupt or unreadable HDF5 file ({err})") from None
+    if coherence.shape != shape:
+        raise InputError(coherence_path, f"grid {coherence.shape} differs from the velocity's {shape}")
+    return coherence
 
 
 def is_hdf5(path):

@@ -1,31 +1,51 @@
 """Points tables: CSV/TSV (plain, gzipped or inside a zip such as EGMS's) and Parquet, read in batches.
 
 Only the columns needed are parsed, batch by batch, so a file of hundreds of MB is never held in memory whole;
-coordinates are projected to the working CRS batch by batch as they arrive.
+coordinates are projected to the working CRS batch by batch as they arrive. The dialect (delimiter, decimal comma)
+is detected from the first lines or given. Each batch drops its invalid velocities, points below
+``--min-coherence`` and outside ``--bbox`` (:mod:`defoscan.io.filters`), the same in memory and streamed; a
+column the read uses that the header names twice is refused.
 """
 
 import gzip
 import io
 import os
+import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
 from defoscan.crs import WGS84, working_crs
 from defoscan.errors import InputError
-from defoscan.io.columns import UNITS_BY_NAME, date_columns, find_column
+from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, date_columns, find_column
 from defoscan.io.egms import looks_like_egms_table, parse_egms_name, read_egms_xml
+from defoscan.io.filters import (
+    bbox_of,
+    invalid_velocity,
+    low_coherence,
+    report_dropped,
+    scale_velocity,
+    warn_invalid,
+)
+from defoscan.io.options import ReadOptions
 from defoscan.io.units import mm_per_year
 from defoscan.points import OPTIONAL_VARIABLES, make_points
 
 BLOCK_SIZE = 16 << 20  # bytes of CSV text per parsed batch: large enough to keep pyarrow's threads busy
 DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+DECIMALS = (".", ",")
+SNIFF_LINES = 50  # lines read to detect the dialect: enough to outvote a few integers or empty fields
+# A number written with a decimal comma (9,0177 or -1,5e-3) or point, for counting which one a file uses.
+_COMMA_NUMBER = re.compile(r"^\s*\"?[-+]?\d+,\d+(?:[eE][-+]?\d+)?\"?\s*$")
+_POINT_NUMBER = re.compile(r"^\s*\"?[-+]?\d*\.\d+(?:[eE][-+]?\d+)?\"?\s*$")
 
 
 @dataclass(frozen=True)
@@ -36,16 +56,22 @@ class TableSource:
     kind: str  # "csv" or "parquet"
     names: tuple
     delimiter: str = ","
+    decimal: str = "."
     member: str | None = None  # CSV member of a zip
     egms: dict | None = None  # EGMS product identity, from the name or the XML
 
 
-def open_table(path):
-    """Inspect a table file: its layout and column names, without reading its body.
+def open_table(path, options=None):
+    """Inspect a table file: its layout, dialect and column names, without reading its body.
+
+    The delimiter (``,`` ``;`` tab ``|``) and the decimal mark (``.`` or ``,``) are those of ``options`` when given,
+    else detected from the first lines: the delimiter the header holds most of, and the decimal comma when more
+    fields read as numbers with a comma than with a point (the European ``;``-delimited export).
 
     Parameters
     ----------
     path : str or os.PathLike
+    options : defoscan.io.options.ReadOptions, optional
 
     Returns
     -------
@@ -54,8 +80,9 @@ def open_table(path):
     Raises
     ------
     InputError
-        On a corrupt zip, a zip without a CSV, or an empty file.
+        On a corrupt zip, a zip without a CSV, an empty file, or a delimiter or decimal mark the file does not use.
     """
+    options = options or ReadOptions()
     path = os.fspath(path)
     name = os.path.basename(path)
     egms = parse_egms_name(name)
@@ -72,12 +99,45 @@ def open_table(path):
             egms = {**(egms or {}), **_egms_from_xml(path, xml)}
     elif path.lower().endswith(".zip"):
         raise InputError(path, "corrupt zip archive (cannot read its directory)")
-    header = _first_line(path, member)
-    if not header.strip():
+    lines = _first_lines(path, member)
+    if not lines or not lines[0].strip():
         raise InputError(path, "empty file: no header line")
-    delimiter = max(DELIMITERS, key=header.count)
-    names = tuple(n.strip().strip('"') for n in header.rstrip("\r\n").split(delimiter))
-    return TableSource(path, "csv", names, delimiter, member, egms)
+    header = lines[0].rstrip("\r\n")
+    delimiter = _delimiter(path, header, options.delimiter)
+    decimal = _decimal(path, lines[1:], delimiter, options.decimal)
+    names = tuple(n.strip().strip('"') for n in header.split(delimiter))
+    return TableSource(path, "csv", names, delimiter, decimal, member, egms)
+
+
+def _delimiter(path, header, given):
+    if given is None:
+        return max(DELIMITERS, key=header.count)
+    delimiter = DELIMITER_NAMES.get(given.strip().lower(), given) if given.strip() else given
+    if delimiter not in DELIMITERS:
+        raise InputError(path, f"unknown --delimiter {given!r}; use one of , ; tab |")
+    found = max(DELIMITERS, key=header.count)
+    if delimiter not in header and header.count(found):
+        raise InputError(
+            path, f"--delimiter {_shown(delimiter)}: the header has none; it looks {_shown(found)}-delimited"
+        )
+    return delimiter
+
+
+def _decimal(path, data_lines, delimiter, given):
+    if given is not None:
+        if given not in DECIMALS:
+            raise InputError(path, f"unknown --decimal {given!r}; use . or ,")
+        return given
+    if delimiter == ",":  # unquoted decimal commas cannot be told from delimiters
+        return "."
+    fields = [f for line in data_lines for f in line.rstrip("\r\n").split(delimiter)]
+    commas = sum(bool(_COMMA_NUMBER.match(f)) for f in fields)
+    points = sum(bool(_POINT_NUMBER.match(f)) for f in fields)
+    return "," if commas > points else "."
+
+
+def _shown(delimiter):
+    return "tab" if delimiter == "\t" else repr(delimiter)
 
 
 def read_table(source, options):
@@ -92,7 +152,7 @@ def read_table(source, options):
     Returns
     -------
     xarray.Dataset
-        See :mod:`defoscan.points`.
+        See :mod:`defoscan.points`; ``attrs`` count the rows dropped (:data:`defoscan.io.filters.COUNT_ATTRS`).
     """
     roles = _resolve_columns(source, options)
     factor = mm_per_year(_velocity_unit(source, roles, options), source.path)
@@ -104,9 +164,10 @@ def read_table(source, options):
 
     wanted = list(dict.fromkeys([*roles.values(), *dates_cols]))
     coords = ("lon", "lat") if geographic else ("x", "y")
-    scale = {"velocity": factor, "velocity_std": factor}
+    scale = {"velocity_std": factor}  # velocity itself is scaled first, to be checked in mm/yr
     parts = {key: [] for key in [*roles, "displacement", "valid"]}
     n_rows = 0
+    rows = _RowFilter(source, roles, options, src_crs)
     projector = _BatchProjector(egms=source.egms is not None) if geographic else None
     try:
         for batch in _batches(source, wanted):
@@ -115,21 +176,20 @@ def read_table(source, options):
             if geographic:
                 _check_lonlat(source.path, columns["lon"], columns["lat"])
                 projector.submit(columns["lon"], columns["lat"])
-            finite = np.isfinite(columns[coords[0]]) & np.isfinite(columns[coords[1]])
-            parts["valid"].append(finite & np.isfinite(columns["velocity"]))
+            columns["velocity"] = scale_velocity(columns["velocity"], factor)
+            parts["valid"].append(rows.keep(columns, coords))
             for role, values in columns.items():
                 if role not in coords:  # kept as the float32 the points dataset holds: half the memory
-                    values = (values * scale[role] if role in scale else values).astype(np.float32)
+                    values = _float32(scale_velocity(values, scale[role]) if role in scale else values)
                 parts[role].append(values)
             if dates_cols:
-                stack = np.column_stack([_as_float(batch, c) for c in dates_cols]).astype(np.float32)
+                stack = _float32(np.column_stack([_as_float(batch, c) for c in dates_cols]))
                 parts["displacement"].append(stack * np.float32(disp_factor))
         if n_rows == 0:
             raise InputError(source.path, "empty table: a header but no rows")
 
         valid = _join(parts.pop("valid"))
-        if not valid.any():
-            raise InputError(source.path, f"no row has finite coordinates and a finite {roles['velocity']!r} value")
+        rows.finish(valid.any())
         keep = None if valid.all() else valid  # the usual case is a clean file: no filtering copies then
         # lon/lat stay in their batches: only their median and (rarely) a second projection need them.
         lonlat = [parts.pop(role) for role in coords] if geographic else None
@@ -150,7 +210,7 @@ def read_table(source, options):
     if dates_cols:
         optional.update(displacement=data["displacement"], time=dates)
     track = (source.egms or {}).get("track")
-    return make_points(
+    points = make_points(
         x,
         y,
         data["velocity"],
@@ -160,6 +220,8 @@ def read_table(source, options):
         crs_declared=not geographic,
         **optional,
     )
+    points.attrs.update(rows.counts)
+    return points
 
 
 @dataclass(frozen=True)
@@ -172,6 +234,7 @@ class TableStream:
     egms: bool
     track: str | None
     batches: object  # iterator of (a, b, velocity): float64 coordinates, float32 mm/yr, valid rows only
+    counts: dict  # rows dropped (see defoscan.io.filters.COUNT_ATTRS), complete once the batches are consumed
 
 
 def stream_table(source, options):
@@ -194,21 +257,83 @@ def stream_table(source, options):
     geographic = "lon" in roles
     crs = WGS84 if geographic else _projected_crs(source, options)
     coords = ("lon", "lat") if geographic else ("x", "y")
-    wanted = list(dict.fromkeys([roles[coords[0]], roles[coords[1]], roles["velocity"]]))
+    used = [*coords, "velocity", *(["coherence"] if options.min_coherence is not None else [])]
+    read = {role: roles[role] for role in used}
+    wanted = list(dict.fromkeys(read.values()))
+    rows = _RowFilter(source, roles, options, crs)
 
     def batches():
+        any_kept = False
         for batch in _batches(source, wanted):
-            a, b = _as_float(batch, roles[coords[0]]), _as_float(batch, roles[coords[1]])
-            velocity = _as_float(batch, roles["velocity"])
+            columns = {role: _as_float(batch, name) for role, name in read.items()}
             if geographic:
-                _check_lonlat(source.path, a, b)
-            valid = np.isfinite(a) & np.isfinite(b) & np.isfinite(velocity)
+                _check_lonlat(source.path, columns["lon"], columns["lat"])
+            columns["velocity"] = scale_velocity(columns["velocity"], factor)
+            valid = rows.keep(columns, coords)
+            a, b, velocity = (columns[role] for role in (*coords, "velocity"))
             if not valid.all():
                 a, b, velocity = a[valid], b[valid], velocity[valid]
-            yield a, b, (velocity * factor).astype(np.float32)
+            any_kept = any_kept or bool(valid.any())
+            yield a, b, velocity.astype(np.float32)
+        rows.finish(any_kept)
 
     track = (source.egms or {}).get("track")
-    return TableStream(source.path, geographic, crs, source.egms is not None, track, batches())
+    return TableStream(source.path, geographic, crs, source.egms is not None, track, batches(), rows.counts)
+
+
+class _RowFilter:
+    """The rows of each batch a table reader keeps: finite coordinates and velocity, a velocity within
+    ±10 m/yr (:mod:`defoscan.io.filters`), coherence at least ``--min-coherence``, inside ``--bbox``."""
+
+    def __init__(self, source, roles, options, crs):
+        self.path, self.velocity_name, self.options, self.crs = source.path, roles["velocity"], options, crs
+        self.box = bbox_of(options, source.path)
+        self.counts = {"invalid_velocities": 0}
+        if options.min_coherence is not None:
+            self.counts["low_coherence_dropped"] = 0
+        if self.box is not None:
+            self.counts["outside_bbox"] = 0
+        self._present = 0  # rows with finite coordinates and a velocity, valid or not
+
+    def keep(self, columns, coords):
+        """Rows of one batch to keep; ``columns`` by role, velocity in mm/yr."""
+        a, b, velocity = columns[coords[0]], columns[coords[1]], columns["velocity"]
+        keep = np.isfinite(a) & np.isfinite(b) & ~np.isnan(velocity)
+        self._present += int(keep.sum())
+        invalid = invalid_velocity(velocity)
+        self.counts["invalid_velocities"] += int(invalid.sum())
+        keep &= ~invalid
+        if self.options.min_coherence is not None:
+            low = low_coherence(columns["coherence"], self.options) & keep
+            self.counts["low_coherence_dropped"] += int(low.sum())
+            keep &= ~low
+        if self.box is not None:
+            out = self.box.outside(a, b, self.crs) & keep
+            self.counts["outside_bbox"] += int(out.sum())
+            keep &= ~out
+        return keep
+
+    def finish(self, any_kept):
+        """Warn about invalid velocities; raise if no row is left, saying which filter took the last ones."""
+        warn_invalid(self.path, self.counts["invalid_velocities"])
+        if any_kept:
+            report_dropped(self.path, self.counts)
+            return
+        if self._present == 0:
+            raise InputError(self.path, f"no row has finite coordinates and a finite {self.velocity_name!r} value")
+        if self.counts["invalid_velocities"] == self._present:
+            raise InputError(
+                self.path, f"every {self.velocity_name!r} value is beyond ±10 m/yr or not finite: no valid data"
+            )
+        if self.counts.get("outside_bbox", 0) == 0:
+            raise InputError(self.path, f"no point has a coherence of at least {self.options.min_coherence:g}")
+        raise InputError(self.path, f"no points inside {self.box.label}")
+
+
+def _float32(values):
+    """``values`` as float32, the type points datasets hold (values beyond its range become inf, silently)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(values).astype(np.float32)
 
 
 def _resolve_columns(source, options):
@@ -240,7 +365,31 @@ def _resolve_columns(source, options):
             "no recognisable velocity column (velocity, vel, mean_velocity, ...); "
             f"name it with --velocity (columns: {_preview(names)})",
         )
+    if options.min_coherence is not None and "coherence" not in roles:
+        raise InputError(
+            source.path,
+            f"--min-coherence needs a coherence column; none found (recognised: {', '.join(ROLE_NAMES['coherence'])};"
+            f" columns: {_preview(names)})",
+        )
+    _refuse_duplicates(source, roles, given)
     return roles
+
+
+def _refuse_duplicates(source, roles, given):
+    """A column the read would use that the header names twice is ambiguous: pyarrow silently takes one."""
+    seen = {}
+    for name in source.names:
+        key = name.strip().lower()
+        seen[key] = seen.get(key, 0) + 1
+    for role, column in roles.items():
+        if seen[column.strip().lower()] > 1:
+            chosen = given.get(role) is not None
+            why = "; naming it with an option cannot choose between them" if chosen else ""
+            raise InputError(
+                source.path,
+                f"the header has {seen[column.strip().lower()]} columns named {column!r} ({role}){why}: "
+                "rename or remove all but one",
+            )
 
 
 def _velocity_unit(source, roles, options):
@@ -271,8 +420,11 @@ def _batches(source, columns):
     if source.kind == "parquet":
         yield from pq.ParquetFile(source.path).iter_batches(columns=columns, batch_size=1 << 20)
         return
+    # pyarrow parses no decimal comma: such columns are read as text and converted batch by batch.
+    text = source.decimal == ","
+    kind = pa.string() if text else pa.float64()
     convert = pacsv.ConvertOptions(
-        include_columns=columns, column_types={c: pa.float64() for c in columns}, strings_can_be_null=True
+        include_columns=columns, column_types={c: kind for c in columns}, strings_can_be_null=True
     )
     parse = pacsv.ParseOptions(delimiter=source.delimiter)
     # The names we recognised (spaces stripped) replace the header, so " lat" in "lon, lat" is found as "lat".
@@ -280,14 +432,27 @@ def _batches(source, columns):
     stream = _open_member(source.path, source.member) if source.member else source.path
     try:
         reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
-        yield from reader
+        for batch in reader:
+            yield _decimal_comma_to_float(batch) if text else batch
     except pa.ArrowInvalid as err:
-        raise InputError(source.path, f"cannot parse the table: {_first_sentence(err)}") from None
+        hint = _decimal_hint(source, err)
+        raise InputError(source.path, f"cannot parse the table: {_first_sentence(err)}{hint}") from None
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise InputError(source.path, f"corrupt or truncated file ({_first_sentence(err)})") from None
     finally:
         if not isinstance(stream, str):
             stream.close()
+
+
+def _decimal_comma_to_float(batch):
+    columns = [pc.cast(pc.replace_substring(column, ",", "."), pa.float64()) for column in batch.columns]
+    return pa.record_batch(columns, names=batch.schema.names)
+
+
+def _decimal_hint(source, err):
+    if source.decimal == "." and re.search(r"'[-+]?\d+,\d", str(err)):
+        return " (decimal commas? pass --decimal ,)"
+    return ""
 
 
 def _as_float(batch, name):
@@ -432,20 +597,34 @@ class _ClosingMember(io.BufferedReader):
         self._archive.close()
 
 
-def _first_line(path, member):
+def _first_lines(path, member, count=SNIFF_LINES):
+    """The header and up to ``count - 1`` data lines, decoded (the header's BOM dropped)."""
     try:
         if member is not None:
             with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
-                raw = handle.readline(1 << 20)
+                raw = _read_lines(handle, count)
         else:
             with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as handle:
-                raw = handle.readline(1 << 20)
+                raw = _read_lines(handle, count)
     except (zipfile.BadZipFile, OSError, EOFError) as err:
         raise InputError(path, f"corrupt or unreadable file ({err})") from None
+    if not raw:
+        return []
     try:
-        return raw.decode("utf-8-sig")
+        header = raw[0].decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InputError(path, "not a text table (cannot decode its first line as UTF-8)") from None
+    return [header, *(line.decode("utf-8", errors="replace") for line in raw[1:])]
+
+
+def _read_lines(handle, count):
+    lines = []
+    while len(lines) < count:
+        line = handle.readline(1 << 20)
+        if not line:
+            break
+        lines.append(line)
+    return lines
 
 
 def _preview(names, limit=12):

@@ -6,7 +6,15 @@ import shapely
 
 from defoscan.crs import working_crs
 from defoscan.errors import InputError
-from defoscan.io.columns import UNITS_BY_NAME, find_column
+from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, find_column
+from defoscan.io.filters import (
+    bbox_of,
+    invalid_velocity,
+    low_coherence,
+    report_dropped,
+    scale_velocity,
+    warn_invalid,
+)
 from defoscan.io.units import mm_per_year
 from defoscan.points import OPTIONAL_VARIABLES, make_points
 
@@ -35,6 +43,12 @@ def read_vector(path, options):
     roles = {role: find_column(names, role, given.get(role)) for role in ("velocity", *OPTIONAL_VARIABLES)}
     if roles["velocity"] is None:
         raise InputError(path, f"no recognisable velocity attribute; name it with --velocity (fields: {names})")
+    if options.min_coherence is not None and roles["coherence"] is None:
+        raise InputError(
+            path,
+            f"--min-coherence needs a coherence attribute; none found (recognised: "
+            f"{', '.join(ROLE_NAMES['coherence'])}; fields: {names})",
+        )
     wanted = [c for c in roles.values() if c]
     table = pyogrio.read_dataframe(path, columns=wanted)
     if len(table) == 0:
@@ -54,19 +68,49 @@ def read_vector(path, options):
         table = table.set_crs(options.crs)
         crs = table.crs
     declared = not crs.is_geographic
+    factor = mm_per_year(options.units or UNITS_BY_NAME.get(roles["velocity"].lower(), "mm/yr"), path)
+    keep, counts = _keep(path, table, roles, factor, options)
+    table = table[keep].reset_index(drop=True)
     if crs.is_geographic:
         lon, lat = shapely.get_x(table.geometry.values), shapely.get_y(table.geometry.values)
         table = table.to_crs(working_crs(lon, lat))
     xy = shapely.get_coordinates(table.geometry.values)
-    unit = options.units or UNITS_BY_NAME.get(roles["velocity"].lower(), "mm/yr")
-    factor = mm_per_year(unit, path)
-    velocity = table[roles["velocity"]].to_numpy(dtype=np.float64) * factor
+    velocity = scale_velocity(table[roles["velocity"]].to_numpy(dtype=np.float64), factor)
     valid = np.isfinite(velocity) & np.isfinite(xy).all(axis=1)
     if not valid.any():
         raise InputError(path, f"no feature has a finite {roles['velocity']!r} value")
     optional = {r: table[c].to_numpy(dtype=np.float64)[valid] for r, c in roles.items() if c and r != "velocity"}
     if "velocity_std" in optional:
-        optional["velocity_std"] = optional["velocity_std"] * factor
-    return make_points(
+        optional["velocity_std"] = scale_velocity(optional["velocity_std"], factor)
+    points = make_points(
         xy[valid, 0], xy[valid, 1], velocity[valid], crs=table.crs, sources=[path], crs_declared=declared, **optional
     )
+    points.attrs.update(counts)
+    return points
+
+
+def _keep(path, table, roles, factor, options):
+    """Features to keep (velocity valid, coherent enough, inside ``--bbox``) and the counts of those dropped."""
+    velocity = scale_velocity(table[roles["velocity"]].to_numpy(dtype=np.float64), factor)
+    invalid = invalid_velocity(velocity)
+    counts = {"invalid_velocities": int(invalid.sum())}
+    warn_invalid(path, counts["invalid_velocities"])
+    keep = ~invalid
+    if not (keep & ~np.isnan(velocity)).any():
+        raise InputError(path, f"no feature has a finite {roles['velocity']!r} value within ±10 m/yr")
+    if options.min_coherence is not None:
+        low = low_coherence(table[roles["coherence"]].to_numpy(dtype=np.float64), options) & keep
+        counts["low_coherence_dropped"] = int(low.sum())
+        keep &= ~low
+        if not keep.any():
+            raise InputError(path, f"no feature has a coherence of at least {options.min_coherence:g}")
+    box = bbox_of(options, path)
+    if box is not None:
+        geometry = table.geometry.values
+        out = box.outside(shapely.get_x(geometry), shapely.get_y(geometry), table.crs) & keep
+        counts["outside_bbox"] = int(out.sum())
+        keep &= ~out
+        if not keep.any():
+            raise InputError(path, f"no points inside {box.label}")
+    report_dropped(path, counts)
+    return keep, counts
