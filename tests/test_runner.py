@@ -228,3 +228,27 @@ def test_scattered_villages_get_the_same_cell_size_and_warning_chunked(tmp_path)
     assert a["grid"] == b["grid"] and a["grid"]["cell_size_m"] > 50.0
     assert a["warnings"] == b["warnings"] and len(a["warnings"]) == 1
     assert "would be scanned at 50 m" in a["warnings"][0]
+
+
+def test_read_filters_are_recorded_alike_in_memory_and_chunked(points_csv, tmp_path):
+    from defoscan.io import ReadOptions
+
+    frame = pd.read_csv(points_csv)
+    frame.loc[[3, 30, 300], "velocity"] = 1e30  # physically impossible: dropped as invalid, counted, warned
+    path = tmp_path / "points.csv"
+    frame.to_csv(path, index=False)
+    bbox = (-1.75, -1.50, 53.70, 53.80)
+    inside = frame["longitude"].between(*bbox[:2]) & frame["latitude"].between(*bbox[2:])
+    options = ReadOptions(bbox=bbox)
+    a = detect([str(path)], str(tmp_path / "a"), cell_size=50.0, options=options, detector="threshold")
+    b = detect_chunked([str(path)], str(tmp_path / "b"), cell_size=50.0, chunk=CHUNK, options=options)
+    for record in (a, b):
+        (track,) = record["tracks"]
+        assert track["dropped"]["invalid_velocities"] == 3
+        assert track["dropped"]["outside_bbox"] == int((~inside).sum()) - int((~inside)[[3, 30, 300]].sum())
+        assert record["points"] == int(inside.sum()) - int(inside[[3, 30, 300]].sum())
+        assert record["parameters"]["bbox"] == list(bbox) and record["parameters"]["bbox_crs"] == "EPSG:4326"
+        (warning,) = record["warnings"]
+        assert "3 velocities beyond" in warning
+    on_disk = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert on_disk["tracks"][0]["dropped"] == b["tracks"][0]["dropped"] and on_disk["warnings"] == b["warnings"]

@@ -32,6 +32,7 @@ from defoscan.grid import (
 )
 from defoscan.hotspot import HotspotParameters, gistar_detect
 from defoscan.io import ReadOptions, read_inputs
+from defoscan.io.filters import COUNT_ATTRS
 from defoscan.log import collected_warnings, warn
 from defoscan.mask import apply_mask, read_mask
 from defoscan.outputs import (
@@ -503,6 +504,7 @@ def _run_record(inputs, datasets, grids, definition, options, cell_size, paramet
                 "coverage": occupied / cells,
                 "noise": noise.get(grid.attrs.get("track") or "all", {}),
                 "despike": spikes.get(grid.attrs.get("track") or "all", {}),
+                "dropped": {key: int(ds.attrs[key]) for key in COUNT_ATTRS if key in ds.attrs},
             }
         )
     points = n_points if datasets and "point" in datasets[0].dims else None

@@ -54,6 +54,7 @@ from defoscan.grid import (
 )
 from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
+from defoscan.io.filters import COUNT_ATTRS
 from defoscan.log import collected_warnings, warn
 from defoscan.mask import keep_cells, read_mask
 from defoscan.outputs import check_writable_dir, staged_directory, write_geojson, write_geopackage, write_json
@@ -534,6 +535,11 @@ def _run_record(inputs, spills, tracks, stores, summaries, grid, options, cell_s
                 "coverage": occupied / cells,
                 "noise": {},
                 "despike": despike,
+                "dropped": {  # by the readers, summed over the track's files
+                    key: sum(int(s[key]) for s in spills if s["track"] == track["track"] and key in s)
+                    for key in COUNT_ATTRS
+                    if any(key in s for s in spills if s["track"] == track["track"])
+                },
             }
         )
     points = int(sum(s["rows"] for s in spills))
