@@ -18,9 +18,11 @@ DETECT_OUTPUTS = {
     "velocity.tif",
     "velocity_filled.tif",
     "probability.tif",
+    "count.tif",
     "overview.png",
     "report.html",
     "run.json",
+    *(f"{name}.qml" for name in ("velocity", "velocity_filled", "probability", "count", "detections")),
 }
 DEMO_OUTPUTS = DETECT_OUTPUTS | {SCENE_FILE, "truth.geojson", "scores.json"}
 

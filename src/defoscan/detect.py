@@ -19,17 +19,7 @@ from defoscan.errors import InputError
 from defoscan.figures import write_overview
 from defoscan.fill import DEFAULT_METHOD, fill_grid
 from defoscan.fill.tiling import grid_origin
-from defoscan.grid import (
-    GridDefinition,
-    data_cell_size,
-    grid_inputs,
-    grid_points,
-    model_cell_size,
-    occupied_cells,
-    points_grid,
-    raster_working_crs,
-    scannable_share,
-)
+from defoscan.grid import GridDefinition, data_cell_size, grid_inputs, grid_points, points_grid, scan_cell_size
 from defoscan.hotspot import HotspotParameters, gistar_detect
 from defoscan.io import ReadOptions, read_inputs
 from defoscan.io.filters import COUNT_ATTRS
@@ -184,10 +174,7 @@ def run_detect(
     if cell_size is None:
         cell_size = data_cell_size(datasets)
         if detector == "cnn":
-            recipe = card["input"]
-            cells = np.unique(np.concatenate([_data_cells(ds, recipe["cell_size"]) for ds in datasets]), axis=0)
-            share = scannable_share(cells, recipe["window"], recipe.get("min_valid", 0.5))
-            cell_size, why = model_cell_size(cell_size, recipe["cell_size"], share)
+            cell_size, why = scan_cell_size(datasets, card["input"])
             if why:
                 warn(why)
 
@@ -389,19 +376,6 @@ def _load_model(path, *, bundled):
     from defoscan.model.networks import for_inference
 
     return for_inference(network), card
-
-
-def _data_cells(dataset, cell_size):
-    """Global indices of the cells of ``cell_size`` that a dataset's points (or a raster's pixels) fall in."""
-    if "point" in dataset.dims:
-        return occupied_cells(dataset["x"].values, dataset["y"].values, cell_size)
-    from pyproj import Transformer
-
-    velocity = dataset["velocity"].values
-    rows, cols = np.nonzero(np.isfinite(velocity))
-    x, y = dataset["x"].values[cols], dataset["y"].values[rows]  # pixel centres, in the raster's CRS
-    x, y = Transformer.from_crs(dataset.rio.crs, raster_working_crs(dataset), always_xy=True).transform(x, y)
-    return occupied_cells(np.asarray(x), np.asarray(y), cell_size)
 
 
 def _despiked(data, despiker, switched_on):

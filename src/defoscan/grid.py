@@ -624,6 +624,40 @@ def _reached_blocks(passing, span):
     return reached
 
 
+def scan_cell_size(datasets, recipe):
+    """The default cell size of a model's scan: :func:`model_cell_size` of the data read, as ``detect`` takes it.
+
+    Parameters
+    ----------
+    datasets : sequence of xarray.Dataset
+        All points datasets or all rasters, as read.
+    recipe : dict
+        The model card's input recipe (``cell_size``, ``window``, ``min_valid``).
+
+    Returns
+    -------
+    cell : float
+        Metres.
+    warning : str or None
+        As :func:`model_cell_size` gives it.
+    """
+    model_cell = float(recipe["cell_size"])
+    cells = np.unique(np.concatenate([data_cells(ds, model_cell) for ds in datasets]), axis=0)
+    share = scannable_share(cells, int(recipe["window"]), float(recipe.get("min_valid", 0.5)))
+    return model_cell_size(data_cell_size(datasets), model_cell, share)
+
+
+def data_cells(dataset, cell_size):
+    """:func:`occupied_cells` of a dataset's points, or of a raster's pixel centres with data, in the working CRS."""
+    if "point" in dataset.dims:
+        return occupied_cells(dataset["x"].values, dataset["y"].values, cell_size)
+    rows, cols = np.nonzero(np.isfinite(dataset["velocity"].values))
+    x, y = dataset["x"].values[cols], dataset["y"].values[rows]
+    to_working = Transformer.from_crs(CRS.from_user_input(dataset.rio.crs), raster_working_crs(dataset), always_xy=True)
+    x, y = to_working.transform(x, y)
+    return occupied_cells(np.asarray(x), np.asarray(y), cell_size)
+
+
 def occupied_cells(x, y, cell_size):
     """Distinct global (row, column) indices of the cells of ``cell_size`` holding at least one point.
 
