@@ -22,7 +22,7 @@ from defoscan import __version__
 from defoscan.errors import InputError
 from defoscan.io import ReadOptions
 from defoscan.io.units import UNIT_CHOICES
-from defoscan.log import configure_cli_logging, logger, warn
+from defoscan.log import configure_cli_logging, logger
 
 try:  # typer 0.2x carries its own click
     from typer._click import exceptions as click_errors
@@ -1221,14 +1221,8 @@ def _main(
 
 
 def _log(message):
-    """The ``log`` callback of detect and the chunked runner: a stage message, at INFO.
-
-    A message starting ``warning: `` (as detect wrote them before it had :func:`defoscan.log.warn`) is a warning.
-    """
-    if message.startswith("warning: "):
-        warn(message.removeprefix("warning: "))
-    else:
-        logger.info(message)
+    """The ``log`` callback of detect and the chunked runner: a stage message, at INFO (warnings go by ``warn``)."""
+    logger.info(message)
 
 
 class _ChunkProgress:
