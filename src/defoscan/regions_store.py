@@ -3,20 +3,24 @@
 :func:`regions_store` gives the regions and the label map that ``probability_regions`` gives on the whole map, reading
 one chunk at a time:
 
-1. the hysteresis components are labelled into the store's ``labels`` array by :func:`defoscan.labels.label_chunked`
-   (the same partition as whole-map labelling);
+1. the hysteresis components are labelled into a temporary ``labels_parent`` array by
+   :func:`defoscan.labels.label_chunked` (the same partition as whole-map labelling), and their bounding boxes
+   found (a component wider than a block is measured against the coarse background);
 2. the robust background's block medians are computed once over the whole map on the global block lattice
-   (:func:`defoscan.threshold.block_medians`, one band of blocks at a time), and each chunk's background is
-   interpolated from them (:func:`defoscan.threshold.background_at`): the same numbers as the whole map's;
-3. one pass over the chunks accumulates, per component, what a region's attributes need: greatest probability,
-   cells, points, sums of probability and of the finite residual velocities and their count, the residual of
-   greatest magnitude (ties go to the first cell in row-major order of the map, as ``numpy.argmax`` does on the
-   whole map) and the bounding box's first row and column (the ``find_objects`` window ``probability_regions``
-   sorts by). Regions are dropped and ordered by the same rules; ties in score and window fall to the order of the
-   components' first cells, which is ``probability_regions``' order too (the order of ``ndimage.label``);
-4. ``labels`` is rewritten through one lookup table to the final numbers.
+   (:func:`defoscan.threshold.block_medians`, one band of blocks at a time) for both block sizes, and each chunk's
+   background is interpolated from them (:func:`defoscan.threshold.background_at`): the same numbers as the whole
+   map's;
+3. the split by sign: the components' cells of relative velocity < 0 are labelled into ``labels`` and those >= 0
+   into a temporary ``labels_uplift`` (``label_chunked`` again), numbered subsidence first;
+4. one pass over the chunks accumulates, per part, what a region's attributes need: greatest probability, cells,
+   points, sums of probability, velocity and relative velocity, the relative velocity of greatest magnitude and the
+   velocity at that cell (ties go to the first cell in row-major order of the map, as ``numpy.argmax`` does), the
+   bounding box's first row and column and the first cell. Regions are dropped and ordered by
+   ``probability_regions``' rules (score, window start, first cell);
+5. ``labels`` is rewritten through one lookup table to the final numbers; the temporary arrays are deleted.
 
-Everything is exact except the means (``mean_velocity``, ``mean_probability``): sums taken in another order than
+Everything is exact except the means (``mean_velocity``, ``mean_relative``, ``background_velocity``,
+``mean_probability``): sums taken in another order than
 numpy's pairwise summation over the whole region may differ in the last bits.
 
 :func:`store_polygons` gives :func:`defoscan.regions.label_polygons` of the stored label map. Each chunk is polygonised
@@ -100,8 +104,8 @@ def regions_store(
     -------
     list of dict
         Per region, as :func:`defoscan.cnn_regions.probability_regions`: ``label``, ``score``, ``n_cells``,
-        ``n_points``, ``mean_velocity``, ``peak_velocity``, ``sign``, ``mean_probability``. The store's ``labels``
-        (int32) holds the region numbers, 0 elsewhere.
+        ``n_points``, the velocity attributes of :mod:`defoscan.region_attributes`, ``mean_probability``. The
+        store's ``labels`` (int32) holds the region numbers, 0 elsewhere.
     """
     group = zarr.open_group(str(path), mode="r+")
     origin = tuple(int(v) for v in group.attrs["origin"])
