@@ -20,12 +20,17 @@ def test_one_region_with_its_attributes():
     labels, regions = probability_regions(probability, velocity, count, 50.0)
     assert len(regions) == 1
     (region,) = regions
-    assert region["label"] == 1 and region["n_cells"] == region["n_points"] == 20
+    # The cell at the offset (0 against the background) is the uplift side: one cell, under min_cells.
+    assert region["label"] == 1 and region["n_cells"] == region["n_points"] == 19
     assert region["score"] == pytest.approx(0.97)
-    assert region["mean_velocity"] == pytest.approx(-9.5)  # against the background (the 3 mm/yr offset)
-    assert region["peak_velocity"] == pytest.approx(-19.0)
+    assert region["mean_relative"] == pytest.approx(-10.0)  # against the background (the 3 mm/yr offset)
+    assert region["peak_relative"] == pytest.approx(-19.0)
+    assert region["mean_velocity"] == pytest.approx(-7.0) and region["peak_velocity"] == pytest.approx(-16.0)
+    assert region["background_velocity"] == pytest.approx(3.0)
     assert region["sign"] == "subsidence"
-    assert np.array_equal(labels == 1, probability >= 0.5)
+    bowl = probability >= 0.5
+    bowl[20, 30] = False
+    assert np.array_equal(labels == 1, bowl)
 
 
 def test_uplift_and_ranking_by_score():
@@ -37,7 +42,8 @@ def test_uplift_and_ranking_by_score():
     probability[40:43, 40:43] = 0.9
     labels, regions = probability_regions(probability, velocity, count, 50.0)
     assert [(r["label"], r["sign"]) for r in regions] == [(1, "subsidence"), (2, "uplift")]
-    assert regions[1]["mean_velocity"] == pytest.approx(10.0) and regions[1]["peak_velocity"] == pytest.approx(10.0)
+    assert regions[1]["mean_relative"] == pytest.approx(10.0) and regions[1]["peak_relative"] == pytest.approx(10.0)
+    assert regions[1]["mean_velocity"] == pytest.approx(13.0) and regions[1]["peak_velocity"] == pytest.approx(13.0)
     assert (labels[40:43, 40:43] == 1).all() and (labels[5:8, 5:8] == 2).all()
 
 
@@ -110,22 +116,32 @@ def test_regions_moving_less_than_min_velocity_are_dropped():
     probability = np.zeros(velocity.shape)
     probability[20:25, 30:34] = 0.8
     probability[40:44, 10:14] = 0.9
-    assert len(probability_regions(probability, velocity, count, 50.0)[1]) == 2  # no floor by default
+    # No floor by default: the bowl (less its cell at 0), the noise's subsidence and uplift parts.
+    assert len(probability_regions(probability, velocity, count, 50.0)[1]) == 3
     labels, regions = probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)
-    assert [r["mean_velocity"] for r in regions] == [pytest.approx(-9.5)]
-    assert labels[20, 30] == 1 and not labels[40:44, 10:14].any()
+    assert [r["mean_relative"] for r in regions] == [pytest.approx(-10.0)]
+    assert labels[24, 33] == 1 and not labels[40:44, 10:14].any()
 
 
-def test_a_region_of_both_signs_with_a_strong_peak_is_kept():
+def test_a_collapse_beside_an_inflation_is_two_regions_whose_sign_agrees_with_their_velocities():
+    """Issue 16 item 1: Shinmoedake read "uplift, mean 2.0, peak -50.1 mm/yr", one region of both signs."""
     velocity, count = flat_map()
-    # A crater: -12 mm/yr subsidence beside +11 mm/yr uplift, a mean near zero.
+    # A crater: -12 mm/yr subsidence beside +11 mm/yr uplift, a mean near zero, one blob of probability.
     velocity[20:24, 30:34] = 3.0 + np.array([[-12.0, -6, 5, 11], [-12, -6, 5, 11], [-9, -4, 4, 8], [-9, -4, 4, 8]])
     probability = np.zeros(velocity.shape)
     probability[20:24, 30:34] = 0.9
-    (region,) = probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)[1]
-    assert abs(region["mean_velocity"]) < 2.0 and region["peak_velocity"] == pytest.approx(-12.0)
-    # The same shape at a third of the size: its peak (4 mm/yr) is under 5 x 2 mm/yr, and it goes.
-    velocity[20:24, 30:34] = 3.0 + (velocity[20:24, 30:34] - 3.0) / 3.0
+    labels, regions = probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)
+    assert [r["sign"] for r in regions] == ["subsidence", "uplift"]  # equal scores: by position
+    down, up = regions
+    assert down["mean_relative"] == pytest.approx(-31 * 2 / 8) and down["peak_relative"] == pytest.approx(-12.0)
+    assert up["mean_relative"] == pytest.approx(28 * 2 / 8) and up["peak_relative"] == pytest.approx(11.0)
+    assert down["mean_velocity"] == pytest.approx(3.0 - 7.75) and up["peak_velocity"] == pytest.approx(14.0)
+    assert (labels[20:24, 30:32] == 1).all() and (labels[20:24, 32:34] == 2).all()
+    for r in regions:
+        assert np.sign(r["mean_relative"]) == np.sign(r["peak_relative"]) == (-1 if r["sign"] == "subsidence" else 1)
+        assert r["mean_velocity"] == pytest.approx(r["background_velocity"] + r["mean_relative"])
+    # At a third of the size each side moves 2.6 / 2.3 mm/yr: both still over the 2 mm/yr floor; at a sixth, none.
+    velocity[20:24, 30:34] = 3.0 + (velocity[20:24, 30:34] - 3.0) / 6.0
     assert probability_regions(probability, velocity, count, 50.0, min_velocity=2.0)[1] == []
 
 
@@ -142,5 +158,6 @@ def test_a_region_wider_than_the_background_blocks_is_measured_against_coarser_b
     assert fine > -2.0  # 2 km blocks absorb most of a bowl 6 km across: the floor would drop it
     (region,) = probability_regions(probability, velocity, count, 50.0, background_size=2000.0, min_velocity=2.0)[1]
     coarse = velocity - robust_background(velocity, 50.0, COARSE_BACKGROUND_RATIO * 2000.0)
-    assert region["mean_velocity"] == pytest.approx(coarse[inside].mean()) and region["mean_velocity"] < -2.0
-    assert region["sign"] == "subsidence"
+    down = inside & (coarse < 0)  # the bowl's subsidence side against the coarse background
+    assert region["mean_relative"] == pytest.approx(coarse[down].mean()) and region["mean_relative"] < -2.0
+    assert region["sign"] == "subsidence" and region["n_cells"] == down.sum()

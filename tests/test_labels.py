@@ -57,3 +57,13 @@ def zarr_of(path, array):
     stored = zarr.create_array(str(path), shape=array.shape, chunks=(16, 16), dtype=array.dtype)
     stored[...] = array
     return stored
+
+
+def test_number_regions_refuses_regions_sharing_cells():
+    from defoscan.labels import number_regions
+
+    window = (slice(0, 2), slice(0, 2))
+    cells = np.ones((2, 2), dtype=bool)
+    found = [{"score": 0.9, "window": window, "cells": cells}, {"score": 0.5, "window": window, "cells": cells}]
+    with pytest.raises(ValueError, match="region 2"):
+        number_regions(found, np.zeros((4, 4), dtype=np.int32))

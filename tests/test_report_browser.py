@@ -79,7 +79,7 @@ def test_demo_report_renders_offline_with_cards_and_table(demo_run, browser):
 def test_sorting_a_column(demo_run, browser):
     page, problems = open_page(browser, demo_run / "report.html")
     try:
-        header = page.locator("table.detections thead th", has_text="peak velocity")
+        header = page.locator("table.detections thead th", has_text="peak as mapped")
         header.click()
         assert header.get_attribute("aria-sort") == "ascending"
         column = page.locator("table.detections thead th").all_inner_texts().index(header.inner_text())
@@ -128,11 +128,11 @@ def test_table_pages(demo_run, browser, tmp_path):
         assert page.locator("#detections-pager .range").inner_text() == f"rows 1\u20132 of {count}"
         page.locator("#detections-pager .next").click()
         assert column_values(page, 0)[0] == 3
-        page.locator("table.detections thead th", has_text="mean velocity").click()
+        page.locator("table.detections thead th", has_text="mean as mapped").click()
         assert page.locator("#detections-pager .range").inner_text().startswith("rows 1\u20132")
         frame = json.loads((copy / "detections.geojson").read_text())["features"]
         lowest = min(f["properties"]["mean_velocity"] for f in frame)
-        column = page.locator("table.detections thead th").all_inner_texts().index("mean velocity (mm/yr)")
+        column = page.locator("table.detections thead th").all_inner_texts().index("mean as mapped (mm/yr)")
         assert column_values(page, column)[0] == pytest.approx(lowest, abs=0.05)
         page.locator("#detections-pager .all").click()
         assert rows.count() == count

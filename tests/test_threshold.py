@@ -154,3 +154,51 @@ def test_a_map_without_data_has_no_background():
     medians, _ = block_medians(np.full((30, 30), np.nan), 50.0, 500.0, origin=(3, 4))
     assert np.isnan(medians).all()
     assert np.isnan(robust_background(np.full((30, 30), np.nan), 50.0, 500.0, origin=(3, 4))).all()
+
+
+def interleaved_map(shape=(60, 60), value=10.0):
+    """Subsidence and uplift cells on alternate diagonals one empty cell apart: each sign's closing (gap 1) bridges
+    across the other's cells, as on the Tianjin map of Tay et al. (2022) (issue 16 item 3)."""
+    rng = np.random.default_rng(3)
+    velocity = rng.normal(0.0, 0.5, shape)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    patch = (rows >= 20) & (rows < 40) & (cols >= 20) & (cols < 40)
+    diagonal = (rows + cols) % 4
+    velocity[patch & (diagonal == 0)] = -value
+    velocity[patch & (diagonal == 2)] = value
+    velocity[patch & (diagonal % 2 == 1)] = np.nan
+    return velocity, np.ones(shape, dtype=int)
+
+
+@pytest.mark.parametrize("detector", ["threshold", "gistar", "ada"])
+def test_interleaved_subsidence_and_uplift_each_region_owns_its_cells(detector):
+    from defoscan.ada import ada_detect
+    from defoscan.hotspot import HotspotParameters, gistar_detect
+
+    velocity, count = interleaved_map()
+    run = {
+        "threshold": lambda: threshold_detect(velocity, count, 50.0),
+        "gistar": lambda: gistar_detect(velocity, count, 50.0, HotspotParameters(radius=60.0)),
+        "ada": lambda: ada_detect(velocity, count, 50.0),
+    }[detector]
+    labels, regions, _ = run()
+    assert {"subsidence", "uplift"} <= {r["sign"] for r in regions}
+    assert sorted(set(np.unique(labels)) - {0}) == [r["label"] for r in regions]  # every region has cells
+    for region in regions:
+        cells = labels == region["label"]
+        down = -1 if region["sign"] == "subsidence" else 1
+        assert np.sign(region["mean_relative"]) == np.sign(region["peak_relative"]) == down
+        # a region's footprint never takes a flagged cell of the other sign
+        assert not (cells & (down * velocity < -5.0)).any()
+
+
+def test_a_subsidence_inside_the_gap_bridged_by_an_uplift_keeps_its_cells_and_polygon():
+    """The old failure of the Tianjin map: the uplift's closing took every cell of a subsidence region, whose label
+    then had no cell and no polygon (``KeyError`` in detect)."""
+    velocity, count = np.random.default_rng(5).normal(0.0, 0.5, (60, 60)), np.ones((60, 60), dtype=int)
+    velocity[15:35, 15:35] = 20.0  # a strong uplift...
+    velocity[24:26, 24:26] = -10.0  # ...round a small collapse its closing bridges over
+    labels, regions, _ = threshold_detect(velocity, count, 50.0)
+    assert [r["sign"] for r in regions] == ["uplift", "subsidence"]
+    assert sorted(set(np.unique(labels)) - {0}) == [1, 2]
+    assert (labels[24:26, 24:26] == 2).all() and (labels[15:35, 15:35] == 1).sum() == 400 - 4

@@ -17,6 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from defoscan.labels import number_regions
+from defoscan.region_attributes import Relative
 from defoscan.threshold import z_region
 
 
@@ -34,12 +35,16 @@ class AdaParameters:
         Points an area needs (ADAfinder's default 5).
     min_cells : int
         Active cells an area needs.
+    background_size : float
+        Metres across the blocks of the robust background the areas' velocities are reported against
+        (:mod:`defoscan.region_attributes`; detection itself is against the stable mean).
     """
 
     k: float = 2.0
     link: float = 100.0
     min_points: int = 5
     min_cells: int = 2
+    background_size: float = 5000.0
 
     def as_dict(self):
         return asdict(self)
@@ -87,13 +92,15 @@ def ada_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
         Metres.
     parameters : AdaParameters, optional
     origin : (int, int)
-        Unused (no background blocks); accepted for the detectors' common signature.
+        Global index of ``velocity[0, 0]``, for the blocks of the background the attributes are measured against.
 
     Returns
     -------
     labels, regions, noise
-        As :func:`defoscan.threshold.threshold_detect`; velocities against the stable mean; ``mean_z`` in stable
-        standard deviations; ``noise`` holds the stable mean and standard deviation.
+        As :func:`defoscan.threshold.threshold_detect` (the same velocity attributes, against the local robust
+        background; an active cell whose relative velocity has the other sign does not count); ``mean_z`` in
+        stable standard deviations of the departure from the stable mean; ``noise`` holds the stable mean and
+        standard deviation.
     """
     p = parameters or AdaParameters()
     mean, std = stable_statistics(velocity)
@@ -104,6 +111,8 @@ def ada_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
     departure = velocity - mean
     reach = max(int(np.floor(p.link / cell_size)), 1)
     structure = np.ones((3, 3), dtype=bool)
+    relative = Relative(velocity, cell_size, p.background_size, origin)
+    magnitude = np.abs(departure) / std
     found = []
     for sign, active in (("subsidence", departure < -p.k * std), ("uplift", departure > p.k * std)):
         # Link active cells within `reach` cells: grow each by half the gap, label, keep the active cells.
@@ -111,11 +120,10 @@ def ada_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0)):
         components, _ = ndimage.label(grown, structure)
         for index, window in enumerate(ndimage.find_objects(components), start=1):
             cells = (components[window] == index) & active[window]
-            n_cells, n_points = int(cells.sum()), int(count[window][cells].sum())
-            if n_cells < p.min_cells or n_points < p.min_points:
-                continue
-            values = departure[window][cells]
-            mean_z = float(np.abs(values).mean() / std)
-            found.append(z_region(window, cells, values, n_points, mean_z, sign, p.k))
+            candidate = z_region(
+                window, None, cells, sign, velocity, relative, count, magnitude, p.k, p.min_cells, p.min_points
+            )
+            if candidate is not None:
+                found.append(candidate)
     regions = number_regions(found, labels)
     return labels, regions, noise

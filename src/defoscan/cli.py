@@ -1311,8 +1311,8 @@ def _print_summary(result, out):
         *(["track"] if several_tracks else []),
         "area km²",
         "points",
-        "mean mm/yr",
-        "peak mm/yr",
+        "mean vs surroundings mm/yr",  # relative to the local background: docs/SCAN.md
+        "peak vs surroundings mm/yr",
     ]
     by_sign = {s: int((frame["sign"] == s).sum()) for s in ("subsidence", "uplift")}
     grid = result["grid"]
@@ -1332,8 +1332,8 @@ def _print_summary(result, out):
             *([row["track"]] if several_tracks else []),
             f"{row['area_km2']:.3f}",
             str(row["n_points"]),
-            f"{row['mean_velocity']:.1f}",
-            f"{row['peak_velocity']:.1f}",
+            f"{row['mean_relative']:.1f}",
+            f"{row['peak_relative']:.1f}",
         ]
         table.add_row(*cells)
     console.print(table)

@@ -3,18 +3,27 @@
 Hysteresis: cells with data whose probability reaches a lower cut-off (``low_threshold``) are joined into
 8-connected regions, and a region is kept if one of its cells reaches the cut-off itself — so a detection is
 decided at the cut-off and outlined at the lower one, and one signal whose probability dips inside does not break
-into fragments. Regions with fewer than ``min_cells`` cells or ``min_points`` points are dropped. A region's
-``score`` is its greatest probability; its velocities are measured against the same robust background as the
-threshold detector's (:func:`defoscan.threshold.robust_background`), so a map's reference offset or a regional ramp
-does not enter ``mean_velocity`` or ``peak_velocity``, and its ``sign`` is the sign of that mean (subsidence if
-negative).
+into fragments. A kept component is then split by the sign of its relative velocity (velocity less the local
+robust background, :mod:`defoscan.region_attributes`) into 8-connected parts: subsidence and uplift cells are never
+one region (a crater's collapse beside its inflation are two detections). Each part is a region if it has
+``min_cells`` cells, ``min_points`` points and motion above the velocity floor; its ``score`` is its greatest
+probability, its velocity attributes those of :func:`defoscan.region_attributes.velocity_attributes` (as gridded
+and against the background).
 """
 
 import numpy as np
 from scipy import ndimage
 
 from defoscan.labels import number_regions
-from defoscan.threshold import robust_background
+from defoscan.region_attributes import (
+    COARSE_BACKGROUND_RATIO,  # noqa: F401 (re-exported: regions_store and the docs name it here)
+    Relative,
+    first_cell,
+    sign_parts,
+    strong_enough,
+    velocity_attributes,
+    wider_than_blocks,  # noqa: F401
+)
 
 # detect's lower cut-off, as a share of the cut-off: chosen on 100 validation scenes (seed 16; best IoU 0.42 at
 # 0.4-0.5 against 0.32 without hysteresis, the same 4 % of negative scenes raised; docs/SCAN.md).
@@ -22,9 +31,6 @@ LOW_THRESHOLD_RATIO = 0.5
 # A region whose mean is under min_velocity is still kept if its peak reaches this many times min_velocity: a
 # crater's subsidence beside its uplift averages out (chosen on validation scenes, docs/EVALUATION.md).
 STRONG_PEAK_RATIO = 5.0
-# A region wider than the background's blocks is measured against blocks this many times larger: the small blocks
-# would absorb its mean (a 20 km subsidence bowl under 5 km blocks; docs/EVALUATION.md).
-COARSE_BACKGROUND_RATIO = 4.0
 
 
 def probability_regions(
@@ -60,9 +66,10 @@ def probability_regions(
     background_size : float
         Metres across the blocks of the robust background.
     min_cells, min_points : int
-        Cells and points (sum of the cells' counts) a region needs.
+        Cells and points (sum of the cells' counts) a region (one sign's part of a component) needs.
     min_velocity : float
-        Magnitude of mean velocity against the background (mm/yr) a region needs, unless its peak reaches
+        Magnitude of mean velocity against the background (``mean_relative``, mm/yr) a region needs, unless its
+        ``peak_relative`` reaches
         :data:`STRONG_PEAK_RATIO` times it: ``detect`` passes the threshold detector's ``min_velocity``, so both
         report motion of the same size (docs/EVALUATION.md measures it).
     origin : (int, int)
@@ -74,10 +81,12 @@ def probability_regions(
     labels : numpy.ndarray of int32
         Region number per cell, 0 elsewhere; regions numbered from 1 by decreasing score (ties by position).
     regions : list of dict
-        Per region: ``label``, ``score`` (greatest probability), ``n_cells``, ``n_points``, ``mean_velocity`` and
-        ``peak_velocity`` (mm/yr against the background — against :data:`COARSE_BACKGROUND_RATIO` times larger blocks
-        for a region wider than a block; the peak is the value of greatest magnitude, signed),
-        ``sign`` (``subsidence`` if the mean is negative, else ``uplift``), ``mean_probability``.
+        Per region: ``label``, ``score`` (greatest probability), ``n_cells``, ``n_points``, ``mean_velocity``,
+        ``peak_velocity`` (as gridded), ``mean_relative``, ``peak_relative`` (against the background — against
+        :data:`COARSE_BACKGROUND_RATIO` times larger blocks when the component is wider than a block; the peak is
+        the cell of greatest ``|relative|``), ``background_velocity``, ``sign`` (``subsidence`` if
+        ``mean_relative`` is negative, else ``uplift``; every cell's relative velocity has that sign),
+        ``mean_probability``.
 
     See also
     --------
@@ -93,50 +102,33 @@ def probability_regions(
     kept = data & (scored >= low_threshold)
     if not (kept & (scored >= threshold)).any():
         return labels, []
-    residual = velocity - robust_background(velocity, cell_size, background_size, origin=origin)
-    coarse = None  # against COARSE_BACKGROUND_RATIO times larger blocks, made when a wide region needs it
+    relative = Relative(velocity, cell_size, background_size, origin)
     components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
     found = []
     for index, window in enumerate(ndimage.find_objects(components), start=1):
         cells = components[window] == index
         if scored[window][cells].max() < threshold:  # no cell reaches the cut-off: not a detection
             continue
-        n_cells = int(cells.sum())
-        n_points = int(np.nansum(count[window][cells]))
-        if n_cells < min_cells or n_points < min_points:
-            continue
-        if wider_than_blocks(window, cell_size, background_size):
-            if coarse is None:
-                blocks = COARSE_BACKGROUND_RATIO * background_size
-                coarse = velocity - robust_background(velocity, cell_size, blocks, origin=origin)
-            values = coarse[window][cells]
-        else:
-            values = residual[window][cells]
-        values = values[np.isfinite(values)]
-        if values.size == 0:  # no background (too little data anywhere): nothing to measure against
-            continue
-        mean = float(values.mean())
-        peak = float(values[np.argmax(np.abs(values))])
-        if abs(mean) < min_velocity and abs(peak) < STRONG_PEAK_RATIO * min_velocity:
-            continue
-        found.append(
-            {
-                "window": window,
-                "cells": cells,
-                "score": float(probability[window][cells].max()),
-                "n_cells": n_cells,
-                "n_points": n_points,
-                "mean_velocity": mean,
-                "peak_velocity": peak,
-                "sign": "subsidence" if mean < 0 else "uplift",
-                "mean_probability": float(probability[window][cells].mean()),
-            }
-        )
+        measure = relative.for_window(window)  # the component's width decides, for all its parts
+        for _, part, part_cells in sign_parts(window, cells, measure[window]):
+            n_cells = int(part_cells.sum())
+            n_points = int(np.nansum(count[part][part_cells]))
+            if n_cells < min_cells or n_points < min_points:
+                continue
+            attributes = velocity_attributes(velocity[part][part_cells], measure[part][part_cells])
+            if attributes is None or not strong_enough(attributes, min_velocity, STRONG_PEAK_RATIO):
+                continue
+            found.append(
+                {
+                    "window": part,
+                    "cells": part_cells,
+                    "first": first_cell(part, part_cells, velocity.shape[1]),
+                    "score": float(probability[part][part_cells].max()),
+                    "n_cells": n_cells,
+                    "n_points": n_points,
+                    **attributes,
+                    "mean_probability": float(probability[part][part_cells].mean()),
+                }
+            )
     regions = number_regions(found, labels)
     return labels, regions
-
-
-def wider_than_blocks(window, cell_size, background_size):
-    """Whether a region's bounding box (a pair of slices) spans more than one block of the robust background."""
-    rows, cols = window
-    return max(rows.stop - rows.start, cols.stop - cols.start) * cell_size > background_size

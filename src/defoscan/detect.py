@@ -246,7 +246,9 @@ def run_detect(
                     velocity, count, definition.cell_size, parameters, origin=origin
                 )
             elif detector == "ada":
-                labels, regions, noise[track] = ada_detect(velocity, count, definition.cell_size, baseline)
+                labels, regions, noise[track] = ada_detect(
+                    velocity, count, definition.cell_size, baseline, origin=origin
+                )
             else:
                 hotspot = baseline or HotspotParameters(
                     background_size=parameters.background_size,

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from defoscan.labels import number_regions
+from defoscan.region_attributes import Relative
 from defoscan.threshold import robust_background, z_region
 
 
@@ -107,24 +108,27 @@ def gistar_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 0))
     -------
     labels, regions, noise
         As :func:`defoscan.threshold.threshold_detect`: regions numbered from 1 by decreasing score, with
-        ``label``, ``score``, ``n_cells``, ``n_points``, ``mean_velocity``, ``peak_velocity`` (against the
-        background), ``sign`` and ``mean_z`` (mean ``|Gi*|``); ``noise`` holds the residuals' standard deviation.
+        ``label``, ``score``, ``n_cells``, ``n_points``, the velocity attributes of
+        :mod:`defoscan.region_attributes`, and ``mean_z`` (mean ``|Gi*|``); ``noise`` holds the residuals'
+        standard deviation.
     """
     p = parameters or HotspotParameters()
     residual = velocity - robust_background(velocity, cell_size, p.background_size, origin=origin)
     z = getis_ord(residual, p.radius / cell_size)
     labels = np.zeros(velocity.shape, dtype=np.int32)
+    relative = Relative(velocity, cell_size, p.background_size, origin, fine=residual)
+    magnitude = np.abs(z)
     found = []
     for sign, kept in (("subsidence", z <= -p.z), ("uplift", z >= p.z)):  # NaN compares False
         components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
         for index, window in enumerate(ndimage.find_objects(components), start=1):
             cells = components[window] == index
-            n_cells, n_points = int(cells.sum()), int(count[window][cells].sum())
-            if n_cells < p.min_cells or n_points < p.min_points:
-                continue
-            values = residual[window][cells]
-            mean_z = float(np.abs(z[window][cells]).mean())
-            found.append(z_region(window, cells, values, n_points, mean_z, sign, p.z))
+            # A Gi* cell of one sign may sit on a residual of the other (its neighbours decide): not counted.
+            candidate = z_region(
+                window, None, cells, sign, velocity, relative, count, magnitude, p.z, p.min_cells, p.min_points
+            )
+            if candidate is not None:
+                found.append(candidate)
     regions = number_regions(found, labels)
     finite = residual[np.isfinite(residual)]
     return labels, regions, {"residual_std_mm_yr": float(finite.std()) if finite.size else None}

@@ -110,20 +110,25 @@ def number_regions(found, labels):
     Parameters
     ----------
     found : list of dict
-        Each with ``score``, ``window`` (the region's bounding slices) and ``cells`` (its cells within the window),
-        and its other attributes; ``window`` and ``cells`` are taken out.
+        Each with ``score``, ``window`` (the region's bounding slices), ``cells`` (its cells within the window),
+        optionally ``first`` (global row-major index of its first cell, the last tie-break) and its other
+        attributes; ``window``, ``cells`` and ``first`` are taken out. Regions' cells must be disjoint.
     labels : numpy.ndarray of int32
-        Written in place: a region's cells not already taken by a better-scoring region get its number.
+        Written in place with each region's number on its cells.
 
     Returns
     -------
     list of dict
         The regions in order, each with ``label`` first and the other attributes.
     """
-    found = sorted(found, key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start))
+    found = sorted(found, key=lambda r: (-r["score"], r["window"][0].start, r["window"][1].start, r.get("first", 0)))
     regions = []
     for number, region in enumerate(found, start=1):
         window, cells = region.pop("window"), region.pop("cells")
-        labels[window][cells & (labels[window] == 0)] = number
+        region.pop("first", None)
+        if not cells.any() or (labels[window][cells] != 0).any():
+            # Every region must own its cells, or it has no polygon (issue 16: threshold's two signs overlapped).
+            raise ValueError(f"region {number} has no cells or shares cells with a better-scoring region")
+        labels[window][cells] = number
         regions.append({"label": number, **region})
     return regions

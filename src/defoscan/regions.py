@@ -12,11 +12,15 @@ DETECTION_COLUMNS = (
     "n_points",
     "mean_velocity",
     "peak_velocity",
+    "mean_relative",
+    "peak_relative",
+    "background_velocity",
     "sign",
     "kind",
     "track",
     "detector",
 )
+VELOCITY_COLUMNS = ("mean_velocity", "peak_velocity", "mean_relative", "peak_relative", "background_velocity")
 
 
 def label_polygons(labels, transform):
@@ -48,7 +52,8 @@ def detections_frame(records, crs):
     ----------
     records : list of dict
         Each with ``geometry`` (shapely, working CRS) and the attributes ``score``, ``n_points``,
-        ``mean_velocity``, ``peak_velocity``, ``sign``, ``kind``, ``track``, ``detector``.
+        ``mean_velocity``, ``peak_velocity``, ``mean_relative``, ``peak_relative``, ``background_velocity``
+        (:mod:`defoscan.region_attributes`), ``sign``, ``kind``, ``track``, ``detector``.
     crs : pyproj.CRS
 
     Returns
@@ -69,9 +74,8 @@ def detections_frame(records, crs):
             "score": "float64",
             "area_km2": "float64",
             "n_points": "int64",
-            "mean_velocity": "float64",
-            "peak_velocity": "float64",
+            **dict.fromkeys(VELOCITY_COLUMNS, "float64"),
         }
     )
     # Round to what the data support: outputs read cleanly and compare exactly across platforms.
-    return frame.round({"score": 4, "area_km2": 6, "mean_velocity": 2, "peak_velocity": 2})
+    return frame.round({"score": 4, "area_km2": 6, **dict.fromkeys(VELOCITY_COLUMNS, 2)})

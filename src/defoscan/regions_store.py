@@ -3,20 +3,24 @@
 :func:`regions_store` gives the regions and the label map that ``probability_regions`` gives on the whole map, reading
 one chunk at a time:
 
-1. the hysteresis components are labelled into the store's ``labels`` array by :func:`defoscan.labels.label_chunked`
-   (the same partition as whole-map labelling);
+1. the hysteresis components are labelled into a temporary ``labels_parent`` array by
+   :func:`defoscan.labels.label_chunked` (the same partition as whole-map labelling), and their bounding boxes
+   found (a component wider than a block is measured against the coarse background);
 2. the robust background's block medians are computed once over the whole map on the global block lattice
-   (:func:`defoscan.threshold.block_medians`, one band of blocks at a time), and each chunk's background is
-   interpolated from them (:func:`defoscan.threshold.background_at`): the same numbers as the whole map's;
-3. one pass over the chunks accumulates, per component, what a region's attributes need: greatest probability,
-   cells, points, sums of probability and of the finite residual velocities and their count, the residual of
-   greatest magnitude (ties go to the first cell in row-major order of the map, as ``numpy.argmax`` does on the
-   whole map) and the bounding box's first row and column (the ``find_objects`` window ``probability_regions``
-   sorts by). Regions are dropped and ordered by the same rules; ties in score and window fall to the order of the
-   components' first cells, which is ``probability_regions``' order too (the order of ``ndimage.label``);
-4. ``labels`` is rewritten through one lookup table to the final numbers.
+   (:func:`defoscan.threshold.block_medians`, one band of blocks at a time) for both block sizes, and each chunk's
+   background is interpolated from them (:func:`defoscan.threshold.background_at`): the same numbers as the whole
+   map's;
+3. the split by sign: the components' cells of relative velocity < 0 are labelled into ``labels`` and those >= 0
+   into a temporary ``labels_uplift`` (``label_chunked`` again), numbered subsidence first;
+4. one pass over the chunks accumulates, per part, what a region's attributes need: greatest probability, cells,
+   points, sums of probability, velocity and relative velocity, the relative velocity of greatest magnitude and the
+   velocity at that cell (ties go to the first cell in row-major order of the map, as ``numpy.argmax`` does), the
+   bounding box's first row and column and the first cell. Regions are dropped and ordered by
+   ``probability_regions``' rules (score, window start, first cell);
+5. ``labels`` is rewritten through one lookup table to the final numbers; the temporary arrays are deleted.
 
-Everything is exact except the means (``mean_velocity``, ``mean_probability``): sums taken in another order than
+Everything is exact except the means (``mean_velocity``, ``mean_relative``, ``background_velocity``,
+``mean_probability``): sums taken in another order than
 numpy's pairwise summation over the whole region may differ in the last bits.
 
 :func:`store_polygons` gives :func:`defoscan.regions.label_polygons` of the stored label map. Each chunk is polygonised
@@ -38,8 +42,9 @@ import shapely.affinity
 import zarr
 from affine import Affine
 
-from defoscan.cnn_regions import COARSE_BACKGROUND_RATIO, STRONG_PEAK_RATIO
+from defoscan.cnn_regions import STRONG_PEAK_RATIO
 from defoscan.labels import label_chunked
+from defoscan.region_attributes import COARSE_BACKGROUND_RATIO, attributes_from_sums, is_subsidence, strong_enough
 from defoscan.store import create_array
 from defoscan.threshold import background_at, block_medians
 
@@ -99,8 +104,8 @@ def regions_store(
     -------
     list of dict
         Per region, as :func:`defoscan.cnn_regions.probability_regions`: ``label``, ``score``, ``n_cells``,
-        ``n_points``, ``mean_velocity``, ``peak_velocity``, ``sign``, ``mean_probability``. The store's ``labels``
-        (int32) holds the region numbers, 0 elsewhere.
+        ``n_points``, the velocity attributes of :mod:`defoscan.region_attributes`, ``mean_probability``. The
+        store's ``labels`` (int32) holds the region numbers, 0 elsewhere.
     """
     group = zarr.open_group(str(path), mode="r+")
     origin = tuple(int(v) for v in group.attrs["origin"])
@@ -114,71 +119,96 @@ def regions_store(
     def mask(key):
         return np.isfinite(np.asarray(vel_array[key], dtype=np.float64)) & (scored(key) >= low)
 
-    labels = create_array(group, "labels", "int32", chunk, 0)
+    parents = create_array(group, "labels_parent", "int32", chunk, 0)
     n = label_chunked(
         _ChunkFunction((height, width), mask),
-        labels,
+        parents,
         chunk=chunk,
         seeds=_ChunkFunction((height, width), lambda key: scored(key) >= threshold),
     )
+    labels = create_array(group, "labels", "int32", chunk, 0)
     if n == 0:
+        del group["labels_parent"]
         return []
-    size = n + 1  # index 0: background cells, ignored
-    # Residuals against the background's blocks, and against blocks COARSE_BACKGROUND_RATIO times larger for the
-    # regions wider than a block (as probability_regions measures them).
+    # Each component is measured against the background's blocks, or blocks COARSE_BACKGROUND_RATIO times larger
+    # if it is wider than a block (probability_regions' rule): its bounding box first.
+    start_row, start_col, end_row, end_col = _boxes(parents, n + 1, chunk)
+    wide = np.r_[False, ((np.maximum(end_row - start_row, end_col - start_col) + 1) * cell_size > background_size)[1:]]
     backgrounds = [
-        (block_medians(vel_array, cell_size, blocks, origin=origin), blocks, _Residuals(size))
+        (block_medians(vel_array, cell_size, blocks, origin=origin), blocks)
         for blocks in (background_size, COARSE_BACKGROUND_RATIO * background_size)
     ]
+
+    def relative(key):  # relative velocity of a slice of cells, NaN outside the components
+        parent = np.asarray(parents[key])
+        v = np.asarray(vel_array[key], dtype=np.float64)
+        corner = (origin[0] + key[0].start, origin[1] + key[1].start)
+        (fine, fine_blocks), (coarse, coarse_blocks) = backgrounds
+        measure = np.where(
+            wide[parent],
+            v - background_at(*coarse, cell_size, coarse_blocks, corner, v.shape),
+            v - background_at(*fine, cell_size, fine_blocks, corner, v.shape),
+        )
+        return np.where(parent > 0, measure, np.nan), v
+
+    # The components' parts of one sign (probability_regions' split by sign): subsidence numbered first.
+    uplift = create_array(group, "labels_uplift", "int32", chunk, 0)
+    shape = (height, width)
+    n_down = label_chunked(_ChunkFunction(shape, lambda key: is_subsidence(relative(key)[0])), labels, chunk=chunk)
+    n_up = label_chunked(_ChunkFunction(shape, lambda key: _uplift(relative(key)[0])), uplift, chunk=chunk)
+    size = n_down + n_up + 1  # index 0: background cells, ignored
     score = np.full(size, -np.inf)
     n_cells = np.zeros(size, dtype=np.int64)
     n_points = np.zeros(size, dtype=np.int64)
     sum_probability = np.zeros(size)
+    sum_velocity = np.zeros(size)
+    residuals = _Residuals(size)
     start_row = np.full(size, np.iinfo(np.int64).max)
     start_col = np.full(size, np.iinfo(np.int64).max)
-    end_row = np.full(size, -1, dtype=np.int64)
-    end_col = np.full(size, -1, dtype=np.int64)
+    first = np.full(size, np.iinfo(np.int64).max)
     for r in range(0, height, chunk):
         for c in range(0, width, chunk):
             window = (slice(r, r + chunk), slice(c, c + chunk))
-            block = np.asarray(labels[window])
+            down, up = np.asarray(labels[window]), np.asarray(uplift[window])
+            block = np.where(down > 0, down, np.where(up > 0, up + n_down, 0)).astype(np.int32)
+            labels[window] = block
             inside = block > 0
             if not inside.any():
                 continue
             rows, cols = np.nonzero(inside)  # row-major order
             label = block[rows, cols]
             p = np.asarray(prob_array[window], dtype=np.float64)[rows, cols]
-            v = np.asarray(vel_array[window], dtype=np.float64)
-            corner = (origin[0] + r, origin[1] + c)
+            rel, v = relative(window)
+            rel, v = rel[rows, cols], v[rows, cols]
             points = np.asarray(count_array[window])[rows, cols]
             np.maximum.at(score, label, p)
             n_cells += np.bincount(label, minlength=size)
             n_points += np.bincount(label, weights=points, minlength=size).astype(np.int64)
             sum_probability += np.bincount(label, weights=p, minlength=size)
+            sum_velocity += np.bincount(label, weights=v, minlength=size)
             np.minimum.at(start_row, label, rows + r)
             np.minimum.at(start_col, label, cols + c)
-            np.maximum.at(end_row, label, rows + r)
-            np.maximum.at(end_col, label, cols + c)
             cell = (rows + r) * width + cols + c
-            for (medians, first), blocks, residuals in backgrounds:
-                residual = (v - background_at(medians, first, cell_size, blocks, corner, v.shape))[rows, cols]
-                residuals.add(label, residual, cell)
+            np.minimum.at(first, label, cell)
+            residuals.add(label, rel, cell, v)
+    del group["labels_parent"], group["labels_uplift"]
 
-    # Each region's measure: against the coarse blocks if it is wider than a block (probability_regions' rule).
-    wide = (np.maximum(end_row - start_row, end_col - start_col) + 1) * cell_size > background_size
-    fine, coarse = (residuals for _, _, residuals in backgrounds)
-    sum_residual = np.where(wide, coarse.sum, fine.sum)
-    n_residual = np.where(wide, coarse.n, fine.n)
-    peak = np.where(wide, coarse.peak, fine.peak)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        strong = (np.abs(sum_residual / n_residual) >= min_velocity) | (
-            np.abs(peak) >= STRONG_PEAK_RATIO * min_velocity
+    candidates = {}
+    for index in range(1, size):
+        if n_cells[index] < min_cells or n_points[index] < min_points or residuals.n[index] == 0:
+            continue
+        attributes = attributes_from_sums(
+            sum_velocity[index],
+            residuals.sum[index],
+            int(residuals.n[index]),
+            float(residuals.companion[index]),
+            float(residuals.peak[index]),
         )
-    kept = np.flatnonzero((n_cells >= min_cells) & (n_points >= min_points) & (n_residual > 0) & strong)
-    kept = kept[kept > 0]
-    # probability_regions sorts by (-score, window start) stably in ndimage.label order, the components' first cells
-    # in row-major order: label_chunked numbers components in that order too.
-    kept = kept[np.lexsort((kept, start_col[kept], start_row[kept], -score[kept]))]
+        if strong_enough(attributes, min_velocity, STRONG_PEAK_RATIO):
+            candidates[index] = attributes
+    kept = np.array(sorted(candidates), dtype=np.int64)
+    # probability_regions' order: score, then the window's first row and column, then the first cell.
+    kept = kept[np.lexsort((first[kept], start_col[kept], start_row[kept], -score[kept]))]
     lookup = np.zeros(size, dtype=np.int32)
     lookup[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
     for r in range(0, height, chunk):
@@ -189,25 +219,46 @@ def regions_store(
                 labels[window] = lookup[block]
     regions = []
     for number, index in enumerate(kept, start=1):
-        mean = float(sum_residual[index] / n_residual[index])
         regions.append(
             {
                 "label": number,
                 "score": float(score[index]),
                 "n_cells": int(n_cells[index]),
                 "n_points": int(n_points[index]),
-                "mean_velocity": mean,
-                "peak_velocity": float(peak[index]),
-                "sign": "subsidence" if mean < 0 else "uplift",
+                **candidates[index],
                 "mean_probability": float(sum_probability[index] / n_cells[index]),
             }
         )
     return regions
 
 
+def _uplift(relative):
+    """Cells of the uplift side (not subsidence, with a relative velocity)."""
+    return ~is_subsidence(relative) & np.isfinite(relative)
+
+
+def _boxes(labels, size, chunk):
+    """First and last row and column of every label of a chunked label map (index 0 unused)."""
+    height, width = labels.shape
+    start_row = np.full(size, np.iinfo(np.int64).max)
+    start_col = np.full(size, np.iinfo(np.int64).max)
+    end_row = np.full(size, -1, dtype=np.int64)
+    end_col = np.full(size, -1, dtype=np.int64)
+    for r in range(0, height, chunk):
+        for c in range(0, width, chunk):
+            block = np.asarray(labels[r : r + chunk, c : c + chunk])
+            rows, cols = np.nonzero(block > 0)
+            label = block[rows, cols]
+            np.minimum.at(start_row, label, rows + r)
+            np.minimum.at(start_col, label, cols + c)
+            np.maximum.at(end_row, label, rows + r)
+            np.maximum.at(end_col, label, cols + c)
+    return start_row, start_col, end_row, end_col
+
+
 class _Residuals:
     """Per-label sums, counts and peak (the value of greatest magnitude, first cell in row-major order among equal
-    magnitudes) of residuals, accumulated chunk by chunk."""
+    magnitudes) of residuals, and a companion value at the peak cell (the velocity), accumulated chunk by chunk."""
 
     def __init__(self, size):
         self.sum = np.zeros(size)
@@ -215,23 +266,25 @@ class _Residuals:
         self.peak = np.full(size, np.nan)
         self.magnitude = np.full(size, -1.0)
         self.cell = np.full(size, np.iinfo(np.int64).max)
+        self.companion = np.full(size, np.nan)
 
-    def add(self, label, residual, cell):
-        """Accumulate a chunk's cells: their labels, residuals (NaN skipped) and global row-major cell numbers."""
+    def add(self, label, residual, cell, companion):
+        """Accumulate a chunk's cells: labels, residuals (NaN skipped), global row-major cell numbers, companions."""
         finite = np.isfinite(residual)
-        label, values, cell = label[finite], residual[finite], cell[finite]
+        label, values, cell, companion = label[finite], residual[finite], cell[finite], companion[finite]
         size = self.sum.size
         self.sum += np.bincount(label, weights=values, minlength=size)
         self.n += np.bincount(label, minlength=size)
         magnitude = np.abs(values)
         order = np.lexsort((cell, -magnitude, label))
-        label, magnitude, cell, values = label[order], magnitude[order], cell[order], values[order]
+        label, magnitude, cell, values, companion = (a[order] for a in (label, magnitude, cell, values, companion))
         head = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
-        label, magnitude, cell, values = label[head], magnitude[head], cell[head], values[head]
+        label, magnitude, cell, values, companion = (a[head] for a in (label, magnitude, cell, values, companion))
         tie = (magnitude == self.magnitude[label]) & (cell < self.cell[label])
         better = (magnitude > self.magnitude[label]) | tie
         label = label[better]
         self.peak[label], self.magnitude[label], self.cell[label] = values[better], magnitude[better], cell[better]
+        self.companion[label] = companion[better]
 
 
 def store_polygons(path, transform, chunk=1024, labels="labels"):

@@ -35,8 +35,10 @@ TABLE_COLUMNS = (  # heading, key of the row, digits shown ("" text, "int" whole
     ("track", "track", ""),
     ("area (km²)", "area_km2", "3"),
     ("points", "n_points", "int"),
-    ("mean velocity (mm/yr)", "mean_velocity", "1"),
-    ("peak velocity (mm/yr)", "peak_velocity", "1"),
+    ("mean against surroundings (mm/yr)", "mean_relative", "1"),
+    ("peak against surroundings (mm/yr)", "peak_relative", "1"),
+    ("mean as mapped (mm/yr)", "mean_velocity", "1"),
+    ("peak as mapped (mm/yr)", "peak_velocity", "1"),
     ("longitude", "lon", "5"),
     ("latitude", "lat", "5"),
 )
@@ -227,7 +229,8 @@ def _read_detections(run_dir, crs):
             missing = set(DETECTION_COLUMNS) - set(frame.columns)
             if len(frame) and missing:
                 raise InputError(path, f"not defoscan detections (no {', '.join(sorted(missing))})")
-            for column, default in (("kind", "deformation"), ("track", "all")):
+            relative = ("mean_relative", "peak_relative", "background_velocity")  # not in runs before issue 16
+            for column, default in (("kind", "deformation"), ("track", "all"), *((c, np.nan) for c in relative)):
                 if column not in frame.columns:
                     frame[column] = default
             return frame.to_crs(crs)
@@ -369,8 +372,9 @@ def _card(row, panels, crs):
         ("working CRS", f"{row['x']:,.0f} E, {row['y']:,.0f} N (m, {crs})"),
         ("area", f"{row['area_km2']:.3f} km²"),
         ("points", f"{row['n_points']:,}"),
-        ("mean velocity", f"{row['mean_velocity']:.1f} mm/yr"),
-        ("peak velocity", f"{row['peak_velocity']:.1f} mm/yr"),
+        # docs/SCAN.md, "What mean and peak are measured against"
+        ("mean / peak against surroundings", f"{row['mean_relative']:.1f} / {row['peak_relative']:.1f} mm/yr"),
+        ("mean / peak as mapped", f"{row['mean_velocity']:.1f} / {row['peak_velocity']:.1f} mm/yr"),
         ("track", row["track"]),
     ]
     facts_html = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts)

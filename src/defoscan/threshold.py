@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from defoscan.labels import number_regions
+from defoscan.region_attributes import Relative, first_cell, is_subsidence, velocity_attributes
 from defoscan.robust import robust_sigma
 
 
@@ -192,41 +193,61 @@ def robust_background(velocity, cell_size, background_size, min_valid=10, *, ori
     return background_at(medians, first, cell_size, background_size, origin, velocity.shape)
 
 
-def z_region(window, cells, values, n_points, mean_z, sign, k):
-    """A region's record as the z-score detectors give it (threshold, Gi* hotspots, active deformation areas).
+def z_region(window, footprint, counted, sign, velocity, relative, count, z_magnitude, k, min_cells, min_points):
+    """A candidate region of the z-score detectors (threshold, Gi* hotspots, active deformation areas), or None.
+
+    The cells that count are those of ``counted`` whose relative velocity has the region's sign (so ``sign``,
+    ``mean_relative`` and ``peak_relative`` agree, :mod:`defoscan.region_attributes`); the region needs
+    ``min_cells`` of them and ``min_points`` points.
 
     Parameters
     ----------
     window : tuple of slice
         The region's bounding box.
-    cells : numpy.ndarray of bool
-        Its cells (footprint) within the window.
-    values : numpy.ndarray
-        Velocities (mm/yr) of the cells that count (``n_cells`` is their number).
-    n_points : int
-    mean_z : float
-        Mean ``|z|`` of those cells.
+    footprint : numpy.ndarray of bool or None
+        Its cells within the window written to the label map with the counted cells (gaps bridged); None: the
+        counted cells alone.
+    counted : numpy.ndarray of bool
+        Within the window: the cells the detector flagged.
     sign : str
+        ``subsidence`` or ``uplift``, the detector's pass.
+    velocity : numpy.ndarray
+        The gridded velocity (whole map).
+    relative : defoscan.region_attributes.Relative
+    count : numpy.ndarray
+        Points per cell (whole map).
+    z_magnitude : numpy.ndarray
+        ``|z|`` per cell (whole map), in the detector's units.
     k : float
         The detector's ``|z|`` cut-off: the score rises from 0 at ``mean_z = k`` with size and strength.
+    min_cells, min_points : int
 
     Returns
     -------
-    dict
-        ``window``, ``cells``, ``score``, ``n_cells``, ``n_points``, ``mean_velocity``, ``peak_velocity`` (the value
-        of largest magnitude, signed), ``sign``, ``mean_z``; for :func:`defoscan.labels.number_regions`.
+    dict or None
+        ``window``, ``cells``, ``first``, ``score``, ``n_cells``, ``n_points``, the velocity attributes of
+        :func:`defoscan.region_attributes.velocity_attributes`, ``mean_z``; for
+        :func:`defoscan.labels.number_regions`.
     """
-    n_cells = int(values.size)
+    rel = relative.for_window(window)[window]
+    down = is_subsidence(rel)
+    counted = counted & (down if sign == "subsidence" else ~down & np.isfinite(rel))
+    n_cells = int(counted.sum())
+    n_points = int(np.nansum(count[window][counted]))
+    if n_cells < min_cells or n_points < min_points or n_cells == 0:
+        return None
+    attributes = velocity_attributes(velocity[window][counted], rel[counted])
+    mean_z = float(z_magnitude[window][counted].mean())
+    cells = counted if footprint is None else footprint | counted
     return {
         "window": window,
         "cells": cells,
+        "first": first_cell(window, cells, velocity.shape[1]),
         "score": float(1.0 - np.exp(-(mean_z - k) * np.sqrt(n_cells) / k)),
         "n_cells": n_cells,
-        "n_points": int(n_points),
-        "mean_velocity": float(values.mean()),
-        "peak_velocity": float(values[np.argmax(np.abs(values))]),
-        "sign": sign,
-        "mean_z": float(mean_z),
+        "n_points": n_points,
+        **attributes,
+        "mean_z": mean_z,
     }
 
 
@@ -252,8 +273,11 @@ def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 
         Region number of each cell of a region's footprint (kept cells and the gaps bridged between them), 0
         elsewhere. Regions are numbered from 1 by decreasing score.
     regions : list of dict
-        Per region: ``label``, ``score``, ``n_cells`` (kept cells), ``n_points``, ``mean_velocity``,
-        ``peak_velocity`` (mm/yr, the kept cell of largest magnitude, signed), ``sign``, ``mean_z``.
+        Per region: ``label``, ``score``, ``n_cells`` (kept cells), ``n_points``, the velocity attributes of
+        :mod:`defoscan.region_attributes` (``mean_velocity``, ``peak_velocity``, ``mean_relative``,
+        ``peak_relative``, ``background_velocity``, ``sign``), ``mean_z``. The two signs' footprints are disjoint:
+        a gap cell bridged by both signs' closings goes to neither, and a sign's closing never takes the other
+        sign's kept cells.
     noise : dict
         ``sigma`` (mm/yr) and the background's median, for the run record.
     """
@@ -265,21 +289,39 @@ def threshold_detect(velocity, count, cell_size, parameters=None, *, origin=(0, 
     if not np.isfinite(sigma) or sigma <= 0:
         return labels, [], {"sigma_mm_yr": sigma}
     z = residual / sigma
-    found = []
+    relative = Relative(velocity, cell_size, p.background_size, origin, fine=residual)
     structure = np.ones((3, 3), dtype=bool)
     strong = np.abs(residual) >= p.min_velocity
-    for sign, kept in (("subsidence", (z < -p.k) & strong), ("uplift", (z > p.k) & strong)):
-        footprint = ndimage.binary_closing(kept, structure, iterations=p.gap, border_value=0) | kept
+    kept = {"subsidence": (z < -p.k) & strong, "uplift": (z > p.k) & strong}
+    closed = {
+        sign: ndimage.binary_closing(cells, structure, iterations=p.gap, border_value=0) | cells
+        for sign, cells in kept.items()
+    }
+    # Disjoint footprints (issue 16: one label map held both and one sign overwrote the other's regions).
+    footprints = {
+        "subsidence": closed["subsidence"] & ~closed["uplift"] | kept["subsidence"],
+        "uplift": closed["uplift"] & ~closed["subsidence"] | kept["uplift"],
+    }
+    magnitude = np.abs(z)
+    found = []
+    for sign, footprint in footprints.items():
         components, n = ndimage.label(footprint, structure)
         for index, window in enumerate(ndimage.find_objects(components), start=1):
             region = components[window] == index  # work inside the region's bounding box: cheap on big maps
-            cells = region & kept[window]
-            n_cells = int(cells.sum())
-            n_points = int(count[window][cells].sum())
-            if n_cells < p.min_cells or n_points < p.min_points:
-                continue
-            values = velocity[window][cells]
-            mean_z = float(np.abs(z[window][cells]).mean())
-            found.append(z_region(window, region, values, n_points, mean_z, sign, p.k))
+            candidate = z_region(
+                window,
+                region,
+                region & kept[sign][window],
+                sign,
+                velocity,
+                relative,
+                count,
+                magnitude,
+                p.k,
+                p.min_cells,
+                p.min_points,
+            )
+            if candidate is not None:
+                found.append(candidate)
     regions = number_regions(found, labels)  # by score; ties (rare) by position: deterministic numbering
     return labels, regions, {"sigma_mm_yr": float(sigma), "background_median_mm_yr": float(np.nanmedian(background))}
