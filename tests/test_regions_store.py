@@ -36,6 +36,7 @@ def a_map(seed=0, shape=(150, 170)):
     probability[62:64, 94:96] = 0.45
     probability[64:66, 96:98] = 0.45
     probability[63, 94] = 0.8
+    velocity[62:66, 94:98] += 6.0  # both blocks rise: one part of one sign, which needs its seed (cnn_regions)
     probability[61:67, 93:99][probability[61:67, 93:99] < 0.4] = 0.1  # nothing else joins them
     for rows, cols in ((slice(109, 117), slice(99, 107)), (slice(119, 123), slice(149, 152))):
         probability[rows, cols] = 0.1  # nothing else joins the next two

@@ -197,6 +197,8 @@ def regions_store(
     for index in range(1, size):
         if n_cells[index] < min_cells or n_points[index] < min_points or residuals.n[index] == 0:
             continue
+        if score[index] < threshold:  # a part is decided at the cut-off itself, as probability_regions does
+            continue
         attributes = attributes_from_sums(
             sum_velocity[index],
             residuals.sum[index],
