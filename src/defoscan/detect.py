@@ -177,6 +177,8 @@ def run_detect(
             cell_size, why = scan_cell_size(datasets, card["input"])
             if why:
                 warn(why)
+    elif detector == "cnn":
+        check_cell_size(cell_size, card["input"])
 
     log("despiking and gridding")
     mark = time.perf_counter()
@@ -225,7 +227,7 @@ def run_detect(
         origin = grid_origin(transform)  # the robust background's blocks lie on the global grid
         if detector == "cnn":
             scan_mark = time.perf_counter()
-            probability = _scan_track(grid, network, card["input"], definition.cell_size, track, log, requested)
+            probability = _scan_track(grid, network, card["input"], track, log)
             timings["scan_s"] += time.perf_counter() - scan_mark
             labels, regions = probability_regions(
                 probability,
@@ -420,21 +422,21 @@ def _probability_threshold(value, card, path):
     return value
 
 
-def _scan_track(grid, network, recipe, cell_size, track, log, requested=None):
-    """Probability map of one track's grid (the gap-filled map if the model was trained on filled windows).
+def check_cell_size(cell_size, recipe):
+    """Warn when a cell size the user chose is far from the model's (a default one is warned about when chosen)."""
+    trained = float(recipe["cell_size"])
+    if not trained / CELL_SIZE_TOLERANCE <= float(cell_size) <= trained * CELL_SIZE_TOLERANCE:
+        warn(
+            f"grid cells of {float(cell_size):g} m, the model was trained on {trained:g} m cells; "
+            "its probabilities may not hold at this scale"
+        )
 
-    A cell size the user asked for (``requested``) far from the model's is warned about here; a default one was
-    warned about when it was chosen (:func:`defoscan.grid.model_cell_size`).
-    """
+
+def _scan_track(grid, network, recipe, track, log):
+    """Probability map of one track's grid (the gap-filled map if the model was trained on filled windows)."""
     from defoscan.fill.tiling import grid_origin
     from defoscan.scan import scan_probability
 
-    trained = float(recipe["cell_size"])
-    if requested is not None and not trained / CELL_SIZE_TOLERANCE <= cell_size <= trained * CELL_SIZE_TOLERANCE:
-        warn(
-            f"grid cells of {cell_size:g} m, the model was trained on {trained:g} m cells; "
-            "its probabilities may not hold at this scale"
-        )
     source = grid["velocity_filled"] if recipe.get("fill") else grid["velocity"]
     quarters = set()
 

@@ -73,7 +73,6 @@ from defoscan.scan_store import scan_store
 from defoscan.store import LocalThreads, create_array, release_memory, run_stage
 from defoscan.threshold import ThresholdParameters
 
-CELL_SIZE_TOLERANCE = 2.5  # as defoscan.detect's: a chosen cell size this far from the model's is warned about
 DEFAULT_CHUNK = 1024  # cells per chunk side: 4 MB per float32 layer
 DESPIKE = {"radius": 250.0, "neighbours": 16}  # despike_points' neighbourhood (its defaults)
 MIN_NEIGHBOURS = inspect.signature(point_spikes).parameters["min_neighbours"].default  # judged points' (sigma)
@@ -137,7 +136,7 @@ def run_detect_chunked(
     dict
         The run record written to ``run.json``, plus ``detections``.
     """
-    from defoscan.detect import _load_model, _probability_threshold, bundled_model_path
+    from defoscan.detect import _load_model, _probability_threshold, bundled_model_path, check_cell_size
 
     options = options or ReadOptions()
     parameters = parameters or ThresholdParameters()
@@ -188,12 +187,7 @@ def run_detect_chunked(
                 warn(why)
         else:
             cell = float(cell_size)
-            trained = float(card["input"]["cell_size"])
-            if not trained / CELL_SIZE_TOLERANCE <= cell <= trained * CELL_SIZE_TOLERANCE:
-                warn(
-                    f"grid cells of {cell:g} m, the model was trained on {trained:g} m cells; "
-                    "its probabilities may not hold at this scale"
-                )
+            check_cell_size(cell, card["input"])
         grid = aligned_grid(
             crs,
             cell,
