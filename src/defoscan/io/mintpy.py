@@ -1,10 +1,10 @@
 """MintPy HDF5 velocity files (``velocity.h5``), geocoded.
 
 MintPy stores the grid in attributes: ``X_FIRST``/``Y_FIRST`` are the outer corner of the first pixel (checked on
-the bundled Kirishima file, whose ``REF_LON = X_FIRST + (REF_X + 0.5) * X_STEP`` exactly), ``X_STEP``/``Y_STEP``
-the pixel size, ``UNIT`` the velocity unit (``m/year``). Zero marks no data in masked products, except at the
-reference pixel (``REF_Y``/``REF_X``), which is zero by construction. ``--min-coherence`` reads MintPy's
-``temporalCoherence.h5`` from the folder of the velocity file, as MintPy writes them side by side.
+the real Kirishima file of ``shared/data/real``, whose ``REF_LON = X_FIRST + (REF_X + 0.5) * X_STEP`` exactly),
+``X_STEP``/``Y_STEP`` the pixel size, ``UNIT`` the velocity unit (``m/year``). Zero marks no data in masked
+products, except at the reference pixel (``REF_Y``/``REF_X``), which is zero by construction. ``--min-coherence``
+reads MintPy's ``temporalCoherence.h5`` from the folder of the velocity file, as MintPy writes them side by side.
 """
 
 import os

@@ -374,7 +374,8 @@ def draw_coverage(rng, shape, cell_size, *, coverage=None, real_fraction=0.5, ma
     (:func:`augment_mask`), then thinned or grown to the coverage (isolated cells go first, dense areas grow), and
     its counts average the source's points per cell. The model's parameters are drawn too: ``scale``
     log-uniform in [0.5, 4], ``voids`` uniform in [0, 0.6], ``speckle`` in [0, 1.5], ``landuse`` in [0.5, 2]: the
-    fits to the bundled real masks (``docs/synth-coverage.md``) and smaller scales for ordinary countryside.
+    fits to the real maps' coverage masks shipped in the package (``docs/synth-coverage.md``) and smaller scales for
+    ordinary countryside.
 
     Parameters
     ----------
