@@ -1311,8 +1311,8 @@ def _print_summary(result, out):
         *(["track"] if several_tracks else []),
         "area km²",
         "points",
-        "mean vs surroundings mm/yr",  # relative to the local background: docs/SCAN.md
-        "peak vs surroundings mm/yr",
+        "mean* mm/yr",  # relative to the local background (docs/SCAN.md); narrow, so 80 columns hold the table
+        "peak* mm/yr",
     ]
     by_sign = {s: int((frame["sign"] == s).sum()) for s in ("subsidence", "uplift")}
     grid = result["grid"]
@@ -1320,7 +1320,8 @@ def _print_summary(result, out):
     coverage = ", ".join(f"{t['coverage']:.0%}" for t in result["tracks"])
     table = Table(
         title=f"{len(frame)} detection(s): {by_sign['subsidence']} subsidence, {by_sign['uplift']} uplift",
-        caption=f"{with_data:,.1f} km² with data (coverage {coverage}), run time {result['timings']['total_s']:.1f} s",
+        caption=f"* against the surrounding ground (as mapped: detections.geojson)\n{with_data:,.1f} km² with data "
+        f"(coverage {coverage}), run time {result['timings']['total_s']:.1f} s",
     )
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
