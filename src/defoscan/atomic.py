@@ -1,0 +1,67 @@
+"""Files written whole or not at all: under a temporary name beside the target, renamed into place on success.
+
+The one atomic writer of the package: every output, intermediate and record a killed run could leave half-written
+goes through :func:`atomic_path` (``os.replace`` is atomic on one file system, so a reader sees the old file or the
+new one, never part of it).
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+def atomic_path(path):
+    """Context manager yielding a temporary path beside ``path``, renamed to ``path`` if the block succeeds.
+
+    The temporary file does not exist when the block starts (writers such as GDAL create it themselves); it is
+    removed if the block fails.
+    """
+    return _AtomicPath(os.fspath(path))
+
+
+class _AtomicPath(contextlib.AbstractContextManager):
+    def __init__(self, path):
+        self.path = path
+        directory = os.path.dirname(os.path.abspath(path))
+        suffix = os.path.splitext(path)[1]
+        handle, self.temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=directory)
+        os.close(handle)
+        os.remove(self.temporary)
+
+    def __enter__(self):
+        return self.temporary
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            os.replace(self.temporary, self.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.temporary)
+        return False
+
+
+def write_json(path, document, *, indent=2):
+    """Write a JSON document (sorted keys; NumPy scalars and arrays as plain numbers and lists), atomically."""
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=indent, sort_keys=True, default=_json_default)
+        handle.write("\n")
+
+
+def save_npz(path, **arrays):
+    """``numpy.savez`` of the arrays, atomically."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as handle:  # a file object: savez would append ".npz" to a name
+            np.savez(handle, **arrays)
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
