@@ -118,7 +118,7 @@ async (label) => {
 
 def base_run(out_dir):
     """The Kirishima threshold run (76 detections), made once under ``out_dir``; returns its directory."""
-    from defoscan.detect import detect
+    from defoscan.pipeline import detect
 
     path = os.path.join(out_dir, "report_kirishima_threshold")
     stamp = os.path.join(out_dir, "report_kirishima_threshold.json")

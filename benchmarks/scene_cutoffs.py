@@ -25,7 +25,7 @@ import rasterio
 
 from defoscan.ada import AdaParameters, ada_detect
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
-from defoscan.detect import detect
+from defoscan.pipeline import detect
 from defoscan.evaluate import read_polygons, score
 from defoscan.fill.tiling import grid_origin
 from defoscan.hotspot import HotspotParameters, gistar_detect

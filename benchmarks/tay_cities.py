@@ -3,7 +3,7 @@
 usage: python benchmarks/tay_cities.py [--data DIR] [--detectors cnn,threshold,gistar,ada] [CITY ...]
 
 Each city's four tiles are merged (tests/realmaps.py) into a temporary GeoTIFF and run through
-``defoscan.detect.detect`` with its defaults. Prints one line per city and detector: detections (subsidence /
+``defoscan.pipeline.detect`` with its defaults. Prints one line per city and detector: detections (subsidence /
 uplift), whether every detection's sign agrees with its relative velocities, the seconds taken, or the error. Exit
 status 1 if any run failed or broke an invariant (issue 16).
 """
@@ -18,7 +18,7 @@ import traceback
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from defoscan.detect import detect  # noqa: E402
+from defoscan.pipeline import detect  # noqa: E402
 from realmaps import merge_tay_city, tay_cities  # noqa: E402
 
 DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "real", "10_tay_city_velocity")

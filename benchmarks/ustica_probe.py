@@ -17,7 +17,7 @@ import torch
 from scipy.stats import theilslopes
 
 from defoscan.despike import despike_points
-from defoscan.detect import bundled_model_path
+from defoscan.pipeline import bundled_model_path
 from defoscan.fill import fill_array
 from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs

@@ -468,17 +468,17 @@ def test_grid_command_writes_velocity_and_count(tmp_path, capsys):
 # --- chunked runs (--chunk, --workers, --scheduler): bad input ---------------------------------------------------
 
 
-def test_chunked_run_refuses_a_raster(tmp_path, capsys):
+def test_chunked_run_takes_a_raster_and_any_detector(tmp_path, capsys):
+    # Issue 17: every input kind and detector runs chunked; the work directory goes once the outputs are in.
     raster = geotiff(tmp_path / "velocity.tif", "EPSG:3035")
-    line = assert_bad_input(
-        ["detect", raster, "--out", tmp_path / "out", "--chunk", "128"],
-        capsys,
-        tmp_path / "out",
-        names=raster,
-        says="point tables only",
+    status, out, err = run_cli(
+        ["detect", raster, "--out", tmp_path / "out", "--chunk", "64", "--detector", "threshold"], capsys
     )
-    assert "chunked" in line
-    assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]  # nothing to resume is kept
+    assert status == 0, err
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["parameters"]["chunk"] == 64 and record["parameters"]["detector"] == "threshold"
+    assert record["points"] is None and record["tracks"][0]["cells_with_data"] > 0
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]
 
 
 @pytest.mark.parametrize(
@@ -487,7 +487,6 @@ def test_chunked_run_refuses_a_raster(tmp_path, capsys):
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "not both"),
         (["--chunk", "16"], "--chunk: must be >= 64, got 16"),
         (["--workers", "0"], "--workers: must be >= 1, got 0"),
-        (["--chunk", "128", "--detector", "threshold"], "cnn detector"),
     ],
 )
 def test_chunked_run_refuses_bad_options(tmp_path, capsys, options, says):

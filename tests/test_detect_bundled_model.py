@@ -11,7 +11,7 @@ import rasterio
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from defoscan.detect import bundled_model_path, detect
+from defoscan.pipeline import bundled_model_path, detect
 from defoscan.model import load_model
 from defoscan.scan import scan_probability
 

@@ -12,8 +12,6 @@ from pyproj import CRS, Transformer
 from defoscan.errors import InputError
 from defoscan.grid import (
     NICE_CELL_SIZES,
-    GridDefinition,
-    aligned_grid,
     cell_medians,
     check_grid_size,
     default_cell_size,
@@ -26,6 +24,7 @@ from defoscan.grid import (
     raster_working_crs,
     scannable_share,
 )
+from defoscan.gridspec import GridSpec
 from defoscan.io import read_input, read_inputs
 from defoscan.points import make_points
 from defoscan.raster import raster_transform
@@ -186,7 +185,7 @@ def test_cell_medians_of_millions_of_values():
 def test_aligned_grid_edges_are_whole_cells_and_hold_the_region(a, b, c, d, cell):
     west, east = min(a, b), max(a, b)
     south, north = min(c, d), max(c, d)
-    grid = aligned_grid(CRS.from_epsg(3035), cell, west, east, south, north)
+    grid = GridSpec.aligned(CRS.from_epsg(3035), cell, west, east, south, north)
     g_west, g_east, g_south, g_north = grid.bounds
     for edge in grid.bounds:
         assert edge / cell == np.round(edge / cell)
@@ -259,7 +258,7 @@ def test_points_on_cell_edges_fall_inside():
 
 
 def test_grid_points_into_a_given_grid_ignores_points_outside():
-    grid = GridDefinition(CRS.from_epsg(32631), 10.0, 0.0, 30.0, 3, 3)
+    grid = GridSpec.from_corner(CRS.from_epsg(32631), 10.0, 0.0, 30.0, 3, 3)
     points = _points([5.0, 15.0, 15.5, 45.0, -5.0], [25.0, 15.0, 14.0, 15.0, 15.0], [1.0, 2.0, 4.0, 8.0, 16.0])
     result = grid_points(points, grid=grid)
     expected = np.full((3, 3), np.nan, np.float32)
@@ -309,9 +308,11 @@ def test_default_cell_size_for_sparse_points():
 
 
 def test_check_grid_size():
-    check_grid_size(GridDefinition(CRS.from_epsg(3035), 100.0, 0.0, 0.0, 1000, 1000), "f.csv", max_cells=10**6)
+    check_grid_size(GridSpec.from_corner(CRS.from_epsg(3035), 100.0, 0.0, 0.0, 1000, 1000), "f.csv", max_cells=10**6)
     with pytest.raises(InputError, match="cells at 100 m"):
-        check_grid_size(GridDefinition(CRS.from_epsg(3035), 100.0, 0.0, 0.0, 1001, 1000), "f.csv", max_cells=10**6)
+        check_grid_size(
+            GridSpec.from_corner(CRS.from_epsg(3035), 100.0, 0.0, 0.0, 1001, 1000), "f.csv", max_cells=10**6
+        )
 
 
 # --- real data ------------------------------------------------------------------------------------------------------

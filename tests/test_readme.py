@@ -6,7 +6,7 @@ import numpy as np
 import rasterio
 
 from conftest import REPO
-from defoscan.detect import detect
+from defoscan.pipeline import detect
 from defoscan.synth.scene import make_scene, write_scene
 
 

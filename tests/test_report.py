@@ -13,7 +13,7 @@ from rasterio.transform import from_origin
 from shapely.geometry import box
 
 from defoscan.cli import main
-from defoscan.detect import detect
+from defoscan.pipeline import detect
 from defoscan.report import DEFAULT_TOP, write_report_from_run
 from defoscan.report_images import (
     COLOUR_STEPS,

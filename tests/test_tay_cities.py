@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from defoscan.detect import detect
+from defoscan.pipeline import detect
 from realmaps import merge_tay_city
 
 # One small city per detector (each a few seconds); benchmarks/tay_cities.py runs all 31 with every detector.

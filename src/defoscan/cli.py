@@ -7,6 +7,7 @@ the latter checked as the command line is read, before any work. Warnings are on
 (:func:`defoscan.log.configure_cli_logging`). Progress bars are drawn on a terminal only.
 """
 
+import contextlib
 import functools
 import inspect
 import os
@@ -33,7 +34,7 @@ console = Console()  # results: stdout
 progress = Console(stderr=True)  # progress bars: stderr, and only on a terminal, so errors stay one line
 
 DEMO_DATASETS = ("kirishima", "ustica")  # real datasets of defoscan.real_data, read from --data
-MIN_CHUNK = 64  # cells a side; the chunked runner refuses smaller chunks too
+MIN_CHUNK = 64  # cells a side; the pipeline refuses smaller chunks too (defoscan.pipeline.MIN_CHUNK)
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 
@@ -194,7 +195,7 @@ def _units(value):
 
 
 def _detector(value):
-    from defoscan.detect import DETECTORS
+    from defoscan.detectors import DETECTORS
 
     if value not in DETECTORS:
         raise typer.BadParameter(f"must be one of {', '.join(DETECTORS)}, got {value!r}")
@@ -399,8 +400,8 @@ def detect(
         "--chunk",
         metavar="N",
         callback=_at_least(MIN_CHUNK),
-        help="Run chunk by chunk in map chunks of N cells a side (memory bounded, resumable; default 1024 "
-        "when --workers or --scheduler is given). Point tables, cnn detector.",
+        help="Run chunk by chunk in map chunks of N cells a side, in a work directory beside OUT (memory bounded, "
+        "resumable; default 1024 when --workers or --scheduler is given).",
         show_default=False,
     ),
     workers: int = typer.Option(
@@ -421,46 +422,28 @@ def detect(
     ),
 ):
     """Detect deformation and write detections, grids, overview, report and run record into OUT."""
-    from defoscan.detect import detect as run_detect
+    from defoscan.pipeline import detect as run_detect
     from defoscan.threshold import ThresholdParameters
 
     options = _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs)
-    masked = {"mask": str(mask)} if mask is not None else {}  # only when given: detect() takes it from issue 16 on
-    if chunk is not None or workers is not None or scheduler is not None:
-        from defoscan.runner import DEFAULT_CHUNK, detect_chunked
-
-        if detector != "cnn":
-            raise InputError(None, "chunked runs (--chunk, --workers, --scheduler) use the cnn detector")
-        with _ChunkProgress() as bar:
-            result = detect_chunked(
-                [str(p) for p in inputs],
-                str(out),
-                options=options,
-                cell_size=cell_size,
-                parameters=ThresholdParameters(k=threshold),
-                model=None if model is None else str(model),
-                probability_threshold=probability_threshold,
-                chunk=DEFAULT_CHUNK if chunk is None else chunk,
-                workers=workers,
-                scheduler=scheduler,
-                log=bar.log,
-                progress=bar.update,
-                **masked,
-            )
-        _print_summary(result, out)
-        return
-    result = run_detect(
-        [str(p) for p in inputs],
-        str(out),
-        options=options,
-        cell_size=cell_size,
-        parameters=ThresholdParameters(k=threshold),
-        detector=detector,
-        model=None if model is None else str(model),
-        probability_threshold=probability_threshold,
-        log=_log,
-        **masked,
-    )
+    chunked = chunk is not None or workers is not None or scheduler is not None
+    with _ChunkProgress() if chunked else contextlib.nullcontext() as bar:
+        result = run_detect(
+            [str(p) for p in inputs],
+            str(out),
+            options=options,
+            cell_size=cell_size,
+            parameters=ThresholdParameters(k=threshold),
+            detector=detector,
+            model=None if model is None else str(model),
+            probability_threshold=probability_threshold,
+            mask=None if mask is None else str(mask),
+            chunk=chunk,
+            workers=workers,
+            scheduler=scheduler,
+            log=_log if bar is None else bar.log,
+            progress=None if bar is None else bar.update,
+        )
     _print_summary(result, out)
 
 

@@ -3,7 +3,7 @@
 The default demo needs no data beside the package: :func:`run_synthetic_demo` draws a scene with
 :func:`defoscan.synth.scene.make_scene` (the generator of ``defoscan synth --scenes``: towns, roads and rural scatter,
 correlated atmosphere, a ramp, point noise and spikes, one signal of each kind), runs
-:func:`defoscan.detect.detect` on its points with the bundled model and default settings, and scores the detections
+:func:`defoscan.pipeline.detect` on its points with the bundled model and default settings, and scores the detections
 against the truth polygons (:func:`defoscan.evaluate.score`). The run directory gets, beside detect's outputs,
 ``scene.csv`` (the points detected on), ``truth.geojson``, ``scores.json``, an overview with the truth outlines drawn
 dashed, and a report with a Truth section. Everything is staged and moved in only when all is written; the same seed
@@ -47,11 +47,11 @@ def run_synthetic_demo(out_dir, *, seed=SEED, shape=SHAPE, cell_size=CELL_SIZE, 
     Returns
     -------
     result : dict
-        :func:`defoscan.detect.detect`'s result.
+        :func:`defoscan.pipeline.detect`'s result.
     scores : dict
         The content of ``scores.json``.
     """
-    from defoscan.detect import detect
+    from defoscan.pipeline import detect
     from defoscan.report import write_report_from_run
     from defoscan.synth.scene import make_scene, write_scene
 
@@ -91,7 +91,7 @@ def run_real_demo(out_dir, dataset, data=None, *, log=None):
     InputError
         Unknown dataset, no folder, or the dataset's files missing in it.
     """
-    from defoscan.detect import detect
+    from defoscan.pipeline import detect
 
     if dataset not in DATASETS:
         raise InputError(None, f"unknown demo dataset {dataset!r}; choose from synthetic, {', '.join(DATASETS)}")

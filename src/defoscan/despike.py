@@ -144,7 +144,7 @@ class _PointNeighbours:
 def point_statistics(x, y, v, own, *, radius=250.0, neighbours=16, workers=-1):
     """The first half of :func:`despike_points` for part of a map: each own point's neighbourhood statistics.
 
-    A country-scale run despikes chunk by chunk (:mod:`defoscan.runner`): the chunk's points and those
+    A country-scale run despikes chunk by chunk (:mod:`defoscan.pipeline`): the chunk's points and those
     within ``radius`` of it are read, the statistics of the chunk's own points computed, the map's noise ``sigma``
     found from every chunk's residuals, and then :func:`point_spikes` decides. The same neighbours, hence the
     same spikes, as :func:`despike_points` on the whole map.

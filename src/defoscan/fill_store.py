@@ -31,7 +31,7 @@ import zarr
 
 from defoscan.fill import DEFAULT_METHOD, HALO, MAX_DISTANCE, TILE, fill_inputs, make_filler, reach_cells
 from defoscan.fill.tiling import blend_tile, blended, check_tiling, ramp, solve_tile, tile_index, tile_starts
-from defoscan.store import chunk_window, create_array, run_stage
+from defoscan.store import chunk_window, create_array, run_stage, store_like
 
 FILLED = "velocity_filled"
 TILES = "fill_tiles"
@@ -73,10 +73,10 @@ def fill_store(
     """
     check_tiling(tile, halo)
     make_filler(method, {})  # an unknown method is refused here, not on the workers
-    group = zarr.open_group(str(path), mode="r+")
+    group = zarr.open_group(store_like(path), mode="r+")
     options = {"cell_size": float(cell_size), "method": method, "max_distance": float(max_distance)}
     options.update(tile=int(tile), halo=int(halo))
-    _tile_array(group, str(path), options)
+    _tile_array(group, path, options)
     create_array(group, FILLED, "float32", chunk, np.nan)
 
     def solving(done, total):
@@ -105,7 +105,7 @@ def fill_store(
         tile=tile,
         halo=halo,
     )
-    return zarr.open_group(str(path), mode="r")[FILLED]
+    return zarr.open_group(store_like(path), mode="r")[FILLED]
 
 
 def solve_chunk_tiles(path, i, j, chunk, *, cell_size, method, max_distance, tile, halo):

@@ -23,16 +23,15 @@ model was not trained at that scale.
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import rasterio.warp
-from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 
 from defoscan.crs import WGS84, working_crs
 from defoscan.errors import InputError
+from defoscan.gridspec import GridSpec
 from defoscan.io.egms import parse_egms_name
 from defoscan.points import points_crs
 from defoscan.raster import make_raster
@@ -50,58 +49,6 @@ MODEL_SUPPORT_RATIO = 2.5
 MIN_SCANNABLE_SHARE = 0.9
 
 
-@dataclass(frozen=True)
-class GridDefinition:
-    """A north-up grid: CRS, cell size, top-left corner and shape."""
-
-    crs: CRS
-    cell_size: float
-    west: float
-    north: float
-    width: int
-    height: int
-
-    @property
-    def transform(self):
-        """Pixel-corner geotransform."""
-        return Affine(self.cell_size, 0.0, self.west, 0.0, -self.cell_size, self.north)
-
-    @property
-    def bounds(self):
-        """``[west, east, south, north]``."""
-        return [
-            self.west,
-            self.west + self.width * self.cell_size,
-            self.north - self.height * self.cell_size,
-            self.north,
-        ]
-
-
-def aligned_grid(crs, cell_size, west, east, south, north):
-    """The smallest grid aligned to whole multiples of ``cell_size`` that holds a region.
-
-    A point on the east or south edge of the region falls inside the grid, so the grid of a point set always
-    holds all its points.
-
-    Parameters
-    ----------
-    crs : pyproj.CRS
-    cell_size : float
-        Metres (CRS units).
-    west, east, south, north : float
-        Region to cover.
-
-    Returns
-    -------
-    GridDefinition
-    """
-    col0 = np.floor(west / cell_size)
-    row0 = np.ceil(north / cell_size)
-    width = int(np.floor(east / cell_size) - col0) + 1
-    height = int(row0 - np.ceil(south / cell_size)) + 1
-    return GridDefinition(CRS.from_user_input(crs), float(cell_size), col0 * cell_size, row0 * cell_size, width, height)
-
-
 def default_cell_size(points):
     """Default cell size for a points dataset (see the module notes).
 
@@ -113,7 +60,11 @@ def default_cell_size(points):
     -------
     float
     """
-    x, y = points["x"].values, points["y"].values
+    return coordinates_cell_size(points["x"].values, points["y"].values)
+
+
+def coordinates_cell_size(x, y):
+    """:func:`default_cell_size` of points given by their projected coordinates (metres)."""
     finite = np.isfinite(x) & np.isfinite(y)
     if not finite.all():  # a NaN would poison min() below
         x, y = x[finite], y[finite]
@@ -162,7 +113,7 @@ def grid_points(points, cell_size=None, grid=None):
         Points in a projected CRS (:mod:`defoscan.points`).
     cell_size : float, optional
         Cell size in metres; the default of :func:`default_cell_size` when not given.
-    grid : GridDefinition, optional
+    grid : GridSpec, optional
         Grid to fill (for several inputs on one grid); points outside it are ignored.
 
     Returns
@@ -179,7 +130,7 @@ def grid_points(points, cell_size=None, grid=None):
         if x.size == 0:
             raise ValueError("no valid points to grid")
         cell_size = cell_size or default_cell_size(points)
-        grid = aligned_grid(points_crs(points), cell_size, x.min(), x.max(), y.min(), y.max())
+        grid = GridSpec.aligned(points_crs(points), cell_size, x.min(), x.max(), y.min(), y.max())
     rows, cols = cell_indices(x, y, grid)
     inside = (cols >= 0) & (cols < grid.width) & (rows >= 0) & (rows < grid.height)
     if not inside.all():
@@ -206,7 +157,7 @@ def cell_indices(x, y, grid):
     ----------
     x, y : numpy.ndarray
         Coordinates in the grid's CRS.
-    grid : GridDefinition
+    grid : GridSpec
 
     Returns
     -------
@@ -345,7 +296,7 @@ def grid_raster(raster, cell_size=None, grid=None, crs=None):
         Raster dataset (:mod:`defoscan.raster`) in any CRS.
     cell_size : float, optional
         Metres; the raster's own resolution rounded to a nice size when not given.
-    grid : GridDefinition, optional
+    grid : GridSpec, optional
         Target grid; derived from the raster's footprint when not given.
     crs : pyproj.CRS, optional
         Working CRS when ``grid`` is not given; the rule of docs/DESIGN-NOTES.md ("Conventions") when neither is.
@@ -360,7 +311,7 @@ def grid_raster(raster, cell_size=None, grid=None, crs=None):
         crs = CRS.from_user_input(crs) if crs is not None else raster_working_crs(raster)
         west, south, east, north = rasterio.warp.transform_bounds(src_crs, crs, *raster.rio.bounds())
         cell_size = cell_size or default_raster_cell_size(raster, crs)
-        grid = aligned_grid(crs, cell_size, west, east - 1e-6 * cell_size, south + 1e-6 * cell_size, north)
+        grid = GridSpec.aligned(crs, cell_size, west, east - 1e-6 * cell_size, south + 1e-6 * cell_size, north)
     velocity = _warp(raster["velocity"].values, src_crs, src_transform, grid, Resampling.average)
     valid = np.isfinite(raster["velocity"].values).astype(np.float32)
     count = _warp(valid, src_crs, src_transform, grid, Resampling.sum)
@@ -422,7 +373,7 @@ def grid_inputs(datasets, cell_size=None):
     crs = raster_working_crs(datasets[0])
     cell_size = cell_size or min(default_raster_cell_size(ds, crs) for ds in datasets)
     boxes = [rasterio.warp.transform_bounds(CRS.from_user_input(ds.rio.crs), crs, *ds.rio.bounds()) for ds in datasets]
-    grid = aligned_grid(
+    grid = GridSpec.aligned(
         crs,
         cell_size,
         min(b[0] for b in boxes),
@@ -445,7 +396,7 @@ def points_grid(datasets, cell_size=None):
 
     Returns
     -------
-    GridDefinition
+    GridSpec
 
     Raises
     ------
@@ -458,7 +409,7 @@ def points_grid(datasets, cell_size=None):
     east = max(float(ds["x"].max()) for ds in datasets)
     south = min(float(ds["y"].min()) for ds in datasets)
     north = max(float(ds["y"].max()) for ds in datasets)
-    grid = aligned_grid(crs, cell_size, west, east, south, north)
+    grid = GridSpec.aligned(crs, cell_size, west, east, south, north)
     check_grid_size(grid, (datasets[0].attrs.get("sources") or [None])[0])
     return grid
 

@@ -45,7 +45,7 @@ from affine import Affine
 from defoscan.cnn_regions import STRONG_PEAK_RATIO
 from defoscan.labels import label_chunked
 from defoscan.region_attributes import COARSE_BACKGROUND_RATIO, attributes_from_sums, is_subsidence, strong_enough
-from defoscan.store import create_array
+from defoscan.store import create_array, store_like
 from defoscan.threshold import background_at, block_medians
 
 
@@ -107,7 +107,7 @@ def regions_store(
         ``n_points``, the velocity attributes of :mod:`defoscan.region_attributes`, ``mean_probability``. The
         store's ``labels`` (int32) holds the region numbers, 0 elsewhere.
     """
-    group = zarr.open_group(str(path), mode="r+")
+    group = zarr.open_group(store_like(path), mode="r+")
     origin = tuple(int(v) for v in group.attrs["origin"])
     height, width = (int(v) for v in group.attrs["shape"])
     prob_array, vel_array, count_array = group[probability], group[velocity], group[count]
@@ -309,7 +309,7 @@ def store_polygons(path, transform, chunk=1024, labels="labels"):
         Region number to shapely Polygon or MultiPolygon, equal to :func:`defoscan.regions.label_polygons` on the
         whole label map.
     """
-    array = zarr.open_group(str(path), mode="r")[labels]
+    array = zarr.open_group(store_like(path), mode="r")[labels]
     height, width = array.shape
     pieces, bounds, crossing = {}, {}, set()
     for r in range(0, height, chunk):

@@ -18,7 +18,7 @@ import torch
 import zarr
 
 from defoscan.hashing import file_sha256
-from defoscan.store import chunk_window, create_array, run_stage
+from defoscan.store import chunk_window, create_array, run_stage, store_like
 
 PROBABILITY = "probability"
 
@@ -45,7 +45,7 @@ def write_map(path, velocity, origin, *, chunk=1024, count=None, filled=None):
     -------
     zarr.Group
     """
-    group = zarr.open_group(str(path), mode="w")
+    group = zarr.open_group(store_like(path), mode="w")
     group.attrs["origin"] = [int(origin[0]), int(origin[1])]
     group.attrs["shape"] = [int(n) for n in np.shape(velocity)]
     create_array(group, "velocity", "float32", chunk, np.nan)[...] = np.asarray(velocity, dtype=np.float32)
@@ -56,7 +56,7 @@ def write_map(path, velocity, origin, *, chunk=1024, count=None, filled=None):
     return group
 
 
-def scan_store(path, model_path, *, chunk=1024, client=None, progress=None, threads=None):
+def scan_store(path, model_path, *, chunk=1024, client=None, progress=None, threads=None, recipe=None):
     """Scan the map of a store into its ``probability`` array, skipping chunks already done.
 
     Parameters
@@ -73,23 +73,25 @@ def scan_store(path, model_path, *, chunk=1024, client=None, progress=None, thre
         ``progress(done, total)`` in chunks (:func:`defoscan.store.run_stage`).
     threads : int, optional
         torch threads per chunk (default: torch's in this process, one on a cluster's workers or a pool's threads).
+    recipe : dict, optional
+        The input recipe to scan with, in place of the model card's (``localise`` or ``fill`` overridden).
 
     Returns
     -------
     zarr.Array
         The ``probability`` array.
     """
-    group = zarr.open_group(str(path), mode="r+")
+    group = zarr.open_group(store_like(path), mode="r+")
     probability = create_array(group, PROBABILITY, "float32", chunk, np.nan)
     if tuple(probability.chunks) != (chunk, chunk):
         raise ValueError(f"{path} was scanned in chunks of {probability.chunks}, not {chunk}")
     threads = 1 if client is not None and threads is None else threads
-    options = {"model_path": str(model_path), "sha": file_sha256(model_path), "threads": threads}
+    options = {"model_path": str(model_path), "sha": file_sha256(model_path), "threads": threads, "recipe": recipe}
     run_stage(path, "scan", scan_chunk, chunk=chunk, client=client, progress=progress, **options)
-    return zarr.open_group(str(path), mode="r")[PROBABILITY]
+    return zarr.open_group(store_like(path), mode="r")[PROBABILITY]
 
 
-def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None):
+def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None, recipe=None):
     """Scan chunk ``(i, j)`` of a store (the task a worker runs).
 
     Parameters
@@ -103,13 +105,15 @@ def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None):
         SHA-256 of the weights, so that a worker's cached model is the one asked for.
     threads : int, optional
         torch threads for this scan.
+    recipe : dict, optional
+        In place of the card's input recipe.
     """
     from defoscan.scan import scan_probability
 
     if threads is not None:
         torch.set_num_threads(int(threads))
     model, card = _model(model_path, sha)
-    recipe = card["input"]
+    recipe = card["input"] if recipe is None else recipe
     group = zarr.open_group(path, mode="r+")
     top, left = (int(v) for v in group.attrs["origin"])
     height, width = (int(v) for v in group.attrs["shape"])

@@ -13,9 +13,16 @@ first, so that threads or workers finish together).
 """
 
 import functools
+import os
 
 import numpy as np
 import zarr
+
+
+def store_like(path):
+    """What ``zarr.open_group`` opens: a path (``os.PathLike`` as ``str``), or a zarr store object as it is (an
+    in-memory run's ``zarr.storage.MemoryStore``: its tasks run in this process)."""
+    return os.fspath(path) if isinstance(path, str | os.PathLike) else path
 
 
 def create_array(group, name, dtype, chunk, fill_value):
@@ -88,7 +95,7 @@ def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options
     int
         Chunks run by this call.
     """
-    group = zarr.open_group(str(path), mode="r+")
+    group = zarr.open_group(store_like(path), mode="r+")
     height, width = (int(v) for v in group.attrs["shape"])
     grid = (-(-height // chunk), -(-width // chunk))
     flags = group.require_group("done")
@@ -103,13 +110,14 @@ def run_stage(path, stage, task, *, chunk, client=None, progress=None, **options
     total, finished = grid[0] * grid[1], grid[0] * grid[1] - len(pending)
     if client is None:
         for i, j in pending:
-            flagged_task(task, str(path), stage, i, j, chunk, **options)
+            flagged_task(task, store_like(path), stage, i, j, chunk, **options)
             finished += 1
             if progress is not None:
                 progress(finished, total)
     else:
         futures = [
-            client.submit(flagged_task, task, str(path), stage, i, j, chunk, pure=False, **options) for i, j in pending
+            client.submit(flagged_task, task, store_like(path), stage, i, j, chunk, pure=False, **options)
+            for i, j in pending
         ]
         for future in _as_completed(client, futures):
             future.result()  # a task's error is raised here

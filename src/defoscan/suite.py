@@ -1,8 +1,8 @@
 """The scene benchmark: every detector, baseline and ablation through ``detect``, scored by ``evaluate``, pooled.
 
 A suite is a directory of scenes written by ``defoscan synth --scenes`` (``scene-NNN.csv`` with its
-``-truth.geojson`` and ``.json``). Each row of :data:`ROWS` is run on every scene through :func:`defoscan.detect.detect`
-(the same contract a user runs) at the scene's own cell size, and its detections are scored against the truth by
+``-truth.geojson`` and ``.json``). Each row of :data:`ROWS` is run on every scene through
+:func:`defoscan.pipeline.detect` (the same contract a user runs) at the scene's own cell size, and its detections are scored against the truth by
 :func:`defoscan.evaluate.score`. The scores pool over scenes (:func:`pool`): recall counts truths found over all
 scenes with signals, overall, per kind and per velocity band; precision counts the detections in those scenes that
 went to a truth; F1 is of the pooled precision and recall; the false-alarm rate is that of the signal-free scenes
@@ -46,7 +46,7 @@ class Row:
     label : str
         What the table says.
     options : dict
-        Keyword arguments of :func:`defoscan.detect.detect`, plain JSON (they are part of the results'
+        Keyword arguments of :func:`defoscan.pipeline.detect`, plain JSON (they are part of the results'
         fingerprint): ``parameters`` and ``baseline`` as dicts of the detector's parameter fields.
     model : str, optional
         Weights file name of a model ablation, looked up in the models directory.
@@ -372,7 +372,7 @@ def write_table(path, table, *, begin="<!-- results:begin -->", end="<!-- result
 
 
 def _detect(row, inputs, out, models_dir, cell_size=None):
-    from defoscan.detect import detect
+    from defoscan.pipeline import detect
 
     detect(inputs, out, cell_size=cell_size, model=row_model(row, models_dir), **detect_options(row.options))
     for entry in os.listdir(out):  # the rasters and the report are not needed to score
@@ -382,7 +382,7 @@ def _detect(row, inputs, out, models_dir, cell_size=None):
 
 
 def detect_options(options):
-    """A row's options as :func:`defoscan.detect.detect` takes them: parameter dicts made into their classes."""
+    """A row's options as :func:`defoscan.pipeline.detect` takes them: parameter dicts made into their classes."""
     from defoscan.ada import AdaParameters
     from defoscan.hotspot import HotspotParameters
     from defoscan.threshold import ThresholdParameters
@@ -402,7 +402,7 @@ def _fingerprint(row, paths, models_dir):
     digest = hashlib.sha256(json.dumps(made_by, sort_keys=True).encode())
     model = row_model(row, models_dir)
     if model is None:
-        from defoscan.detect import bundled_model_path
+        from defoscan.pipeline import bundled_model_path
 
         model = str(bundled_model_path()) if row.options.get("detector", "cnn") == "cnn" else None
     for path in ([model] if model else []) + list(paths):

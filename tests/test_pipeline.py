@@ -14,13 +14,13 @@ import torch
 from rasterio.transform import from_origin
 from shapely.geometry import Point
 
-import defoscan.detect
+import defoscan.pipeline
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO
-from defoscan.detect import detect
 from defoscan.errors import InputError
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
 from defoscan.model.networks import build_model
 from defoscan.model.weights import save_model
+from defoscan.pipeline import detect
 from defoscan.threshold import ThresholdParameters
 
 SHINMOEDAKE = Point(130.883, 31.911)  # lon, lat of the crater (data provenance: about +-5 cm/yr there)
@@ -355,7 +355,7 @@ def test_card_without_a_usable_recipe_is_an_input_error(tmp_path, small_raster):
 
 
 def test_missing_bundled_model_says_what_to_do(tmp_path, small_raster, monkeypatch):
-    monkeypatch.setattr(defoscan.detect, "bundled_model_path", lambda: tmp_path / "absent.safetensors")
+    monkeypatch.setattr(defoscan.pipeline, "bundled_model_path", lambda: tmp_path / "absent.safetensors")
     with pytest.raises(InputError, match="--model PATH or --detector threshold"):
         detect([str(small_raster)], str(tmp_path / "out"))
     assert_nothing_written(tmp_path / "out")
@@ -364,7 +364,7 @@ def test_missing_bundled_model_says_what_to_do(tmp_path, small_raster, monkeypat
 def test_unknown_detector(tmp_path, small_raster):
     with pytest.raises(InputError, match="unknown detector 'magic'"):
         detect([str(small_raster)], str(tmp_path / "out"), detector="magic")
-    with pytest.raises(InputError, match="apply to the cnn detector only"):
+    with pytest.raises(InputError, match="do not apply to the threshold detector"):
         detect([str(small_raster)], str(tmp_path / "out"), detector="threshold", probability_threshold=0.5)
     assert_nothing_written(tmp_path / "out")
 
@@ -427,7 +427,7 @@ def test_hysteresis_localise_and_scan_filled_switches_are_applied_and_recorded(t
 
 def test_scan_switches_apply_to_the_cnn_only(tmp_path, small_raster):
     for switch in ({"localise": "window"}, {"scan_filled": False}):
-        with pytest.raises(InputError, match="apply to the cnn detector only"):
+        with pytest.raises(InputError, match="do not apply to the threshold detector"):
             detect([str(small_raster)], str(tmp_path / "out"), detector="threshold", **switch)
     model = write_model(tmp_path / "model.safetensors")
     with pytest.raises(InputError, match="unknown localise mode 'blur'"):

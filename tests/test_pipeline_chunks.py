@@ -1,4 +1,4 @@
-"""The chunked runner (``defoscan.runner``): the same outputs as the whole-map detect, resumable, on a cluster."""
+"""Chunked runs of the pipeline (``defoscan.pipeline``): the same outputs at any chunk size, resumable, on a cluster."""
 
 import json
 import os
@@ -15,9 +15,8 @@ import rasterio
 import rasterio.warp
 import shapely
 
-from defoscan.detect import detect
 from defoscan.errors import InputError
-from defoscan.runner import detect_chunked, work_directory
+from defoscan.pipeline import detect, work_directory
 
 CHUNK = 64  # cells: the test map is cut into about a dozen chunks
 
@@ -52,7 +51,7 @@ def whole(points_csv, tmp_path_factory):
 @pytest.fixture(scope="module")
 def chunked(points_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("chunked") / "out"
-    return detect_chunked([points_csv], str(out), cell_size=50.0, chunk=CHUNK), str(out)
+    return detect([points_csv], str(out), cell_size=50.0, chunk=CHUNK), str(out)
 
 
 def _bands(path):
@@ -124,7 +123,7 @@ def test_killed_run_resumes_to_the_same_outputs(points_csv, chunked, tmp_path, s
 
 def test_local_cluster_of_two_processes_gives_the_same_outputs(points_csv, chunked, tmp_path):
     out = str(tmp_path / "out")
-    record = detect_chunked([points_csv], out, cell_size=50.0, chunk=CHUNK, workers=2)
+    record = detect([points_csv], out, cell_size=50.0, chunk=CHUNK, workers=2)
     assert record["parameters"]["workers"] == 2
     _, reference = chunked
     for name in ("velocity.tif", "velocity_filled.tif"):
@@ -142,7 +141,7 @@ def test_an_existing_scheduler_runs_the_chunks(points_csv, chunked, tmp_path):
 
     out = str(tmp_path / "out")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        record = detect_chunked([points_csv], out, cell_size=50.0, chunk=CHUNK, scheduler=cluster.scheduler_address)
+        record = detect([points_csv], out, cell_size=50.0, chunk=CHUNK, scheduler=cluster.scheduler_address)
         assert len(cluster.scheduler.workers) == 2  # still up: the run did not close what it did not start
     assert record["parameters"]["scheduler"].startswith("tcp://127.0.0.1")
     _, reference = chunked
@@ -159,8 +158,8 @@ def test_changed_parameters_start_afresh(points_csv, tmp_path):
     os.makedirs(os.path.join(work, "store"))
     messages = []
     with pytest.raises(InputError, match="at least 64"):
-        detect_chunked([points_csv], out, chunk=8)
-    detect_chunked([points_csv], out, cell_size=100.0, chunk=CHUNK, log=messages.append)
+        detect([points_csv], out, chunk=8)
+    detect([points_csv], out, cell_size=100.0, chunk=CHUNK, log=messages.append)
     assert "the inputs or parameters changed since the interrupted run: starting afresh" in messages
 
 
@@ -169,7 +168,7 @@ def test_bad_input_leaves_nothing_behind(tmp_path):
     bad.write_text("longitude,latitude,velocity\n")
     out = str(tmp_path / "out")
     with pytest.raises(InputError, match="no row"):
-        detect_chunked([str(bad)], out, chunk=CHUNK)
+        detect([str(bad)], out, chunk=CHUNK)
     assert not os.path.exists(out) and not os.path.exists(work_directory(out))
 
 
@@ -177,7 +176,7 @@ def test_two_egms_tracks_chunked_as_in_memory(tmp_path, ustica_l2b_022_zip, usti
     """The EGMS zips over Ustica: two tracks kept apart, each despiked, gridded, filled, scanned the same."""
     inputs = [str(ustica_l2b_022_zip), str(ustica_l2b_117_zip)]
     a = detect(inputs, str(tmp_path / "a"))
-    b = detect_chunked(inputs, str(tmp_path / "b"), chunk=64)
+    b = detect(inputs, str(tmp_path / "b"), chunk=64)
     assert b["grid"] == a["grid"] and b["grid"]["width"] > 64  # two chunks across
     assert [t["track"] for t in b["tracks"]] == [t["track"] for t in a["tracks"]] == ["T022", "T117"]
     assert [t["despike"]["removed"] for t in b["tracks"]] == [t["despike"]["removed"] for t in a["tracks"]]
@@ -195,7 +194,7 @@ def test_mask_chunked_as_in_memory(points_csv, tmp_path):
     keep.to_file(tmp_path / "keep.gpkg")
     mask = str(tmp_path / "keep.gpkg")
     a = detect([points_csv], str(tmp_path / "a"), cell_size=50.0, mask=mask)
-    b = detect_chunked([points_csv], str(tmp_path / "b"), cell_size=50.0, chunk=CHUNK, mask=mask)
+    b = detect([points_csv], str(tmp_path / "b"), cell_size=50.0, chunk=CHUNK, mask=mask)
     assert a["parameters"]["mask"] == b["parameters"]["mask"]
     assert a["parameters"]["mask"]["cells_removed"][0] > 0
     velocity_a, velocity_b = (_bands(str(tmp_path / o / "velocity.tif"))[0] for o in ("a", "b"))
@@ -210,7 +209,7 @@ def test_mask_chunked_as_in_memory(points_csv, tmp_path):
 
 def test_chunked_default_cell_size_is_the_models(points_csv, tmp_path):
     # 60,000 points over about 20 x 15 km: their own default is 100 m, within reach of the model's 50 m cells.
-    record = detect_chunked([points_csv], str(tmp_path / "out"), chunk=CHUNK)
+    record = detect([points_csv], str(tmp_path / "out"), chunk=CHUNK)
     assert record["grid"]["cell_size_m"] == 50.0 and record["parameters"]["cell_size_requested"] is None
     assert record["warnings"] == []
 
@@ -224,7 +223,7 @@ def test_scattered_villages_get_the_same_cell_size_and_warning_chunked(tmp_path)
     path = tmp_path / "villages.csv"
     pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": rng.normal(0, 1, lon.size)}).to_csv(path, index=False)
     a = detect([str(path)], str(tmp_path / "a"))
-    b = detect_chunked([str(path)], str(tmp_path / "b"), chunk=CHUNK)
+    b = detect([str(path)], str(tmp_path / "b"), chunk=CHUNK)
     assert a["grid"] == b["grid"] and a["grid"]["cell_size_m"] > 50.0
     assert a["warnings"] == b["warnings"] and len(a["warnings"]) == 1
     assert "would be scanned at 50 m" in a["warnings"][0]
@@ -241,7 +240,7 @@ def test_read_filters_are_recorded_alike_in_memory_and_chunked(points_csv, tmp_p
     inside = frame["longitude"].between(*bbox[:2]) & frame["latitude"].between(*bbox[2:])
     options = ReadOptions(bbox=bbox)
     a = detect([str(path)], str(tmp_path / "a"), cell_size=50.0, options=options, detector="threshold")
-    b = detect_chunked([str(path)], str(tmp_path / "b"), cell_size=50.0, chunk=CHUNK, options=options)
+    b = detect([str(path)], str(tmp_path / "b"), cell_size=50.0, chunk=CHUNK, options=options)
     for record in (a, b):
         (track,) = record["tracks"]
         assert track["dropped"]["invalid_velocities"] == 3
