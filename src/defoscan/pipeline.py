@@ -787,7 +787,7 @@ def run_record(inputs, grid, options, cell_size, parameters, points, tracks, fra
             "python": platform.python_version(),
             **{name: version(name) for name in dependencies},
         },
-        "inputs": [{"path": os.path.abspath(p), "bytes": os.path.getsize(p)} for p in inputs],
+        "inputs": [_input_record(item) for item in inputs],
         "parameters": {
             **parameters.as_dict(),
             "cell_size_requested": cell_size,
@@ -807,6 +807,14 @@ def run_record(inputs, grid, options, cell_size, parameters, points, tracks, fra
             "by_sign": {s: int((frame["sign"] == s).sum()) for s in ("subsidence", "uplift")},
         },
     }
+
+
+def _input_record(item):
+    """A file as its path and size; a dataset passed in memory as the file it was read from (if it names one)."""
+    if isinstance(item, str | os.PathLike):
+        return {"path": os.path.abspath(item), "bytes": os.path.getsize(item)}
+    sources = [str(source) for source in item.attrs.get("sources", [])]
+    return {"path": ", ".join(sources) or "a dataset in memory", "bytes": None, "in_memory": True}
 
 
 # --- a chunked run's work directory and cluster -------------------------------------------------------------------

@@ -2,13 +2,14 @@
 
 A suite is a directory of scenes written by ``defoscan synth --scenes`` (``scene-NNN.csv`` with its
 ``-truth.geojson`` and ``.json``). Each row of :data:`ROWS` is run on every scene through
-:func:`defoscan.pipeline.detect` (the same contract a user runs) at the scene's own cell size, and its detections are scored against the truth by
-:func:`defoscan.evaluate.score`. The scores pool over scenes (:func:`pool`): recall counts truths found over all
-scenes with signals, overall, per kind and per velocity band; precision counts the detections in those scenes that
-went to a truth; F1 is of the pooled precision and recall; the false-alarm rate is that of the signal-free scenes
-(detections per 1000 km² of cells with data). Each row is also run on real maps (:data:`REAL_CHECKS`): Kirishima,
-whose Shinmoedake crater deforms, and Ustica, the stable control. They are not bundled: they are read from the
-real-data folder (:func:`defoscan.real_data.real_data_dir`); without it those checks are skipped with a warning.
+:func:`defoscan.pipeline.detect` (the same contract a user runs) at the scene's own cell size, and its detections
+are scored against the truth by :func:`defoscan.evaluate.score`. The scores pool over scenes (:func:`pool`): recall
+counts truths found over all scenes with signals, overall, per kind and per velocity band; precision counts the
+detections in those scenes that went to a truth; F1 is of the pooled precision and recall; the false-alarm rate is
+that of the signal-free scenes (detections per 1000 km² of cells with data). Each row is also run on real maps
+(:data:`REAL_CHECKS`): Kirishima, whose Shinmoedake crater deforms, and Ustica, the stable control. They are not
+bundled: they are read from the real-data folder (:func:`defoscan.real_data.real_data_dir`); without it those checks
+are skipped with a warning.
 
 Every (row, scene) result is kept as a small JSON file in the work directory, with a fingerprint of what made it
 (the row, the scene files, the model weights), so an interrupted benchmark resumes where it stopped and a changed

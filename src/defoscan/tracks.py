@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import rasterio.warp
+import xarray as xr
 from pyproj import CRS
 
 from defoscan.errors import InputError
@@ -33,7 +34,7 @@ from defoscan.grid import (
     raster_working_crs,
 )
 from defoscan.gridspec import GridSpec
-from defoscan.io import detect_format, read_inputs
+from defoscan.io import detect_format, join_tracks, read_inputs
 from defoscan.io.filters import COUNT_ATTRS
 from defoscan.points import points_crs
 
@@ -208,8 +209,10 @@ def read_tracks(inputs, options, spill_directory=None):
 
     Parameters
     ----------
-    inputs : sequence of str
+    inputs : sequence of str or xarray.Dataset
+        Files, or datasets already read (points or rasters of :mod:`defoscan.points`, :mod:`defoscan.raster`).
     options : defoscan.io.ReadOptions
+        How files are read.
     spill_directory : str, optional
         A chunked run's work directory: point tables are then streamed to Parquet there, never held whole
         (other point formats are read whole and written there). Without it everything is read into memory.
@@ -226,10 +229,15 @@ def read_tracks(inputs, options, spill_directory=None):
     InputError
         Mixed points and rasters, different projected CRSs, unreadable files.
     """
-    kinds = [detect_format(path) for path in inputs]
-    if spill_directory is not None and all(kind == "table" for kind in kinds):
+    given = [item for item in inputs if isinstance(item, xr.Dataset)]
+    if given:
+        if len(given) != len(inputs) or spill_directory is not None:
+            raise InputError(None, "datasets held in memory cannot be mixed with files, nor run chunked")
+        datasets = join_tracks(given)
+    elif spill_directory is not None and all(detect_format(path) == "table" for path in inputs):
         return _streamed_tracks(inputs, options, spill_directory)
-    datasets = read_inputs(list(inputs), options)
+    else:
+        datasets = read_inputs(list(inputs), options)
     if "point" not in datasets[0].dims:
         crs = raster_working_crs(datasets[0])
         grouped = {}

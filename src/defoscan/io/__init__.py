@@ -113,7 +113,28 @@ def read_inputs(paths, options=None):
     InputError
         On mixed points and rasters, or on inputs declared in different projected CRSs.
     """
-    datasets = [read_input(p, options) for p in paths]
+    return join_tracks([read_input(p, options) for p in paths], paths)
+
+
+def join_tracks(datasets, paths=None):
+    """Datasets as read (points or rasters) joined per viewing geometry, as :func:`read_inputs` gives them.
+
+    Parameters
+    ----------
+    datasets : sequence of xarray.Dataset
+    paths : sequence of str, optional
+        Where they were read from, for the messages.
+
+    Returns
+    -------
+    list of xarray.Dataset
+
+    Raises
+    ------
+    InputError
+        On mixed points and rasters, or on datasets declared in different projected CRSs.
+    """
+    paths = list(paths) if paths is not None else [(ds.attrs.get("sources") or [None])[0] for ds in datasets]
     kinds = {"point" in ds.dims for ds in datasets}
     if len(kinds) > 1:
         raise InputError(paths[0], "cannot mix point tables and rasters in one run; pass them separately")
@@ -144,8 +165,14 @@ def _check_same_projected_crs(paths, datasets):
         if crs is not None and crs.is_projected:
             declared.setdefault(crs_label(crs), path)
     if len(declared) > 1:
-        listed = ", ".join(f"{label} in {os.path.basename(os.fspath(p))}" for label, p in declared.items())
+        listed = ", ".join(
+            f"{label} in {os.path.basename(os.fspath(p or 'a dataset'))}" for label, p in declared.items()
+        )
         raise InputError(paths[0], f"inputs are in different CRSs ({listed}); reproject them to one CRS first")
+
+
+def _name(path):
+    return "a dataset" if path is None else os.path.basename(os.fspath(path))
 
 
 def _declared_crs(ds):
