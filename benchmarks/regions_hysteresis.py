@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from defoscan.cnn_regions import probability_regions
-from defoscan.pipeline import bundled_model_path
 from defoscan.model import load_model
 from defoscan.model.data import load_windows
+from defoscan.pipeline import bundled_model_path
 from defoscan.scan import scan_probability
 
 

@@ -25,11 +25,11 @@ import rasterio
 
 from defoscan.ada import AdaParameters, ada_detect
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
-from defoscan.pipeline import detect
 from defoscan.evaluate import read_polygons, score
 from defoscan.fill.tiling import grid_origin
 from defoscan.hotspot import HotspotParameters, gistar_detect
-from defoscan.regions import label_polygons
+from defoscan.pipeline import detect
+from defoscan.regions_store import label_polygons
 from defoscan.suite import GOAL_FALSE_ALARMS, pool, scene_names
 from defoscan.threshold import ThresholdParameters, threshold_detect
 

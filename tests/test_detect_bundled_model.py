@@ -11,8 +11,8 @@ import rasterio
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from defoscan.pipeline import bundled_model_path, detect
 from defoscan.model import load_model
+from defoscan.pipeline import bundled_model_path, detect
 from defoscan.scan import scan_probability
 
 SHINMOEDAKE = (130.883, 31.911)  # lon, lat of the crater (data provenance: about +-5 cm/yr there)

@@ -3,8 +3,7 @@
 import geopandas as gpd
 import matplotlib.axes
 import numpy as np
-import rioxarray  # noqa: F401  (the .rio accessor)
-import xarray as xr
+from affine import Affine
 from matplotlib.image import imread
 from shapely.geometry import box
 
@@ -14,13 +13,15 @@ CELL = 50.0
 ORIGIN = (600_000.0, 5_800_000.0)
 
 
+TRANSFORM = Affine(CELL, 0.0, ORIGIN[0], 0.0, -CELL, ORIGIN[1])
+CRS = "EPSG:32631"
+
+
 def grid(shape=(200, 300), track="A"):
+    """A track's velocity map, as ``write_overview`` takes it: (track name, 2-D values)."""
     values = np.random.default_rng(1).normal(0.0, 3.0, shape)
     values[:20, :20] = np.nan
-    x = ORIGIN[0] + (np.arange(shape[1]) + 0.5) * CELL
-    y = ORIGIN[1] - (np.arange(shape[0]) + 0.5) * CELL
-    dataset = xr.Dataset({"velocity": (("y", "x"), values)}, coords={"x": x, "y": y}, attrs={"track": track})
-    return dataset.rio.write_crs("EPSG:32631")
+    return track, values
 
 
 def detections(n):
@@ -36,7 +37,7 @@ def detections(n):
 
 
 def test_overview_is_print_resolution(tmp_path):
-    write_overview(tmp_path / "o.png", [grid()], detections(3))
+    write_overview(tmp_path / "o.png", [grid()], detections(3), TRANSFORM, CRS)
     image = imread(tmp_path / "o.png")
     assert DPI >= 200 and image.shape[1] == 6 * DPI  # one panel, 6 inches wide
 
@@ -56,6 +57,6 @@ def test_only_the_top_detections_are_numbered(tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.axes.Axes, "annotate", spy_annotate)
     monkeypatch.setattr(matplotlib.axes.Axes, "plot", spy_plot)
     frame = detections(MAX_LABELS + 10)
-    write_overview(tmp_path / "o.png", [grid()], frame)
+    write_overview(tmp_path / "o.png", [grid()], frame, TRANSFORM, CRS)
     assert len(outlines) == len(frame)  # every detection outlined
     assert labels == [str(i) for i in range(1, MAX_LABELS + 1)]  # the highest scores numbered

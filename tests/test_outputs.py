@@ -16,7 +16,8 @@ from shapely.geometry import Polygon, box
 
 from defoscan.errors import InputError
 from defoscan.outputs import atomic_path, staged_directory, write_cog, write_geojson, write_geopackage
-from defoscan.regions import detections_frame, label_polygons
+from defoscan.regions import detections_frame
+from defoscan.regions_store import label_polygons
 from defoscan.styles import detections_qml
 
 

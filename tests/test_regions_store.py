@@ -6,11 +6,10 @@ import zarr
 from affine import Affine
 from scipy import ndimage
 
-from defoscan.cnn_regions import probability_regions
-from defoscan.regions import label_polygons
 from defoscan.regions_store import regions_store, store_polygons
 from defoscan.scan_store import write_map
 from defoscan.store import create_array
+from whole_map import whole_map_polygons, whole_map_regions
 
 ORIGIN = (-100003, 8017)  # not a multiple of the background's block (20 cells)
 CELL, BACKGROUND = 50.0, 1000.0
@@ -78,8 +77,8 @@ def test_min_velocity_drops_the_same_regions(chunk, tmp_path):
     # bowls are kept by their peaks (5 x 1 mm/yr).
     options = {"low_threshold": 0.4, "background_size": BACKGROUND, "min_velocity": 1.0}
     regions = regions_store(tmp_path / "run.zarr", cell_size=CELL, threshold=0.5, chunk=chunk, **options)
-    labels, expected = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, **options)
-    everything = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, low_threshold=0.4)[1]
+    labels, expected = whole_map_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, **options)
+    everything = whole_map_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, low_threshold=0.4)[1]
     assert 3 <= len(expected) < len(everything) - 10
     by_mean = [abs(r["mean_relative"]) >= 1.0 for r in expected]
     by_peak = [abs(r["peak_relative"]) >= 5.0 for r in expected]
@@ -95,7 +94,7 @@ def test_store_regions_equal_the_whole_map_regions(chunk, tmp_path):
     store_of(tmp_path / "run.zarr", velocity, probability, count, chunk)
     options = {"low_threshold": 0.4, "background_size": BACKGROUND, "min_cells": 4, "min_points": 4}
     regions = regions_store(tmp_path / "run.zarr", cell_size=CELL, threshold=0.5, chunk=chunk, **options)
-    labels, expected = probability_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, **options)
+    labels, expected = whole_map_regions(probability, velocity, count, CELL, 0.5, origin=ORIGIN, **options)
     assert len(expected) >= 5
     assert_same_regions(regions, expected)
     stored = zarr.open_group(str(tmp_path / "run.zarr"), mode="r")["labels"][...]
@@ -126,7 +125,7 @@ def test_ties_in_score_window_and_peak(tmp_path):
     count = np.ones(shape, dtype=np.uint32)
     store_of(tmp_path / "run.zarr", velocity, probability, count, 32)
     regions = regions_store(tmp_path / "run.zarr", cell_size=CELL, threshold=0.5, background_size=BACKGROUND, chunk=32)
-    labels, expected = probability_regions(
+    labels, expected = whole_map_regions(
         probability, velocity, count, CELL, 0.5, background_size=BACKGROUND, origin=ORIGIN
     )
     assert_same_regions(regions, expected)
@@ -158,7 +157,7 @@ def test_store_polygons_equal_the_whole_map_polygons(chunk, tmp_path):
     regions_store(tmp_path / "run.zarr", cell_size=CELL, threshold=0.5, low_threshold=0.4, chunk=chunk)
     labels = zarr.open_group(str(tmp_path / "run.zarr"), mode="r")["labels"][...]
     assert_same_polygons(
-        store_polygons(tmp_path / "run.zarr", TRANSFORM, chunk=chunk), label_polygons(labels, TRANSFORM)
+        store_polygons(tmp_path / "run.zarr", TRANSFORM, chunk=chunk), whole_map_polygons(labels, TRANSFORM)
     )
 
 
@@ -174,6 +173,6 @@ def test_store_polygons_of_ragged_labels_touching_at_corners(chunk, tmp_path):
     labels[30, 40] = 7777
     group = zarr.open_group(str(tmp_path / "run.zarr"), mode="w")
     group.create_array("labels", shape=labels.shape, chunks=(chunk, chunk), dtype="int32", fill_value=0)[...] = labels
-    expected = label_polygons(labels, TRANSFORM)
+    expected = whole_map_polygons(labels, TRANSFORM)
     assert any(not geometry.is_valid for geometry in expected.values())  # GDAL's self-touching rings are there
     assert_same_polygons(store_polygons(tmp_path / "run.zarr", TRANSFORM, chunk=chunk), expected)

@@ -6,7 +6,8 @@ import torch
 
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, recipe_with
 from defoscan.model.networks import build_model
-from defoscan.scan import gaussian_weight, lattice_starts, localise_mode, scan_chunked, scan_probability
+from defoscan.scan import gaussian_weight, lattice_starts, localise_mode, scan_probability
+from defoscan.store import chunk_window
 
 RECIPE = recipe_with(window=16, min_valid=0.5)  # the authors' rule, which these tests were written for
 
@@ -254,11 +255,18 @@ def test_a_map_scanned_in_chunks_equals_the_map_scanned_whole():
     velocity[:, 90:] = np.nan  # a coast
     origin = (-1234, 567)  # anywhere on the global lattice
     whole = scan_probability(velocity, model, recipe, origin=origin)
-    reports = []
-    chunked = scan_chunked(velocity, model, recipe, origin=origin, chunk=25, progress=lambda d, t: reports.append(t))
+    # Each chunk scanned from its block with window - 1 cells of context, as defoscan.scan_store does.
+    chunked = np.full(velocity.shape, np.nan, dtype=np.float32)
+    bounds = (origin[0], origin[0] + 120, origin[1], origin[1] + 110)
+    for i in range(5):
+        for j in range(5):
+            block, core, target, block_origin = chunk_window(velocity.shape, origin, i, j, 25, 31)
+            values = velocity[block]
+            chunked[target] = scan_probability(
+                values, model, recipe, origin=block_origin, core=core, bounds=bounds, valid=np.isfinite(values)
+            )
     assert np.array_equal(np.isfinite(whole), np.isfinite(chunked)) and np.isfinite(whole).sum() > 5000
     assert np.nanmax(np.abs(whole - chunked)) < 1e-5
-    assert reports == [25] * 25  # 5 x 5 chunks
     # The same cells cut out of a larger map, with their global origin, give the same values: placement is global.
     part = scan_probability(velocity[10:110, 5:100], model, recipe, origin=(origin[0] + 10, origin[1] + 5))
     inner = whole[10:110, 5:100][32:-32, 32:-32]  # cells whose windows all lie inside the part

@@ -5,15 +5,13 @@ import os
 import numpy as np
 import pytest
 import rasterio
-import rioxarray  # noqa: F401  (the .rio accessor)
-import xarray as xr
 import zarr
 from affine import Affine
 from matplotlib.image import imread
 from rasterio.enums import ColorInterp
 from shapely.geometry import box
 
-from defoscan.figures import block_mean, write_overview, write_overview_from_store
+from defoscan.figures import block_mean, write_overview
 from defoscan.outputs import write_cog
 from defoscan.regions import detections_frame
 from defoscan.store_outputs import window_shape, write_cog_from_arrays
@@ -84,13 +82,19 @@ def test_cog_from_store_is_the_file_write_cog_writes(tmp_path, window):
     assert sorted(os.listdir(tmp_path)) == ["blocks.tif", "s.zarr", "whole.tif"]  # no intermediate left
 
 
-def test_count_cog_from_store_is_the_file_write_cog_writes(tmp_path):
+@pytest.mark.parametrize("window", [None, 512])  # read whole (a small map), and block by block
+def test_count_cog_from_store_is_the_file_write_cog_writes(tmp_path, window):
     _, count = sparse_map((1500, 1300))
     group = store_of(tmp_path / "s.zarr", {"a": count, "b": count * 2}, chunk=256)
     options = {"units": "points", "nodata": 0}
     write_cog(tmp_path / "whole.tif", [("count A", count), ("count B", count * 2)], TRANSFORM, CRS, **options)
     write_cog_from_arrays(
-        tmp_path / "blocks.tif", [("count A", group["a"]), ("count B", group["b"])], TRANSFORM, CRS, **options
+        tmp_path / "blocks.tif",
+        [("count A", group["a"]), ("count B", group["b"])],
+        TRANSFORM,
+        CRS,
+        **options,
+        window=window,
     )
     assert (tmp_path / "blocks.tif").read_bytes() == (tmp_path / "whole.tif").read_bytes()
     with rasterio.open(tmp_path / "blocks.tif") as src:
@@ -164,25 +168,7 @@ def overview_frame(crs=CRS):
     return detections_frame(records, crs)
 
 
-def grid_of(velocity, track):
-    height, width = velocity.shape
-    x = TRANSFORM.c + (np.arange(width) + 0.5) * TRANSFORM.a
-    y = TRANSFORM.f + (np.arange(height) + 0.5) * TRANSFORM.e
-    grid = xr.Dataset({"velocity": (("y", "x"), velocity)}, coords={"x": x, "y": y}, attrs={"track": track})
-    return grid.rio.write_crs(CRS)
-
-
-def test_overview_from_store_is_write_overview_when_not_decimated(tmp_path):
-    maps = {track: sparse_map((1000, 800), seed)[0] for seed, track in enumerate(("A", "D"))}
-    group = store_of(tmp_path / "s.zarr", maps, chunk=256)
-    frame = overview_frame()
-    write_overview(tmp_path / "whole.png", [grid_of(v, t) for t, v in maps.items()], frame)
-    tracks = [(t, group[t]) for t in maps]
-    write_overview_from_store(tmp_path / "store.png", tracks, frame, TRANSFORM, CRS, max_pixels=1000)
-    assert (tmp_path / "store.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
-
-
-def test_overview_from_store_decimates(tmp_path, monkeypatch):
+def test_overview_of_a_large_map_is_decimated(tmp_path, monkeypatch):
     maps = {track: sparse_map((1000, 800), seed)[0] for seed, track in enumerate(("A", "D"))}
     group = store_of(tmp_path / "s.zarr", maps, chunk=256)
     shown = []
@@ -190,13 +176,13 @@ def test_overview_from_store_decimates(tmp_path, monkeypatch):
 
     original = figures._write_panels
 
-    def spy(path, panels, frame, limit, dpi):
+    def spy(path, panels, frame, limit, dpi, truth=None):
         shown.extend(panels)
-        return original(path, panels, frame, limit, dpi)
+        return original(path, panels, frame, limit, dpi, truth=truth)
 
     monkeypatch.setattr(figures, "_write_panels", spy)
     tracks = [(t, group[t]) for t in maps]
-    write_overview_from_store(tmp_path / "o.png", tracks, overview_frame(), TRANSFORM, CRS, max_pixels=300)
+    write_overview(tmp_path / "o.png", tracks, overview_frame(), TRANSFORM, CRS, max_pixels=300)
     assert [panel[0] for panel in shown] == ["A", "D"]
     for (_, image, extent, label), values in zip(shown, maps.values(), strict=True):
         assert image.shape == (250, 200)  # 1000 x 800 in blocks of 4 x 4 (3 x 3 would leave 334 > 300 rows)

@@ -15,18 +15,8 @@ and against the background).
 """
 
 import numpy as np
-from scipy import ndimage
 
-from defoscan.labels import number_regions
-from defoscan.region_attributes import (
-    COARSE_BACKGROUND_RATIO,  # noqa: F401 (re-exported: regions_store and the docs name it here)
-    Relative,
-    first_cell,
-    sign_parts,
-    strong_enough,
-    velocity_attributes,
-    wider_than_blocks,  # noqa: F401
-)
+from defoscan.region_attributes import COARSE_BACKGROUND_RATIO  # noqa: F401 (re-exported: the docs name it here)
 
 # detect's lower cut-off, as a share of the cut-off: chosen on 100 validation scenes (seed 16; best IoU 0.42 at
 # 0.4-0.5 against 0.32 without hysteresis, the same 4 % of negative scenes raised; docs/SCAN.md).
@@ -95,45 +85,28 @@ def probability_regions(
     --------
     defoscan.threshold.threshold_detect : the baseline, same outputs.
     """
-    probability = np.asarray(probability, dtype=np.float64)
-    velocity = np.asarray(velocity, dtype=np.float64)
-    count = np.asarray(count)
-    labels = np.zeros(velocity.shape, dtype=np.int32)
-    data = np.isfinite(velocity)
-    low_threshold = threshold if low_threshold is None else min(float(low_threshold), float(threshold))
-    scored = np.nan_to_num(probability, nan=-1.0)
-    kept = data & (scored >= low_threshold)
-    if not (kept & (scored >= threshold)).any():
-        return labels, []
-    relative = Relative(velocity, cell_size, background_size, origin)
-    components, _ = ndimage.label(kept, np.ones((3, 3), dtype=bool))
-    found = []
-    for index, window in enumerate(ndimage.find_objects(components), start=1):
-        cells = components[window] == index
-        if scored[window][cells].max() < threshold:  # no cell reaches the cut-off: not a detection
-            continue
-        measure = relative.for_window(window)  # the component's width decides, for all its parts
-        for _, part, part_cells in sign_parts(window, cells, measure[window]):
-            n_cells = int(part_cells.sum())
-            n_points = int(np.nansum(count[part][part_cells]))
-            if n_cells < min_cells or n_points < min_points:
-                continue
-            if scored[part][part_cells].max() < threshold:  # each part is decided at the cut-off, as a component
-                continue
-            attributes = velocity_attributes(velocity[part][part_cells], measure[part][part_cells])
-            if attributes is None or not strong_enough(attributes, min_velocity, STRONG_PEAK_RATIO):
-                continue
-            found.append(
-                {
-                    "window": part,
-                    "cells": part_cells,
-                    "first": first_cell(part, part_cells, velocity.shape[1]),
-                    "score": float(probability[part][part_cells].max()),
-                    "n_cells": n_cells,
-                    "n_points": n_points,
-                    **attributes,
-                    "mean_probability": float(probability[part][part_cells].mean()),
-                }
-            )
-    regions = number_regions(found, labels)
-    return labels, regions
+    import zarr
+    from zarr.storage import MemoryStore
+
+    from defoscan.regions_store import regions_store
+    from defoscan.store import create_array
+
+    probability = np.asarray(probability, dtype=np.float32)
+    chunk = max(max(probability.shape), 1)  # one chunk: the map held in memory
+    group = zarr.open_group(MemoryStore(), mode="w")
+    group.attrs.update(origin=[int(origin[0]), int(origin[1])], shape=[int(n) for n in probability.shape])
+    create_array(group, "velocity", "float32", chunk, np.nan)[...] = np.asarray(velocity, dtype=np.float32)
+    create_array(group, "count", "uint32", chunk, 0)[...] = np.asarray(count, dtype=np.uint32)
+    create_array(group, "probability", "float32", chunk, np.nan)[...] = probability
+    regions = regions_store(
+        group.store,
+        cell_size=cell_size,
+        threshold=threshold,
+        low_threshold=low_threshold,
+        background_size=background_size,
+        min_cells=min_cells,
+        min_points=min_points,
+        min_velocity=min_velocity,
+        chunk=chunk,
+    )
+    return group["labels"][...], regions

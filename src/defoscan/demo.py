@@ -130,26 +130,20 @@ def scene_scores(run_dir, info):
 def redraw_overview(run_dir):
     """Rewrite ``overview.png`` of ``run_dir`` with the outlines of its ``truth.geojson`` drawn dashed."""
     import geopandas as gpd
-    import rioxarray  # noqa: F401  (the .rio accessor)
-    import xarray as xr
+    import rasterio
 
     from defoscan.figures import write_overview
     from defoscan.report import load_run
 
     record, frame = load_run(run_dir)
-    velocity = xr.open_dataarray(os.path.join(run_dir, "velocity.tif"), engine="rasterio").load()
-    names = velocity.attrs.get("long_name") or ()
-    names = (names,) if isinstance(names, str) else tuple(names)
-    grids = []
-    for index in range(velocity.sizes["band"]):
-        name = names[index] if index < len(names) else "velocity"
-        if not name.startswith("velocity"):
-            continue  # the count bands
-        grid = velocity.isel(band=index, drop=True).to_dataset(name="velocity")
-        grid.attrs["track"] = name.split(" ", 1)[1] if " " in name else ""
-        grids.append(grid.rio.write_crs(velocity.rio.crs))
+    with rasterio.open(os.path.join(run_dir, "velocity.tif")) as src:
+        tracks = [
+            (name.split(" ", 1)[1] if " " in name else "", src.read(band))
+            for band, name in enumerate(src.descriptions, start=1)
+        ]
+        transform, crs = src.transform, src.crs
     truth = gpd.read_file(os.path.join(run_dir, TRUTH_FILE)).to_crs(record["grid"]["crs"])
-    write_overview(os.path.join(run_dir, "overview.png"), grids, frame, truth=truth)
+    write_overview(os.path.join(run_dir, "overview.png"), tracks, frame, transform, crs, truth=truth)
 
 
 def _relative_inputs(record_path, path, relative):

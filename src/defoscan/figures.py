@@ -23,41 +23,12 @@ def symmetric_limit(values, percentile=98.0, floor=1.0):
     return max(floor, float(np.percentile(finite, percentile))) if finite.size else floor
 
 
-def write_overview(path, grids, frame, dpi=DPI, *, truth=None):
+def write_overview(path, tracks, frame, transform, crs, *, max_pixels=2000, dpi=DPI, truth=None):
     """Write ``overview.png``: one panel per track, velocity in mm/yr, detections outlined with their number.
 
-    Parameters
-    ----------
-    path : str
-    grids : sequence of xarray.Dataset
-        Gridded velocity per track, all on one grid.
-    frame : geopandas.GeoDataFrame
-        Detections in the grids' CRS, with ``id`` and ``track``.
-    dpi : int
-    truth : geopandas.GeoDataFrame, optional
-        Known outlines (a synthetic scene's truth) in the grids' CRS, drawn dashed on every panel.
-    """
-    limit = max(symmetric_limit(g["velocity"].values) for g in grids)
-    panels = []
-    for grid in grids:
-        height, width = grid["velocity"].shape
-        panels.append(
-            (
-                grid.attrs.get("track") or "all",
-                grid["velocity"].values,
-                image_extent(grid.rio.transform(recalc=True), height, width),
-                grid.rio.crs.to_string(),
-            )
-        )
-    _write_panels(path, panels, frame, limit, dpi, truth=truth)
-
-
-def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels=2000, dpi=DPI):
-    """Write the figure of :func:`write_overview` from maps in a store, each read decimated, in bounded memory.
-
     Each track's velocity is reduced to at most ``max_pixels`` a side by :func:`block_mean` (the mean of the
-    finite cells of ``k x k`` blocks), read window by window; the colour limit is taken from the reduced images.
-    With ``k = 1`` (a map no larger than ``max_pixels``) the figure is that of :func:`write_overview`.
+    finite cells of ``k x k`` blocks), read window by window, so a country's map is drawn in bounded memory; the
+    colour limit is taken from the reduced images. A map no larger than ``max_pixels`` is drawn cell for cell.
 
     Parameters
     ----------
@@ -72,6 +43,8 @@ def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels
     max_pixels : int
         Most image pixels per side of a panel.
     dpi : int
+    truth : geopandas.GeoDataFrame, optional
+        Known outlines (a synthetic scene's truth) in the maps' CRS, drawn dashed on every panel.
     """
     label = rasterio.crs.CRS.from_user_input(crs).to_string()
     panels = []
@@ -82,7 +55,7 @@ def write_overview_from_store(path, tracks, frame, transform, crs, *, max_pixels
         scaled = transform * Affine.scale(factor)
         panels.append((track or "all", image, image_extent(scaled, *image.shape), label))
     limit = max(symmetric_limit(image) for _, image, _, _ in panels)
-    _write_panels(path, panels, frame, limit, dpi)
+    _write_panels(path, panels, frame, limit, dpi, truth=truth)
 
 
 def block_mean(values, factor, *, window=None):

@@ -368,6 +368,7 @@ def run_detect(
         result.write(out_dir, started=started)
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+            result.kept_in(out_dir)
     return result
 
 

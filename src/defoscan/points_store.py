@@ -229,7 +229,7 @@ def partition_points(track, grid, chunk, directory):
     ----------
     track : dict
         From :func:`project_spills`.
-    grid : defoscan.grid.GridDefinition
+    grid : defoscan.gridspec.GridSpec
     chunk : int
         Cells per chunk side; chunk ``k`` is row ``k // columns``, column ``k % columns`` of the chunk layout.
     directory : str
@@ -267,7 +267,7 @@ def read_block(directory, grid, chunk, i, j, margin):
     ----------
     directory : str
         Parts written by :func:`partition_points`.
-    grid : defoscan.grid.GridDefinition
+    grid : defoscan.gridspec.GridSpec
     chunk : int
     i, j : int
         Chunk row and column.

@@ -1,9 +1,6 @@
 """Detected regions as polygons with the attributes of the output contract."""
 
 import geopandas as gpd
-import numpy as np
-import rasterio.features
-import shapely
 
 DETECTION_COLUMNS = (
     "id",
@@ -21,28 +18,6 @@ DETECTION_COLUMNS = (
     "detector",
 )
 VELOCITY_COLUMNS = ("mean_velocity", "peak_velocity", "mean_relative", "peak_relative", "background_velocity")
-
-
-def label_polygons(labels, transform):
-    """Polygons of every labelled region of a grid.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray of int
-        Region number per cell, 0 for none.
-    transform : affine.Affine
-        The grid's pixel-corner geotransform.
-
-    Returns
-    -------
-    dict
-        Region number to shapely Polygon or MultiPolygon (cell edges, in the grid's CRS).
-    """
-    labels = np.asarray(labels, dtype=np.int32)
-    parts = {}
-    for geometry, value in rasterio.features.shapes(labels, mask=labels > 0, transform=transform, connectivity=8):
-        parts.setdefault(int(value), []).append(shapely.geometry.shape(geometry))
-    return {label: shapely.union_all(polys) for label, polys in sorted(parts.items())}
 
 
 def detections_frame(records, crs):

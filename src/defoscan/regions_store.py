@@ -23,12 +23,13 @@ Everything is exact except the means (``mean_velocity``, ``mean_relative``, ``ba
 ``mean_probability``): sums taken in another order than
 numpy's pairwise summation over the whole region may differ in the last bits.
 
-:func:`store_polygons` gives :func:`defoscan.regions.label_polygons` of the stored label map. Each chunk is polygonised
-as ``label_polygons`` polygonises the whole map (GDAL, 8-connectivity, in whole-map pixel coordinates, so that pieces
+:func:`store_polygons` gives the polygons of the stored label map. Each chunk is polygonised as GDAL polygonises the
+whole map (8-connectivity, in whole-map pixel coordinates, so that pieces
 meet exactly); a label whose cells all lie in one chunk keeps those pieces. A label crossing chunk borders has its
 pieces unioned; where the union is not one valid polygon, the label has cells touching only at a corner, which GDAL
 returns as one polygon whose ring touches itself, and that label alone is polygonised again from its bounding box,
-as ``label_polygons`` does, so the geometry is the same.
+as on the whole map, so the geometry does not depend on the chunking (:func:`label_polygons`: a label map held in
+memory, as one chunk).
 
 Memory: one chunk of each array, the small grid of block medians, a band of blocks (block rows by the map's width)
 while computing them, about ten numbers per component with a seed; for the polygons, the polygons themselves and the
@@ -306,7 +307,7 @@ def store_polygons(path, transform, chunk=1024, labels="labels"):
     Returns
     -------
     dict
-        Region number to shapely Polygon or MultiPolygon, equal to :func:`defoscan.regions.label_polygons` on the
+        Region number to shapely Polygon or MultiPolygon, the same as GDAL's polygons of the
         whole label map.
     """
     array = zarr.open_group(store_like(path), mode="r")[labels]
@@ -346,3 +347,28 @@ def store_polygons(path, transform, chunk=1024, labels="labels"):
                 union = shapely.union_all([shapely.geometry.shape(geometry) for geometry, _ in found])
         polygons[label] = shapely.affinity.affine_transform(union, coefficients)
     return polygons
+
+
+def label_polygons(labels, transform):
+    """:func:`store_polygons` of a label map held in memory (one chunk).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray of int
+        Region number per cell, 0 for none.
+    transform : affine.Affine
+        The grid's pixel-corner geotransform.
+
+    Returns
+    -------
+    dict
+        Region number to shapely Polygon or MultiPolygon (cell edges, in the grid's CRS).
+    """
+    from zarr.storage import MemoryStore
+
+    labels = np.asarray(labels, dtype=np.int32)
+    chunk = max(max(labels.shape), 1)
+    group = zarr.open_group(MemoryStore(), mode="w")
+    group.attrs.update(origin=[0, 0], shape=[int(n) for n in labels.shape])
+    create_array(group, "labels", "int32", chunk, 0)[...] = labels
+    return store_polygons(group.store, transform, chunk=chunk)

@@ -12,7 +12,7 @@ import os
 import time
 
 import numpy as np
-import rioxarray  # noqa: F401  (the .rio accessor)
+import rioxarray
 import xarray as xr
 import zarr
 
@@ -63,7 +63,16 @@ class DetectionResult(dict):
         """Track names, in band order."""
         return [name for name, _ in self._stores]
 
+    def kept_in(self, out_dir):
+        """The stores are gone (a chunked run's work directory): the maps are read from the files in ``out_dir``."""
+        self._written = os.fspath(out_dir)
+        self._stores = [(name, None) for name, _ in self._stores]
+
     def _layer(self, name):
+        if getattr(self, "_written", None) is not None:  # lazily, window by window (dask), from the COG written
+            path = os.path.join(self._written, LAYERS[name][0])
+            array = rioxarray.open_rasterio(path, chunks=True, masked=name != "count").rename(band="track")
+            return array.assign_coords(track=self.tracks).rename(name)
         groups = [zarr.open_group(store_like(store), mode="r") for _, store in self._stores]
         values = np.stack([group[name][...] for group in groups])
         coords = {"track": self.tracks, **self.grid.coords()}
@@ -116,7 +125,7 @@ class DetectionResult(dict):
 
 def write_outputs(directory, result):
     """The rasters, detections, styles and overview of a result, written from its stores window by window."""
-    from defoscan.figures import write_overview_from_store
+    from defoscan.figures import write_overview
     from defoscan.store_outputs import write_cog_from_arrays
     from defoscan.styles import detections_qml, write_styles
 
@@ -149,7 +158,7 @@ def write_outputs(directory, result):
     write_geojson(os.path.join(directory, "detections.geojson"), frame)
     write_geopackage(os.path.join(directory, "detections.gpkg"), frame, style=detections_qml())
     write_styles(directory, [g["velocity"] for _, g in groups], [g["count"] for _, g in groups])
-    write_overview_from_store(
+    write_overview(
         os.path.join(directory, "overview.png"),
         [(name, g["velocity"]) for name, g in groups],
         frame,

@@ -14,14 +14,13 @@ heads agree).
 
 Everything here is a pure function of the arrays it is given: :func:`scan_probability` scans a block's ``core``
 given the block's global ``origin`` and the map's ``bounds``, so a map scanned whole and scanned chunk by chunk,
-each chunk read with ``window - 1`` cells of context (:func:`scan_chunked`), give the same map.
+each chunk read with ``window - 1`` cells of context (:func:`defoscan.scan_store.scan_chunk`), give the same map.
 """
 
 import numpy as np
 import torch
 
 from defoscan.model.inputs import window_input
-from defoscan.store import chunk_window
 
 
 def lattice_starts(start, stop, window, stride, bounds):
@@ -210,7 +209,7 @@ def scan_probability(
 
     See also
     --------
-    lattice_starts, gaussian_weight, scan_chunked
+    lattice_starts, gaussian_weight, defoscan.scan_store.scan_chunk
     """
     velocity = np.asarray(velocity, dtype=np.float32)
     if velocity.ndim != 2:
@@ -280,55 +279,3 @@ def scan_probability(
     covered = (denominator > 0) & valid
     probability[covered] = numerator[covered] / denominator[covered]
     return probability[window + row0 : window + row1, window + col0 : window + col1]
-
-
-def scan_chunked(velocity, model, recipe, *, origin=(0, 0), chunk=1024, valid=None, progress=None, **options):
-    """:func:`scan_probability` of a map chunk by chunk, each read with ``window - 1`` cells of context.
-
-    The same map as a whole-map scan (up to floating-point rounding inside the model), with the memory of one
-    chunk and its context at a time: the core of every window overlapping a chunk is within that context.
-
-    Parameters
-    ----------
-    velocity : array-like
-        2-D map; anything that slices to numpy arrays (a numpy array, a Zarr array, an xarray variable's data).
-    model, recipe :
-        As for :func:`scan_probability`.
-    origin : tuple of int
-        Global ``(row, column)`` index of ``velocity[0, 0]``.
-    chunk : int
-        Cells per chunk side.
-    valid : array-like of bool, optional
-        Cells with data; ``isfinite(velocity)`` by default.
-    progress : callable, optional
-        Called as ``progress(done, total)`` in chunks, after each chunk.
-    **options
-        ``stride``, ``min_valid``, ``batch``, ``threshold_logit`` of :func:`scan_probability`.
-
-    Returns
-    -------
-    numpy.ndarray of float32
-        Same shape as ``velocity``.
-    """
-    height, width = velocity.shape
-    context = int(recipe["window"]) - 1
-    bounds = (origin[0], origin[0] + height, origin[1], origin[1] + width)
-    out = np.full((height, width), np.nan, dtype=np.float32)
-    cores = [(i, j) for i in range(-(-height // chunk)) for j in range(-(-width // chunk))]
-    for done, (i, j) in enumerate(cores, start=1):
-        block, core, target, block_origin = chunk_window((height, width), origin, i, j, chunk, context)
-        values = np.asarray(velocity[block], dtype=np.float32)
-        block_valid = np.isfinite(values) if valid is None else np.asarray(valid[block], dtype=bool)
-        out[target] = scan_probability(
-            values,
-            model,
-            recipe,
-            origin=block_origin,
-            core=core,
-            bounds=bounds,
-            valid=block_valid,
-            **options,
-        )
-        if progress is not None:
-            progress(done, len(cores))
-    return out

@@ -34,7 +34,7 @@ from defoscan.grid import (
     raster_working_crs,
 )
 from defoscan.gridspec import GridSpec
-from defoscan.io import detect_format, join_tracks, read_inputs
+from defoscan.io import input_format, join_tracks, read_inputs
 from defoscan.io.filters import COUNT_ATTRS
 from defoscan.points import points_crs
 
@@ -234,7 +234,7 @@ def read_tracks(inputs, options, spill_directory=None):
         if len(given) != len(inputs) or spill_directory is not None:
             raise InputError(None, "datasets held in memory cannot be mixed with files, nor run chunked")
         datasets = join_tracks(given)
-    elif spill_directory is not None and all(detect_format(path) == "table" for path in inputs):
+    elif spill_directory is not None and all(input_format(path).streams for path in inputs):
         return _streamed_tracks(inputs, options, spill_directory)
     else:
         datasets = read_inputs(list(inputs), options)

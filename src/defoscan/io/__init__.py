@@ -7,6 +7,7 @@ geometry (``track``): adjacent bursts of one track are merged, different tracks 
 
 import os
 import zipfile
+from dataclasses import dataclass
 
 from pyproj import CRS
 
@@ -20,17 +21,69 @@ from defoscan.io.table import open_table, read_table
 from defoscan.io.vector import VECTOR_SUFFIXES, read_vector
 from defoscan.points import concat_points, points_crs, reproject_points
 
-__all__ = ["ReadOptions", "detect_format", "read_input", "read_inputs"]
+__all__ = [
+    "FORMATS",
+    "Format",
+    "ReadOptions",
+    "detect_format",
+    "input_format",
+    "join_tracks",
+    "read_input",
+    "read_inputs",
+]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".parquet", ".pq")
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 HDF5_SUFFIXES = (".h5", ".he5", ".hdf5")
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
-def detect_format(path):
-    """Name the format of an input file: ``table``, ``mintpy``, ``raster`` or ``vector``.
+@dataclass(frozen=True)
+class Format:
+    """A registry entry: how a format is recognised and read.
 
-    The suffix decides where it is known; otherwise the first bytes (HDF5, TIFF, zip, Parquet signatures).
+    Attributes
+    ----------
+    name : str
+    suffixes : tuple of str
+        Lower-case file name endings that name it.
+    signature : callable
+        ``signature(head, path) -> bool`` on the file's first 8 bytes, for files whose suffix says nothing.
+    reader : callable
+        ``reader(path, options) -> xarray.Dataset`` (points or a raster).
+    streams : bool
+        A chunked run can stream it batch by batch (:func:`defoscan.io.table.stream_table`) instead of reading it
+        whole.
+    """
+
+    name: str
+    suffixes: tuple
+    signature: object
+    reader: object
+    streams: bool = False
+
+
+def _read_table(path, options):
+    return read_table(open_table(path, options), options)
+
+
+# In the order they are tried: a suffix decides first, then the signatures in this order.
+FORMATS = (
+    Format("mintpy", HDF5_SUFFIXES, lambda head, path: head == HDF5_SIGNATURE, read_mintpy),
+    Format("raster", RASTER_SUFFIXES, lambda head, path: head[:4] in TIFF_SIGNATURES, read_geotiff),
+    Format("vector", VECTOR_SUFFIXES, lambda head, path: False, read_vector),
+    Format(
+        "table",
+        (*TABLE_SUFFIXES, ".zip"),
+        lambda head, path: head[:4] == b"PAR1" or zipfile.is_zipfile(path),
+        _read_table,
+        streams=True,
+    ),
+)
+
+
+def input_format(path):
+    """The registry entry of an input file (:data:`FORMATS`): by its suffix where known, else its first bytes.
 
     Raises
     ------
@@ -45,31 +98,26 @@ def detect_format(path):
     if os.path.getsize(path) == 0:
         raise InputError(path, "empty file")
     lower = path.lower()
-    if lower.endswith(HDF5_SUFFIXES):
-        return "mintpy"
-    if lower.endswith(RASTER_SUFFIXES):
-        return "raster"
-    if lower.endswith(VECTOR_SUFFIXES):
-        return "vector"
-    if lower.endswith(TABLE_SUFFIXES) or lower.endswith(".zip"):
-        return "table"
+    for entry in FORMATS:
+        if lower.endswith(entry.suffixes):
+            return entry
     with open(path, "rb") as handle:
         head = handle.read(8)
-    if head == HDF5_SIGNATURE:
-        return "mintpy"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "raster"
-    if head[:4] == b"PAR1":
-        return "table"
-    if zipfile.is_zipfile(path):
-        return "table"
+    for entry in FORMATS:
+        if entry.signature(head, path):
+            return entry
     raise InputError(
         path, "unknown format: expected CSV/TSV/Parquet, EGMS zip, MintPy HDF5, GeoTIFF, Shapefile or GeoPackage"
     )
 
 
+def detect_format(path):
+    """The name of an input file's format: ``table``, ``mintpy``, ``raster`` or ``vector`` (:func:`input_format`)."""
+    return input_format(path).name
+
+
 def read_input(path, options=None):
-    """Read one input file.
+    """Read one input file with its format's reader (:data:`FORMATS`).
 
     Parameters
     ----------
@@ -83,16 +131,8 @@ def read_input(path, options=None):
         what the reader dropped: ``invalid_velocities`` always, ``low_coherence_dropped`` with
         ``options.min_coherence``, ``outside_bbox`` with ``options.bbox`` (summed per track by :func:`read_inputs`).
     """
-    options = options or ReadOptions()
     path = os.fspath(path)
-    kind = detect_format(path)
-    if kind == "table":
-        return read_table(open_table(path, options), options)
-    if kind == "mintpy":
-        return read_mintpy(path, options)
-    if kind == "raster":
-        return read_geotiff(path, options)
-    return read_vector(path, options)
+    return input_format(path).reader(path, options or ReadOptions())
 
 
 def read_inputs(paths, options=None):
