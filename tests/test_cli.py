@@ -497,7 +497,8 @@ def test_chunked_run_refuses_bad_options(tmp_path, capsys, options, says):
     assert not os.path.exists(tmp_path / "out")
 
 
-def test_unreachable_scheduler_is_one_line(tmp_path, capsys):
+def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("defoscan.pipeline.SCHEDULER_TIMEOUT", "3s")  # nothing listens there: no need to wait 30 s
     points = write_csv(tmp_path / "p.csv", "longitude,latitude,velocity\n-1.5,53.8,1.0\n")
     status, _, err = run_cli(["detect", points, "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:9"], capsys)
     assert status == 2

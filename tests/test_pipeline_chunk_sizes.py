@@ -15,12 +15,14 @@ from defoscan.pipeline import detect
 from defoscan.synth.scene import make_scene, write_scene
 
 RASTERS = ("velocity.tif", "count.tif", "velocity_filled.tif", "probability.tif")
+# The scene at 50 m (the model's cells, its default for the CNN; 300 x 300 cells); the raster at its own.
+OPTIONS = {"points": {"cell_size": 50.0}, "raster": {}}
 
 
 @pytest.fixture(scope="module")
 def scene_csv(tmp_path_factory):
     """15 x 15 km of points with signals, spikes and gaps (a seeded synthetic scene)."""
-    points, truths, info = make_scene(11, shape=(300, 300), cell_size=50.0)
+    points, truths, info = make_scene(16, shape=(300, 300), cell_size=50.0)
     csv, _, _ = write_scene(str(tmp_path_factory.mktemp("scene")), "scene", points, truths, info)
     return csv
 
@@ -60,7 +62,7 @@ def whole_runs(scene_csv, lonlat_raster, tmp_path_factory):
     for kind, path in (("points", scene_csv), ("raster", lonlat_raster)):
         for name in DETECTORS:
             out = tmp_path_factory.mktemp(f"{kind}-{name}") / "out"
-            runs[kind, name] = (detect([path], str(out), detector=name), str(out))
+            runs[kind, name] = (detect([path], str(out), detector=name, **OPTIONS[kind]), str(out))
     return runs
 
 
@@ -102,7 +104,8 @@ def test_same_result_at_any_chunk_size(whole_runs, scene_csv, lonlat_raster, tmp
     assert len(record["detections"]) > 0 or detector == "ada"  # the comparison is not of two empty maps
     for chunk in (64, 256):
         out = str(tmp_path / f"chunk{chunk}")
-        chunked = detect([scene_csv if kind == "points" else lonlat_raster], out, detector=detector, chunk=chunk)
+        path = scene_csv if kind == "points" else lonlat_raster
+        chunked = detect([path], out, detector=detector, chunk=chunk, **OPTIONS[kind])
         assert chunked["parameters"]["chunk"] == chunk and chunked["grid"] == grid
         assert [t["despike"] for t in chunked["tracks"]] == [t["despike"] for t in record["tracks"]]
         assert [t["cells_with_data"] for t in chunked["tracks"]] == [t["cells_with_data"] for t in record["tracks"]]
@@ -115,6 +118,6 @@ def test_same_result_on_a_two_process_cluster(whole_runs, scene_csv, lonlat_rast
     _, reference = whole_runs[kind, detector]
     out = str(tmp_path / "out")
     path = scene_csv if kind == "points" else lonlat_raster
-    record = detect([path], out, detector=detector, chunk=64, scheduler=cluster)
+    record = detect([path], out, detector=detector, chunk=64, scheduler=cluster, **OPTIONS[kind])
     assert record["parameters"]["scheduler"] == cluster
     assert_same_outputs(reference, out, detector=detector)

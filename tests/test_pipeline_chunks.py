@@ -43,12 +43,6 @@ def points_csv(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def whole(points_csv, tmp_path_factory):
-    out = tmp_path_factory.mktemp("whole") / "out"
-    return detect([points_csv], str(out), cell_size=50.0), str(out)
-
-
-@pytest.fixture(scope="module")
 def chunked(points_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("chunked") / "out"
     return detect([points_csv], str(out), cell_size=50.0, chunk=CHUNK), str(out)
@@ -59,39 +53,7 @@ def _bands(path):
         return src.read(), src.descriptions, src.transform, src.crs
 
 
-def test_chunked_run_equals_the_whole_map_run(whole, chunked):
-    (record_a, out_a), (record_b, out_b) = whole, chunked
-    assert record_b["grid"] == record_a["grid"]
-    assert record_b["grid"]["width"] > 2 * CHUNK and record_b["grid"]["height"] > 2 * CHUNK  # several chunks
-    assert record_b["tracks"][0]["despike"]["removed"] == record_a["tracks"][0]["despike"]["removed"] > 0
-    assert record_b["tracks"][0]["despike"]["sigma_mm_yr"] == record_a["tracks"][0]["despike"]["sigma_mm_yr"]
-    velocity_a, names_a, transform_a, crs_a = _bands(os.path.join(out_a, "velocity.tif"))
-    velocity_b, names_b, transform_b, crs_b = _bands(os.path.join(out_b, "velocity.tif"))
-    assert (names_b, transform_b, crs_b) == (names_a, transform_a, crs_a)
-    np.testing.assert_array_equal(velocity_b, velocity_a)  # despiked and gridded identically
-    # The same files, the point counts and the QGIS styles (limits from the same velocities) the same.
-    assert sorted(os.listdir(out_b)) == sorted(os.listdir(out_a))
-    np.testing.assert_array_equal(*(_bands(os.path.join(o, "count.tif"))[0] for o in (out_a, out_b)))
-    for name in ("velocity.qml", "count.qml", "detections.qml"):
-        with open(os.path.join(out_a, name)) as qml_a, open(os.path.join(out_b, name)) as qml_b:
-            assert qml_b.read() == qml_a.read(), name
-    filled_a, filled_b = (_bands(os.path.join(o, "velocity_filled.tif"))[0] for o in (out_a, out_b))
-    np.testing.assert_allclose(filled_b, filled_a, atol=1e-4, equal_nan=True)
-    prob_a, prob_b = (_bands(os.path.join(o, "probability.tif"))[0] for o in (out_a, out_b))
-    assert np.array_equal(np.isnan(prob_a), np.isnan(prob_b))
-    assert np.nanmax(np.abs(prob_b - prob_a)) <= 1e-4
-    assert np.nanmax(prob_a) > 0.9  # the bowl is found: the comparison is not of two empty maps
-    a = gpd.read_file(os.path.join(out_a, "detections.gpkg"), layer="detections")
-    b = gpd.read_file(os.path.join(out_b, "detections.gpkg"), layer="detections")
-    assert len(a) == len(b) >= 1
-    pd.testing.assert_frame_equal(pd.DataFrame(b.drop(columns="geometry")), pd.DataFrame(a.drop(columns="geometry")))
-    assert all(g1.equals(g2) for g1, g2 in zip(a.geometry, b.geometry, strict=True))
-    for name in ("detections.geojson", "overview.png", "report.html", "run.json"):
-        assert os.path.getsize(os.path.join(out_b, name)) > 0
-    assert not os.path.exists(work_directory(out_b))  # removed once the outputs are in place
-
-
-@pytest.mark.parametrize("stage", ["grid", "fill", "scan"])
+@pytest.mark.parametrize("stage", ["grid", "scan"])  # a killed fill: tests/test_fill_store.py
 def test_killed_run_resumes_to_the_same_outputs(points_csv, chunked, tmp_path, stage):
     """A real SIGKILL in the middle of a stage; the same command again reuses the work done and ends the same."""
     out = str(tmp_path / "out")
@@ -131,20 +93,6 @@ def test_local_cluster_of_two_processes_gives_the_same_outputs(points_csv, chunk
     # Workers run torch on one thread, this process on two: the network's sums differ in the last bits.
     probability = _bands(os.path.join(out, "probability.tif"))[0]
     np.testing.assert_allclose(probability, _bands(os.path.join(reference, "probability.tif"))[0], atol=1e-6)
-    with open(os.path.join(out, "detections.geojson")) as a, open(os.path.join(reference, "detections.geojson")) as b:
-        assert json.load(a) == json.load(b)
-
-
-def test_an_existing_scheduler_runs_the_chunks(points_csv, chunked, tmp_path):
-    """--scheduler ADDRESS: the cluster is someone else's (here a LocalCluster started by the test)."""
-    from distributed import LocalCluster
-
-    out = str(tmp_path / "out")
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        record = detect([points_csv], out, cell_size=50.0, chunk=CHUNK, scheduler=cluster.scheduler_address)
-        assert len(cluster.scheduler.workers) == 2  # still up: the run did not close what it did not start
-    assert record["parameters"]["scheduler"].startswith("tcp://127.0.0.1")
-    _, reference = chunked
     with open(os.path.join(out, "detections.geojson")) as a, open(os.path.join(reference, "detections.geojson")) as b:
         assert json.load(a) == json.load(b)
 

@@ -12,8 +12,8 @@ read                    the inputs as tracks (:mod:`defoscan.tracks`): held, or 
                         partitioned by chunk (:mod:`defoscan.points_store`); rasters held
 grid                    the cell size (:func:`choose_cell_size`) and the map's :class:`~defoscan.gridspec.GridSpec`
 despike + grid          points: per chunk with the points around it, the map's noise sigma exact from every
-                        chunk's residuals (:func:`despike_chunk`, :func:`grid_chunk`); rasters: warped per chunk
-                        (:func:`warp_chunk`), despiked on the whole map (:func:`despike_raster`), masked per chunk
+                        chunk's residuals (:func:`despike_chunk`, :func:`grid_chunk`); rasters: warped and
+                        despiked on the whole map (:func:`warp_map`, :func:`despike_raster`), masked per chunk
 fill                    :func:`defoscan.fill_store.fill_store`
 detect                  the detector's registry entry (:mod:`defoscan.detectors`)
 polygons                :func:`defoscan.regions_store.store_polygons`
@@ -87,6 +87,7 @@ DEPENDENCIES = (
 )
 DEFAULT_CHUNK = 1024  # cells per chunk side of a chunked run: 4 MB per float32 layer
 MIN_CHUNK = 64
+SCHEDULER_TIMEOUT = "30s"  # how long to try reaching a --scheduler before giving up with one line
 DEFAULT_PROBABILITY_THRESHOLD = 0.5  # when the model card gives none
 CELL_SIZE_TOLERANCE = 2.5  # grid cells this many times larger or smaller than the model's get a warning
 DESPIKE = {"radius": 250.0, "neighbours": 16}  # the points' neighbourhood (despike_points' defaults)
@@ -604,25 +605,27 @@ def _masked(values, count, window, mask):
 def _grid_rasters(store, track, chunk, client, progress, despike, mask):
     """Warp, despike (if switched on) and mask a raster track into the store; the despike record of run.json."""
     threads = client if isinstance(client, LocalThreads) else None  # the rasters are held by this process
-    run_stage(store, "warp", warp_chunk, chunk=chunk, client=threads, progress=None, raster=track)
+    whole = max(store_grid(store).shape)  # one chunk: the map
+    # GDAL's average kernel takes its source footprint from the scale of the window warped, so a reprojected raster
+    # warped chunk by chunk is not the raster warped whole (90 % of the cells differed on a longitude/latitude
+    # raster in 64-cell chunks): the warp is done once, on the whole map, from the rasters this process holds.
+    run_stage(store, "warp", warp_map, chunk=whole, client=None, raster=track)
     summary = {"removed": 0, "switched_off": True}
     if despike:
-        grid = store_grid(store)
-        run_stage(store, "despike_raster", despike_raster, chunk=max(grid.shape), client=None)
+        run_stage(store, "despike_raster", despike_raster, chunk=whole, client=None)
         summary = dict(zarr.open_group(store_like(store), mode="r").attrs["despike"])
     run_stage(store, "mask", mask_chunk, chunk=chunk, client=threads, mask=mask)
     _record_data_cells(store, chunk)
     return summary
 
 
-def warp_chunk(store, i, j, chunk, *, raster):
-    """Chunk ``(i, j)`` of the map warped from the track's rasters (:meth:`defoscan.tracks.RasterTrack.warp`)."""
+def warp_map(store, i, j, chunk, *, raster):
+    """The map warped from the track's rasters (:meth:`defoscan.tracks.RasterTrack.warp`), as one chunk."""
     grid = store_grid(store)
-    velocity, count = raster.warp(grid.chunk(i, j, chunk))
+    velocity, count = raster.warp(grid)
     group = zarr.open_group(store_like(store), mode="r+")
-    rows, cols = grid.chunk_slices(i, j, chunk)
-    group["velocity"][rows, cols] = velocity
-    group["count"][rows, cols] = np.where(np.isfinite(velocity), np.maximum(np.rint(count), 1), 0)
+    group["velocity"][...] = velocity
+    group["count"][...] = np.where(np.isfinite(velocity), np.maximum(np.rint(count), 1), 0)
 
 
 def despike_raster(store, i, j, chunk, **_):
@@ -864,7 +867,7 @@ def _client(workers, scheduler):
 
     if scheduler is not None:
         try:
-            return Client(scheduler, timeout="30s"), None
+            return Client(scheduler, timeout=SCHEDULER_TIMEOUT), None
         except (OSError, TimeoutError, ValueError) as error:
             raise InputError(None, f"cannot reach the dask scheduler at {scheduler} ({error})") from None
     cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)

@@ -6,7 +6,7 @@ only what this module gives them:
 - :class:`PointsInMemory`: the points of a track read whole (``defoscan.io.read_inputs``), for a run held in memory;
 - :class:`PointsOnDisk`: the points streamed to Parquet, projected, then partitioned by map chunk
   (:mod:`defoscan.points_store`), for a chunked run: never all in memory;
-- :class:`RasterTrack`: a track's rasters (MintPy, GeoTIFF), read whole, warped into the map chunk by chunk.
+- :class:`RasterTrack`: a track's rasters (MintPy, GeoTIFF), read whole, warped into the map whole.
 
 Points tracks give the chunk tasks the points of a chunk and of its surroundings (:meth:`PointsInMemory.block`,
 :meth:`PointsOnDisk.block`: the same sorted arrays), and both kinds give their default cell size and the cells
@@ -189,7 +189,7 @@ class RasterTrack:
         return np.unique(np.concatenate([data_cells(r, cell_size) for r in self.rasters]), axis=0)
 
     def warp(self, grid):
-        """Velocity and count of the track on ``grid`` (a chunk of the map): each raster averaged into the cells,
+        """Velocity and count of the track on ``grid``: each raster averaged into the cells,
         frames of the track joined by a count-weighted mean where they overlap (:func:`defoscan.grid.grid_raster`,
         :func:`defoscan.grid.mosaic_tracks`)."""
         total = np.zeros(grid.shape)
