@@ -2,9 +2,9 @@
 with a spatially blocked hold-out; error on the hidden cells (all, and inside deformation areas), time per
 1024 x 1024 tile, and the seamlessness of tiled filling.
 
-(a) Synthetic: ``defoscan.truth_fields.synthetic_map`` (power-law background + ramp, Mogi-like bowls, 1% spikes,
-    per-point noise 1.5 mm/yr) at 5%, 15% and 40% clustered coverage, 1024 x 1024 cells of a nominal 50 m. Each
-    method fills the tile directly; scored on every unobserved cell within ``max_distance`` (1 km = 20 cells) of
+(a) Synthetic: ``defoscan.benchmark.truth_fields.synthetic_map`` (power-law background + ramp, Mogi-like bowls,
+    1% spikes, per-point noise 1.5 mm/yr) at 5%, 15% and 40% clustered coverage, 1024 x 1024 cells of a nominal 50 m.
+    Each method fills the tile directly; scored on every unobserved cell within ``max_distance`` (1 km = 20 cells) of
     data, against the noise-free truth, and separately on those inside the bowls' deformation areas.
 (b) Real: Kirishima (MintPy, 20 m; as is at 96% coverage, and thinned by clustered masks to 40% and 15%) and
     both EGMS tracks over Ustica (50 m, the island about half covered). Blocks of 250 m are hidden until 10% of
@@ -27,11 +27,11 @@ import numpy as np
 from pyproj import Transformer
 from scipy import ndimage
 
+from defoscan.benchmark.truth_fields import blocked_holdout, clustered_mask, synthetic_map
 from defoscan.fill import METHODS, fill_array, reach_cells
 from defoscan.fill.tiling import chunk_margin, grid_origin
 from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
-from defoscan.truth_fields import blocked_holdout, clustered_mask, synthetic_map
 
 NAME = "fill"
 ORDER = ("nearest", "linear", "knn", "softimpute", "completion")

@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/fill_store_cost.py [--size 3072] [--chunk 1024] [--coverage 0.15]
 
-A synthetic map (``defoscan.truth_fields.synthetic_map``) is filled whole by ``defoscan.fill.fill_array`` and then
-from a store by ``defoscan.fill_store.fill_store`` (each tile of the global tiling solved once by the chunk that
-owns it, then blended chunk by chunk); prints both wall times, their ratio, and the largest difference between the
-two maps. docs/DESIGN-NOTES.md and ``defoscan.fill_store`` quote it.
+A synthetic map (``defoscan.benchmark.truth_fields.synthetic_map``) is filled whole by ``defoscan.fill.fill_array``
+and then from a store by ``defoscan.fill_store.fill_store`` (each tile of the global tiling solved once by the chunk
+that owns it, then blended chunk by chunk); prints both wall times, their ratio, and the largest difference between
+the two maps. docs/DESIGN-NOTES.md and ``defoscan.fill_store`` quote it.
 """
 
 import argparse
@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 
+from defoscan.benchmark.truth_fields import synthetic_map
 from defoscan.fill import fill_array
 from defoscan.fill_store import fill_store
 from defoscan.scan_store import write_map
-from defoscan.truth_fields import synthetic_map
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@ VALIDATION_SCENES is a scene suite drawn with another seed than the benchmark's 
 Each scene is run once through ``defoscan detect`` (the CNN, all outputs kept); then every detector's regions are
 drawn again from that run's gridded (despiked) map and probability map over a range of its cut-off — the CNN's
 probability threshold (with its hysteresis ratio), the thresholding detector's k, Gi*'s z, ADA's k — and scored
-against the truth as ``defoscan.suite`` scores (object matching, pooled over scenes). Printed per detector and
+against the truth as ``defoscan.benchmark.suite`` scores (object matching, pooled over scenes). Printed per detector and
 cut-off: F1, precision, recall, false alarms per 1000 km² of the signal-free scenes; the best F1 whose signal-free
 false-alarm rate is at most the goal's 1 per 1000 km² is marked.
 """
@@ -24,13 +24,13 @@ import numpy as np
 import rasterio
 
 from defoscan.ada import AdaParameters, ada_detect
+from defoscan.benchmark.suite import GOAL_FALSE_ALARMS, pool, scene_names
 from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
 from defoscan.evaluate import read_polygons, score
 from defoscan.fill.tiling import grid_origin
 from defoscan.hotspot import HotspotParameters, gistar_detect
 from defoscan.pipeline import detect
 from defoscan.regions_store import label_polygons
-from defoscan.suite import GOAL_FALSE_ALARMS, pool, scene_names
 from defoscan.threshold import ThresholdParameters, threshold_detect
 
 CNN_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.453, 0.5, 0.55, 0.6, 0.7)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from defoscan.benchmark.truth_fields import synthetic_map
 from defoscan.fill.baselines import knn
 from defoscan.fill.completion import CompletionParameters, complete, huber_weights
-from defoscan.truth_fields import synthetic_map
 
 
 def _sample(field, fraction, seed):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from affine import Affine
 
+from defoscan.benchmark.truth_fields import synthetic_map
 from defoscan.fill import fill_array, reach_cells
 from defoscan.fill.tiling import chunk_margin, grid_origin, ramp, run_tiled, tile_starts
-from defoscan.truth_fields import synthetic_map
 
 
 @pytest.mark.parametrize(("tile", "halo"), [(64, 8), (100, 20), (1024, 64)])

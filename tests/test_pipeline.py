@@ -389,7 +389,7 @@ def test_the_evaluation_baselines_run_through_the_output_contract(tmp_path, dete
     assert abs(centre.x + 1.55) < 0.01 and abs(centre.y - 53.81) < 0.01
 
 
-# --- the switches of the evaluation's ablations (defoscan.suite) ------------------------------------------------
+# --- the switches of the evaluation's ablations (defoscan.benchmark.suite) ---------------------------------------
 
 
 def test_despike_switched_off_grids_every_point(tmp_path, ustica_l2b_117_zip):

@@ -46,7 +46,7 @@ class _AtomicPath(contextlib.AbstractContextManager):
 def write_json(path, document, *, indent=2):
     """Write a JSON document (sorted keys; NumPy scalars and arrays as plain numbers and lists), atomically."""
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=indent, sort_keys=True, default=_json_default)
+        json.dump(document, handle, indent=indent, sort_keys=True, default=json_default)
         handle.write("\n")
 
 
@@ -57,7 +57,8 @@ def save_npz(path, **arrays):
             np.savez(handle, **arrays)
 
 
-def _json_default(value):
+def json_default(value):
+    """JSON for NumPy scalars and arrays (plain numbers and lists); anything else as its ``str``."""
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):

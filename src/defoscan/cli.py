@@ -315,6 +315,43 @@ BboxCrs = typer.Option(
 )
 
 
+READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads inputs takes these
+    "crs": (str, Crs),
+    "units": (str, Units),
+    "lon": (str, Lon),
+    "lat": (str, Lat),
+    "x": (str, X),
+    "y": (str, Y),
+    "velocity": (str, Velocity),
+    "delimiter": (str, Delimiter),
+    "decimal": (str, Decimal),
+    "min_coherence": (float, MinCoherence),
+    "bbox": (tuple[float, float, float, float], Bbox),
+    "bbox_crs": (str, BboxCrs),
+}
+
+
+def _reads_inputs(function):
+    """A command that reads inputs: the options of :data:`READ_OPTIONS` added to its own, given to it as one
+    :class:`defoscan.io.ReadOptions` (its ``options`` parameter)."""
+    signature = inspect.signature(function)
+    own = [p for p in signature.parameters.values() if p.name != "options"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
+        for name, (annotation, option) in READ_OPTIONS.items()
+    ]
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name in READ_OPTIONS}
+        return function(*args, options=_read_options(**values), **kwargs)
+
+    run.__signature__ = signature.replace(parameters=[*own, *added])
+    annotations = {k: v for k, v in function.__annotations__.items() if k != "options"}
+    run.__annotations__ = {**annotations, **{name: annotation for name, (annotation, _) in READ_OPTIONS.items()}}
+    return run
+
+
 def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs):
     columns = {k: v for k, v in {"lon": lon, "lat": lat, "x": x, "y": y, "velocity": velocity}.items() if v}
     if bbox_crs is not None and bbox is None:
@@ -340,22 +377,12 @@ def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_
 
 
 @_command()
+@_reads_inputs
 def detect(
     inputs: list[Path] = Inputs,
     out: Path = typer.Option(..., "--out", metavar="DIR", help="Output directory.", show_default=False),
     cell_size: float = CellSize,
-    crs: str = Crs,
-    units: str = Units,
-    lon: str = Lon,
-    lat: str = Lat,
-    x: str = X,
-    y: str = Y,
-    velocity: str = Velocity,
-    delimiter: str = Delimiter,
-    decimal: str = Decimal,
-    min_coherence: float = MinCoherence,
-    bbox: tuple[float, float, float, float] = Bbox,
-    bbox_crs: str = BboxCrs,
+    options: ReadOptions = None,  # the read options, declared once (_reads_inputs)
     mask: Path = typer.Option(
         None,
         "--mask",
@@ -425,7 +452,6 @@ def detect(
     from defoscan.pipeline import detect as run_detect
     from defoscan.threshold import ThresholdParameters
 
-    options = _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs)
     chunked = chunk is not None or workers is not None or scheduler is not None
     with _ChunkProgress() if chunked else contextlib.nullcontext() as bar:
         result = run_detect(
@@ -503,24 +529,14 @@ def report(
 
 
 @_command()
+@_reads_inputs
 def grid(
     inputs: list[Path] = Inputs,
     out: Path = typer.Option(
         ..., "--out", metavar="FILE", help="Output GeoTIFF (Cloud-Optimised).", show_default=False
     ),
     cell_size: float = CellSize,
-    crs: str = Crs,
-    units: str = Units,
-    lon: str = Lon,
-    lat: str = Lat,
-    x: str = X,
-    y: str = Y,
-    velocity: str = Velocity,
-    delimiter: str = Delimiter,
-    decimal: str = Decimal,
-    min_coherence: float = MinCoherence,
-    bbox: tuple[float, float, float, float] = Bbox,
-    bbox_crs: str = BboxCrs,
+    options: ReadOptions = None,  # the read options, declared once (_reads_inputs)
 ):
     """Grid the inputs: a COG with a velocity (median, mm/yr) and a count band per track."""
     from defoscan.grid import grid_inputs
@@ -531,7 +547,7 @@ def grid(
     _log("reading")
     datasets = read_inputs(
         [str(p) for p in inputs],
-        _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs),
+        options,
     )
     _log("gridding")
     grids = grid_inputs(datasets, cell_size=cell_size)
@@ -554,6 +570,7 @@ def grid(
 
 
 @_command()
+@_reads_inputs
 def fill(
     inputs: list[Path] = Inputs,
     out: Path = typer.Option(
@@ -570,18 +587,7 @@ def fill(
         callback=_positive,
         help="Metres: cells farther than this from any data stay empty.",
     ),
-    crs: str = Crs,
-    units: str = Units,
-    lon: str = Lon,
-    lat: str = Lat,
-    x: str = X,
-    y: str = Y,
-    velocity: str = Velocity,
-    delimiter: str = Delimiter,
-    decimal: str = Decimal,
-    min_coherence: float = MinCoherence,
-    bbox: tuple[float, float, float, float] = Bbox,
-    bbox_crs: str = BboxCrs,
+    options: ReadOptions = None,  # the read options, declared once (_reads_inputs)
 ):
     """Grid the inputs and fill the gaps: a COG with velocity_filled and velocity bands (a pair per track)."""
     import numpy as np
@@ -597,7 +603,7 @@ def fill(
     _log("reading")
     datasets = read_inputs(
         [str(p) for p in inputs],
-        _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs),
+        options,
     )
     _log("gridding")
     grids = grid_inputs(datasets, cell_size=cell_size)
@@ -628,6 +634,7 @@ def fill(
 
 
 @_command()
+@_reads_inputs
 def synth(
     inputs: list[Path] = typer.Argument(
         None,
@@ -689,18 +696,7 @@ def synth(
         callback=_at_least(1),
         help="With --scenes: signals of each kind in a scene with signals.",
     ),
-    crs: str = Crs,
-    units: str = Units,
-    lon: str = Lon,
-    lat: str = Lat,
-    x: str = X,
-    y: str = Y,
-    velocity: str = Velocity,
-    delimiter: str = Delimiter,
-    decimal: str = Decimal,
-    min_coherence: float = MinCoherence,
-    bbox: tuple[float, float, float, float] = Bbox,
-    bbox_crs: str = BboxCrs,
+    options: ReadOptions = None,  # the read options, declared once (_reads_inputs)
 ):
     """Generate a synthetic training set into OUT, or with --fit, fit a profile of real maps for it.
 
@@ -724,7 +720,7 @@ def synth(
             inputs,
             out,
             cell_size,
-            _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs),
+            options,
         )
         return
     from defoscan.synth.dataset import load_profiles, write_dataset
@@ -864,8 +860,8 @@ def evaluate_scenes(
     ),
 ):
     """Run the detector, the baselines and the ablations on a scene suite and pool their scores into one table."""
+    from defoscan.benchmark.suite import ROWS, results_table, run_suite, scene_names, write_table
     from defoscan.outputs import check_writable_dir, write_json
-    from defoscan.suite import ROWS, results_table, run_suite, scene_names, write_table
 
     if not scenes.is_dir() or not scene_names(str(scenes)):
         raise InputError(scenes, "no scenes here (defoscan synth --scenes --out DIR writes them)")

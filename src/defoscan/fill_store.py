@@ -31,7 +31,7 @@ import zarr
 
 from defoscan.fill import DEFAULT_METHOD, HALO, MAX_DISTANCE, TILE, fill_inputs, make_filler, reach_cells
 from defoscan.fill.tiling import blend_tile, blended, check_tiling, ramp, solve_tile, tile_index, tile_starts
-from defoscan.store import chunk_window, create_array, run_stage, store_like
+from defoscan.store import chunk_window, codecs_for, create_array, run_stage, store_like
 
 FILLED = "velocity_filled"
 TILES = "fill_tiles"
@@ -201,4 +201,5 @@ def _tile_array(group, path, options):
         dtype="float64",
         fill_value=np.nan,
         attributes={"fill_options": options},
+        **codecs_for(group),
     )

@@ -20,7 +20,6 @@ cells empty, which the gap filling bridges. Sparser data are gridded at their ow
 model was not trained at that scale.
 """
 
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +28,7 @@ import rasterio.warp
 from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 
+from defoscan.cores import usable_cores
 from defoscan.crs import WGS84, working_crs
 from defoscan.errors import InputError
 from defoscan.gridspec import GridSpec
@@ -265,7 +265,7 @@ def _sorted_keys(cells, values):
     keys <<= np.uint64(32)
     keys |= flip
     del flip
-    parts = min(_workers(), keys.size // _MIN_SORT_PART)
+    parts = min(usable_cores(), keys.size // _MIN_SORT_PART)
     if parts < 2:
         keys.sort()
         return keys
@@ -275,13 +275,6 @@ def _sorted_keys(cells, values):
     with ThreadPoolExecutor(max_workers=parts) as pool:
         list(pool.map(lambda i: keys[bounds[i] : bounds[i + 1]].sort(), range(parts)))
     return keys
-
-
-def _workers():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def grid_raster(raster, cell_size=None, grid=None, crs=None):

@@ -19,6 +19,7 @@ import shapely
 from pyproj import CRS
 from rasterio.enums import ColorInterp
 
+from defoscan.atomic import atomic_path, json_default, write_json  # noqa: F401 (write_json: re-exported)
 from defoscan.crs import WGS84
 from defoscan.errors import InputError
 
@@ -101,32 +102,6 @@ def staged_directory(out_dir):
             while created != existing and not os.listdir(created):
                 os.rmdir(created)
                 created = os.path.dirname(created)
-
-
-def atomic_path(path):
-    """Context manager yielding a temporary path beside ``path``, renamed to ``path`` on success."""
-    return _AtomicPath(os.fspath(path))
-
-
-class _AtomicPath(contextlib.AbstractContextManager):
-    def __init__(self, path):
-        self.path = path
-        directory = os.path.dirname(os.path.abspath(path))
-        suffix = os.path.splitext(path)[1]
-        handle, self.temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=directory)
-        os.close(handle)
-        os.remove(self.temporary)  # writers (GDAL) want to create the file themselves
-
-    def __enter__(self):
-        return self.temporary
-
-    def __exit__(self, kind, value, traceback):
-        if kind is None:
-            os.replace(self.temporary, self.path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.temporary)
-        return False
 
 
 # One place for the GeoTIFF layout of every raster output (write_cog, and store_outputs writing block by block):
@@ -227,7 +202,7 @@ def write_geojson(path, frame):
         )
     collection = {"type": "FeatureCollection", "features": features}
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(collection, handle, indent=None, separators=(",", ":"), default=_json_default)
+        json.dump(collection, handle, indent=None, separators=(",", ":"), default=json_default)
         handle.write("\n")
 
 
@@ -302,22 +277,5 @@ def add_layer_style(path, layer, qml, name=None):
         )
 
 
-def write_json(path, document):
-    """Write a JSON document (sorted keys, indented), atomically."""
-    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, sort_keys=True, default=_json_default)
-        handle.write("\n")
-
-
 def _plain(row):
-    return {key: _json_default(value) if isinstance(value, np.generic) else value for key, value in row.items()}
-
-
-def _json_default(value):
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    return {key: json_default(value) if isinstance(value, np.generic) else value for key, value in row.items()}

@@ -29,6 +29,7 @@ redoes only what was not finished; with other inputs or parameters it starts afr
 rasters and detections at any chunk size.
 """
 
+import dataclasses
 import glob
 import inspect
 import os
@@ -65,7 +66,7 @@ from defoscan.regions import detections_frame
 from defoscan.regions_store import store_polygons
 from defoscan.result import DetectionResult
 from defoscan.robust import robust_sigma_of_parts
-from defoscan.store import LocalThreads, create_array, release_memory, run_stage, store_like
+from defoscan.store import LocalThreads, codecs_for, create_array, release_memory, run_stage, store_like
 from defoscan.threshold import ThresholdParameters
 from defoscan.tracks import map_grid, read_tracks
 
@@ -224,117 +225,51 @@ def run_detect(
         _check_chunking(chunk, workers, scheduler, out_dir)
     if out_dir is not None:
         check_writable_dir(out_dir)
-    timings = {}
     started = time.perf_counter()
-    model_path, card, threshold = None, None, None
-    if entry.needs_model:  # fail on a bad model file before any work
-        model_path = str(bundled_model_path() if model is None else model)
-        card = _recipe_overrides(load_card(model_path, bundled=model is None), localise, scan_filled)
-        threshold = _probability_threshold(probability_threshold, card, model_path)
-    low_ratio = LOW_THRESHOLD_RATIO if hysteresis else 1.0  # hysteresis off: one cut-off
-    settings = {
-        "detector": entry.name,
-        "cell_size": cell_size,
-        "fill_method": fill_method,
-        "despike": bool(despike),
-        "threshold": threshold,
-        "low_ratio": low_ratio,
-        "parameters": parameters.as_dict(),
-        "baseline": None if baseline is None else baseline.as_dict(),
-        "recipe": None if card is None else card["input"],
-    }
+    model_path, card, threshold = _model_settings(entry, model, probability_threshold, localise, scan_filled)
+    low_threshold = None if threshold is None else (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * threshold
     work = None
-    if chunked:
+    if chunked:  # resume the same run, or start afresh
         work = work_directory(out_dir)
-        fingerprint = {
-            "inputs": [file_identity(p) for p in inputs],
-            "options": options.as_dict(),
-            "mask": None if mask is None else file_identity(mask),
-            "chunk": chunk,
-            "model": None if model_path is None else file_sha256(model_path),
-            "settings": settings,
-            "software": __version__,
-        }
-        _prepare(work, fingerprint, log)
+        settings = {"cell_size": cell_size, "fill_method": fill_method, "despike": bool(despike), "mask": mask}
+        settings.update(parameters=parameters, baseline=baseline, threshold=threshold, low=low_threshold)
+        _prepare(work, _fingerprint(inputs, options, entry, model_path, card, chunk, settings), log)
         _remove_stale_staging(out_dir)
+    timings = {}
     client = cluster = None
-    mark = time.perf_counter()
-    try:  # bad input or an unreachable cluster: one line, and nothing to resume is kept
-        if chunked:
-            client, cluster = _client(workers, scheduler)
-        log("reading")
-        crs, tracks = read_tracks(list(inputs), options, work)
-        cell = choose_cell_size(tracks, cell_size, None if card is None else card["input"])
-        grid = map_grid(crs, tracks, cell)
-        if mask is not None:
-            read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked
-    except InputError:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
-        _close(client, cluster)
-        raise
-    if not chunked:
-        chunk = max(grid.height, grid.width)  # one chunk
-    timings["read_s"] = time.perf_counter() - mark
-    _release_arrow_memory()
-    mask_path = None if mask is None else os.path.abspath(mask)
-    stores, records, noise, spikes = [], [], {}, {}
     try:
-        for index, track in enumerate(tracks):
-            store = MemoryStore() if work is None else os.path.join(work, "store", f"{index}.zarr")
-            mark = time.perf_counter()
-            _open_store(store, grid, chunk, track.name)
-            if track.kind == "points":
-                track.partition(grid, chunk)
-                timings["read_s"] += time.perf_counter() - mark
-                mark = time.perf_counter()
-                log(f"despiking and gridding {track.name}")
-                spikes[track.name] = _grid_points(store, track, chunk, client, progress, despike, mask_path)
-            else:
-                log(f"gridding {track.name}")
-                spikes[track.name] = _grid_rasters(store, track, chunk, client, progress, despike, mask_path)
-            timings["despike_grid_s"] = timings.get("despike_grid_s", 0.0) + time.perf_counter() - mark
-            stores.append((track.name, store))
+        mark = time.perf_counter()
+        try:  # bad input or an unreachable cluster: one line, and nothing to resume is kept
+            if chunked:
+                client, cluster = _client(workers, scheduler)
+            log("reading")
+            crs, tracks = read_tracks(list(inputs), options, work)
+            grid = map_grid(crs, tracks, choose_cell_size(tracks, cell_size, None if card is None else card["input"]))
+            if mask is not None:
+                read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked
+        finally:
+            timings["read_s"] = time.perf_counter() - mark
+        chunk = chunk if chunked else max(grid.shape)  # in memory: one chunk
+        _release_arrow_memory()
+        mask_path = None if mask is None else os.path.abspath(mask)
+        stores, spikes = _grid_tracks(tracks, grid, chunk, work, client, progress, despike, mask_path, log, timings)
         if not any(_cells_with_data(store) for _, store in stores):
             if mask is not None and any(_chunk_total(store, "cells") for _, store in stores):
                 raise InputError(mask, "the mask leaves no cell with data")
             raise InputError(inputs[0], "no valid velocity values to grid")
-        for name, store in stores:
-            mark = time.perf_counter()
-            log(f"filling gaps {name}")
-            fill_store(
-                store,
-                cell_size=cell,
-                chunk=chunk,
-                method=fill_method,
-                client=client,
-                progress=_stage_progress(progress, f"fill {name}"),
-            )
-            timings["fill_s"] = timings.get("fill_s", 0.0) + time.perf_counter() - mark
-            mark = time.perf_counter()
-            log(f"{entry.stage} {name}")
-            run = DetectorSettings(
-                grid=grid,
-                chunk=chunk,
-                parameters=parameters,
-                baseline=baseline,
-                model_path=model_path,
-                recipe=None if card is None else card["input"],
-                threshold=threshold,
-                low_threshold=None if threshold is None else low_ratio * threshold,
-                client=client,
-                progress=_stage_progress(progress, f"scan {name}"),
-                timings=timings,
-            )
-            scanned = timings.get("scan_s", 0.0)
-            regions, noise[name] = entry.run(store, run)
-            polygons = store_polygons(store, grid.transform, chunk=chunk)
-            for region in regions:
-                geometry = polygons[region["label"]]
-                records.append({**region, "geometry": geometry, "kind": "deformation", "track": name})
-                records[-1]["detector"] = entry.name
-            detected = time.perf_counter() - mark - (timings.get("scan_s", 0.0) - scanned)
-            timings["detect_s"] = timings.get("detect_s", 0.0) + detected
+        detecting = DetectorSettings(
+            grid=grid,
+            chunk=chunk,
+            parameters=parameters,
+            baseline=baseline,
+            model_path=model_path,
+            recipe=None if card is None else card["input"],
+            threshold=threshold,
+            low_threshold=low_threshold,
+            client=client,
+            timings=timings,
+        )
+        records, noise = _detect_tracks(stores, entry, detecting, fill_method, progress, log, timings)
     except InputError:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
@@ -349,12 +284,10 @@ def run_detect(
         detector=entry.name,
         model=_model_record(model_path, card),
         probability_threshold=threshold,
-        low_probability_threshold=None if threshold is None else low_ratio * threshold,
+        low_probability_threshold=low_threshold,
         despike=bool(despike),
         baseline=None if baseline is None else baseline.as_dict(),
-        mask=None
-        if mask is None
-        else {"path": mask_path, "cells_removed": [_chunk_total(s, "masked") for _, s in stores]},
+        mask=None if mask is None else _mask_record(mask_path, stores),
         chunk=chunk if chunked else None,
         workers=workers,
         scheduler=scheduler,
@@ -371,6 +304,84 @@ def run_detect(
             shutil.rmtree(work, ignore_errors=True)
             result.kept_in(out_dir)
     return result
+
+
+def _model_settings(entry, model, probability_threshold, localise, scan_filled):
+    """The model file, its card (the scan options applied) and the probability cut-off; all None without a model."""
+    if not entry.needs_model:
+        return None, None, None
+    model_path = str(bundled_model_path() if model is None else model)
+    card = _recipe_overrides(load_card(model_path, bundled=model is None), localise, scan_filled)
+    return model_path, card, _probability_threshold(probability_threshold, card, model_path)
+
+
+def _fingerprint(inputs, options, entry, model_path, card, chunk, settings):
+    """What a chunked run's work depends on (:mod:`defoscan.fingerprint`): a change starts it afresh."""
+    settings = dict(settings)
+    for key in ("parameters", "baseline"):
+        settings[key] = None if settings[key] is None else settings[key].as_dict()
+    settings["mask"] = None if settings["mask"] is None else file_identity(settings["mask"])
+    return {
+        "inputs": [file_identity(p) for p in inputs],
+        "options": options.as_dict(),
+        "detector": entry.name,
+        "model": None if model_path is None else file_sha256(model_path),
+        "recipe": None if card is None else card["input"],
+        "chunk": chunk,
+        "settings": settings,
+        "software": __version__,
+    }
+
+
+def _grid_tracks(tracks, grid, chunk, work, client, progress, despike, mask, log, timings):
+    """Each track's store, despiked and gridded (points) or warped (rasters); their despike records by track."""
+    stores, spikes = [], {}
+    for index, track in enumerate(tracks):
+        store = MemoryStore() if work is None else os.path.join(work, "store", f"{index}.zarr")
+        mark = time.perf_counter()
+        _open_store(store, grid, chunk, track.name)
+        if track.kind == "points":
+            track.partition(grid, chunk)
+            timings["read_s"] += time.perf_counter() - mark
+            mark = time.perf_counter()
+            log(f"despiking and gridding {track.name}")
+            spikes[track.name] = _grid_points(store, track, chunk, client, progress, despike, mask)
+        else:
+            log(f"gridding {track.name}")
+            spikes[track.name] = _grid_rasters(store, track, chunk, client, progress, despike, mask)
+        timings["despike_grid_s"] = timings.get("despike_grid_s", 0.0) + time.perf_counter() - mark
+        stores.append((track.name, store))
+    return stores, spikes
+
+
+def _detect_tracks(stores, entry, settings, fill_method, progress, log, timings):
+    """Fill each track's gaps and run the detector on it; the detection records and the noise records by track."""
+    records, noise = [], {}
+    for name, store in stores:
+        mark = time.perf_counter()
+        log(f"filling gaps {name}")
+        fill_store(
+            store,
+            cell_size=settings.grid.cell_size,
+            chunk=settings.chunk,
+            method=fill_method,
+            client=settings.client,
+            progress=_stage_progress(progress, f"fill {name}"),
+        )
+        timings["fill_s"] = timings.get("fill_s", 0.0) + time.perf_counter() - mark
+        mark, scanned = time.perf_counter(), timings.get("scan_s", 0.0)
+        log(f"{entry.stage} {name}")
+        track_settings = dataclasses.replace(settings, progress=_stage_progress(progress, f"{entry.stage} {name}"))
+        regions, noise[name] = entry.run(store, track_settings)
+        polygons = store_polygons(store, settings.grid.transform, chunk=settings.chunk)
+        for region in regions:
+            records.append(
+                {**region, "geometry": polygons[region["label"]], "kind": "deformation", "track": name}
+                | {"detector": entry.name}
+            )
+        detected = time.perf_counter() - mark - (timings.get("scan_s", 0.0) - scanned)
+        timings["detect_s"] = timings.get("detect_s", 0.0) + detected
+    return records, noise
 
 
 def _checked_detector(name, baseline, model, probability_threshold, localise, scan_filled):
@@ -533,10 +544,11 @@ def despike_chunk(store, i, j, chunk, *, points):
     x, y, v, own = points.block(grid, chunk, i, j, _margin(grid))
     count, residual, local = point_statistics(x, y, v, own, **DESPIKE)
     group = _chunk_group(store, i, j)
+    codecs = codecs_for(group)
     for name, values in (("count", count), ("residual", residual), ("local", local)):
-        group.create_array(name, shape=values.shape, chunks=(max(values.size, 1),), dtype=values.dtype, overwrite=True)[
-            ...
-        ] = values
+        shape, chunks = values.shape, (max(values.size, 1),)
+        stored = group.create_array(name, shape=shape, chunks=chunks, dtype=values.dtype, overwrite=True, **codecs)
+        stored[...] = values
 
 
 def _sigma(store):

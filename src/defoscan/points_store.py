@@ -25,6 +25,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
+from defoscan.atomic import write_json
 from defoscan.crs import crs_label, working_crs
 from defoscan.errors import InputError
 from defoscan.grid import (
@@ -102,7 +103,7 @@ def spill_tables(paths, options, directory):
             "track": stream.track,
             **stream.counts,  # rows dropped as invalid, below --min-coherence, outside --bbox
         }
-        _write_json(record_path, record)
+        write_json(record_path, record)
         records.append(record)
     return records
 
@@ -184,7 +185,7 @@ def project_spills(spills, crs, directory):
             "sources": [m["path"] for m in members],
             **dict(zip(("west", "east", "south", "north"), (float(v) for v in extent), strict=True)),
         }
-        _write_json(record_path, record)
+        write_json(record_path, record)
         projected.append(record)
     return projected
 
@@ -311,9 +312,3 @@ def read_block(directory, grid, chunk, i, j, margin):
 def _column(path, name):
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=[name]):
         yield batch.column(name).to_numpy()
-
-
-def _write_json(path, document):
-    with open(path + ".partial", "w") as handle:
-        json.dump(document, handle)
-    os.replace(path + ".partial", path)

@@ -30,7 +30,17 @@ def create_array(group, name, dtype, chunk, fill_value):
     if name in group:
         return group[name]
     shape = tuple(int(v) for v in group.attrs["shape"])
-    return group.create_array(name, shape=shape, chunks=(chunk, chunk), dtype=dtype, fill_value=fill_value)
+    return group.create_array(
+        name, shape=shape, chunks=(chunk, chunk), dtype=dtype, fill_value=fill_value, **codecs_for(group)
+    )
+
+
+def codecs_for(group):
+    """No compression in an in-memory store (nothing to save on disk; compressing costs the run time), Zarr's
+    default on disk."""
+    from zarr.storage import MemoryStore
+
+    return {"compressors": None} if isinstance(group.store, MemoryStore) else {}
 
 
 def chunk_window(shape, origin, i, j, chunk, context):

@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
+from defoscan.cores import usable_cores
 from defoscan.crs import WGS84, working_crs
 from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, date_columns, find_column
@@ -505,7 +506,7 @@ class _BatchProjector:
             self._guess = working_crs(lon[finite], lat[finite], egms=self._egms)
             # One Transformer serves all threads: pyproj gives each thread its own PROJ object.
             self._transformer = Transformer.from_crs(WGS84, self._guess, always_xy=True)
-            self._pool = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="defoscan-project")
+            self._pool = ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="defoscan-project")
         self._futures.append(self._pool.submit(self._transformer.transform, lon, lat))
 
     def projected_to(self, target):
@@ -523,13 +524,6 @@ class _BatchProjector:
     def close(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _workers():
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _same_crs(a, b):

@@ -15,7 +15,6 @@ The learning rate follows a cosine from ``lr`` down to ``lr / 50`` over all the 
 over the first 5 % of them.
 """
 
-import hashlib
 import json
 import math
 import os
@@ -29,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
 from defoscan import __version__
+from defoscan.fingerprint import digest
 from defoscan.metrics import recall_at_fpr, roc_auc, threshold_at_fpr
 from defoscan.model.augment import augment_window
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, window_input
@@ -349,7 +349,7 @@ def _fingerprint(config, train_windows, val_windows):
         "val": [val_windows.fingerprint, len(val_windows), val_windows.filled],
         "defoscan": __version__,
     }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    return digest(document)
 
 
 def _fresh_state():

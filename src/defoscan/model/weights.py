@@ -7,8 +7,6 @@ or a damaged file, are caught), versions, and the caller's recipe, data profile 
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import defoscan
+from defoscan.atomic import atomic_path
 from defoscan.hashing import file_sha256
 from defoscan.model.networks import AlexNetStyle, build_model
 
@@ -109,21 +108,8 @@ def _card_path(path):
 
 def _atomic_write(path, write):
     """Call ``write(temporary_path)`` then rename onto ``path``: readers never see a half-written file."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as temporary:
         write(temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is as readable as any other
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask():
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def save_model(model, path, card):

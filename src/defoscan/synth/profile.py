@@ -28,13 +28,13 @@ figures are in ``docs/synth-profile.md``.
 import json
 import math
 import os
-import tempfile
 import warnings
 
 import numpy as np
 import xarray as xr
 from scipy import fft, ndimage, optimize
 
+from defoscan.atomic import atomic_path
 from defoscan.despike import despike_grid
 from defoscan.robust import robust_sigma
 from defoscan.synth.coverage import clustered_coverage, coverage_statistics, fit_clustered_coverage
@@ -820,16 +820,9 @@ def save_profile(profile, path):
     """
     path = os.fspath(path)
     _validate(profile, path)
-    handle, temporary = tempfile.mkstemp(prefix=".profile-", suffix=".tmp", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(profile, out, indent=1, sort_keys=True, allow_nan=False)
-            out.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as out:
+        json.dump(profile, out, indent=1, sort_keys=True, allow_nan=False)
+        out.write("\n")
 
 
 def load_profile(path):

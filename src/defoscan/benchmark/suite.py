@@ -18,7 +18,6 @@ row or scene is run again. The run directories keep ``detections.geojson`` and `
 
 import dataclasses
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ import shapely
 
 from defoscan import log
 from defoscan.evaluate import VELOCITY_BANDS, band_label, examined_area_km2, f1_score, read_polygons, score
+from defoscan.fingerprint import digest, file_identity
 from defoscan.outputs import write_json
 from defoscan.real_data import dataset_files, real_data_dir
 from defoscan.synth.sources import KINDS
@@ -400,16 +400,13 @@ def detect_options(options):
 def _fingerprint(row, paths, models_dir):
     """What a kept result was made from: the row, its model's bytes, the inputs' names, sizes and times."""
     made_by = {"name": row.name, "options": row.options, "model": row.model}  # not the label: wording may change
-    digest = hashlib.sha256(json.dumps(made_by, sort_keys=True).encode())
     model = row_model(row, models_dir)
     if model is None:
         from defoscan.pipeline import bundled_model_path
 
         model = str(bundled_model_path()) if row.options.get("detector", "cnn") == "cnn" else None
-    for path in ([model] if model else []) + list(paths):
-        stat = os.stat(path)
-        digest.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
+    files = [file_identity(path) for path in ([model] if model else []) + list(paths)]
+    return digest({"made_by": made_by, "files": files})
 
 
 def _read_kept(path, mark):

@@ -1,14 +1,13 @@
-"""The scene benchmark (``defoscan.suite``): pooling with known answers, the table and goals, a run that resumes,
-the real-data checks, and the command's bad input."""
+"""The scene benchmark (``defoscan.benchmark.suite``): pooling with known answers, the table and goals, a run that
+resumes, the real-data checks, and the command's bad input."""
 
 import json
 import os
 
 import pytest
 
-import defoscan.suite
-from defoscan.cli import main
-from defoscan.suite import (
+import defoscan.benchmark.suite
+from defoscan.benchmark.suite import (
     KEPT,
     REAL_CHECKS,
     ROWS,
@@ -21,6 +20,7 @@ from defoscan.suite import (
     scene_names,
     write_table,
 )
+from defoscan.cli import main
 from defoscan.synth.scene import make_scene, write_scene
 
 THRESHOLD = Row("threshold", "baseline", "thresholding", {"detector": "threshold"})
@@ -145,7 +145,7 @@ def test_suite_runs_scores_and_resumes(scenes, tmp_path, monkeypatch):
     def no_detect(*args, **kwargs):
         raise AssertionError("ran again")
 
-    monkeypatch.setattr(defoscan.suite, "_detect", no_detect)
+    monkeypatch.setattr(defoscan.benchmark.suite, "_detect", no_detect)
     again = run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=False)
     assert again["rows"][0]["pooled"] == pooled
     stat = os.stat(scenes / "scene-001.csv")
@@ -202,8 +202,8 @@ def test_command_bad_input_is_one_line_and_exit_2(tmp_path, scenes, capsys):
 
 def test_detect_options_make_parameter_classes_from_plain_dicts():
     from defoscan.ada import AdaParameters
+    from defoscan.benchmark.suite import detect_options
     from defoscan.hotspot import HotspotParameters
-    from defoscan.suite import detect_options
     from defoscan.threshold import ThresholdParameters
 
     options = {"detector": "threshold", "parameters": {"k": 4.5}}

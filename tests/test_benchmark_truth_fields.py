@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from defoscan.truth_fields import (
+from defoscan.benchmark.truth_fields import (
     add_spikes,
     blocked_holdout,
     bowls,
