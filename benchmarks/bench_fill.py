@@ -30,8 +30,8 @@ from scipy import ndimage
 from defoscan.benchmark.truth_fields import blocked_holdout, clustered_mask, synthetic_map
 from defoscan.fill import METHODS, fill_array, reach_cells
 from defoscan.fill.tiling import chunk_margin, grid_origin
-from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
+from defoscan.tracks import grid_inputs
 
 NAME = "fill"
 ORDER = ("nearest", "linear", "knn", "softimpute", "completion")

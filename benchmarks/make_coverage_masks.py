@@ -31,9 +31,9 @@ import h5py
 import numpy as np
 from skimage.morphology import convex_hull_image
 
-from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
 from defoscan.synth.coverage import clustered_coverage, coverage_statistics, fit_clustered_coverage, real_masks
+from defoscan.tracks import grid_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "defoscan" / "data" / "coverage" / "real_masks.npz"

@@ -19,10 +19,10 @@ import numpy as np  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 
 from defoscan.figures import VELOCITY_CMAP, symmetric_limit  # noqa: E402
-from defoscan.grid import grid_inputs  # noqa: E402
 from defoscan.io import read_inputs  # noqa: E402
 from defoscan.synth.sample import draw_sample  # noqa: E402
 from defoscan.synth.sources import KINDS  # noqa: E402
+from defoscan.tracks import grid_inputs  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "figures", "synth_gallery.png")

@@ -32,12 +32,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from defoscan.grid import grid_inputs  # noqa: E402
 from defoscan.io import read_inputs  # noqa: E402
 from defoscan.real_data import real_data_dir  # noqa: E402
 from defoscan.synth.coverage import coverage_statistics  # noqa: E402
 from defoscan.synth.profile import fit_profile  # noqa: E402
 from defoscan.synth.sample import draw_sample  # noqa: E402
+from defoscan.tracks import grid_inputs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = real_data_dir() or ROOT.parent / "shared" / "data" / "real"  # the real maps are never bundled

@@ -18,13 +18,13 @@ from scipy.stats import theilslopes
 
 from defoscan.despike import despike_points
 from defoscan.fill import fill_array
-from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
 from defoscan.model import load_model
 from defoscan.model.inputs import window_input
 from defoscan.pipeline import bundled_model_path
 from defoscan.real_data import dataset_files, real_data_dir
 from defoscan.scan import cell_probability, localise_mode
+from defoscan.tracks import grid_inputs
 
 T022 = dataset_files("ustica", real_data_dir() or "../shared/data/real")[0]  # real data: never bundled
 CELL = 50.0

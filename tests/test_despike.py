@@ -6,10 +6,10 @@ from affine import Affine
 from pyproj import Transformer
 
 from defoscan.despike import despike_grid, despike_points
-from defoscan.grid import grid_inputs
 from defoscan.io import read_input
 from defoscan.points import make_points
 from defoscan.raster import make_raster
+from defoscan.tracks import grid_inputs
 
 CELL = 50.0
 SHINMOEDAKE = (130.883, 31.911)  # lon, lat

@@ -10,8 +10,8 @@ from scipy import ndimage
 
 from defoscan.benchmark.truth_fields import blocked_holdout, clustered_mask
 from defoscan.fill import DEFAULT_METHOD, METHODS, fill_array, fill_grid, reach_cells
-from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
+from defoscan.tracks import grid_inputs
 
 
 @pytest.fixture(scope="module")

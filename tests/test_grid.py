@@ -15,7 +15,6 @@ from defoscan.grid import (
     cell_medians,
     check_grid_size,
     default_cell_size,
-    grid_inputs,
     grid_points,
     grid_raster,
     model_cell_size,
@@ -28,6 +27,7 @@ from defoscan.gridspec import GridSpec
 from defoscan.io import read_input, read_inputs
 from defoscan.points import make_points
 from defoscan.raster import raster_transform
+from defoscan.tracks import grid_inputs
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CELL_SIZES = st.sampled_from([5.0, 10.0, 20.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 30.0, 7.5])

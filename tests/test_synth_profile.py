@@ -12,7 +12,6 @@ from functools import cache
 import numpy as np
 import pytest
 
-from defoscan.grid import grid_inputs
 from defoscan.io import read_inputs
 from defoscan.synth import noise
 from defoscan.synth import sample as sample_module
@@ -31,6 +30,7 @@ from defoscan.synth.profile import (
 )
 from defoscan.synth.sample import draw_sample
 from defoscan.synth.variogram import empirical_variogram
+from defoscan.tracks import grid_inputs
 
 # --- maps of known truth --------------------------------------------------------------------------------------------
 

@@ -13,6 +13,16 @@ import tempfile
 import numpy as np
 
 
+def _read_umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+# Read once, at import: os.umask can only be read by setting it, which is not safe once threads write files.
+_UMASK = _read_umask()
+
+
 def atomic_path(path):
     """Context manager yielding a temporary path beside ``path``, renamed to ``path`` if the block succeeds.
 
@@ -36,6 +46,9 @@ class _AtomicPath(contextlib.AbstractContextManager):
 
     def __exit__(self, kind, value, traceback):
         if kind is None:
+            if os.path.isfile(self.temporary):
+                # Some writers create their file 0600 (as mkstemp does); an output is as readable as any other file.
+                os.chmod(self.temporary, 0o666 & ~_UMASK)
             os.replace(self.temporary, self.path)
         else:
             with contextlib.suppress(FileNotFoundError):
@@ -48,13 +61,6 @@ def write_json(path, document, *, indent=2):
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=indent, sort_keys=True, default=json_default)
         handle.write("\n")
-
-
-def save_npz(path, **arrays):
-    """``numpy.savez`` of the arrays, atomically."""
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as handle:  # a file object: savez would append ".npz" to a name
-            np.savez(handle, **arrays)
 
 
 def json_default(value):

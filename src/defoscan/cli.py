@@ -539,9 +539,9 @@ def grid(
     options: ReadOptions = None,  # the read options, declared once (_reads_inputs)
 ):
     """Grid the inputs: a COG with a velocity (median, mm/yr) and a count band per track."""
-    from defoscan.grid import grid_inputs
     from defoscan.io import read_inputs
     from defoscan.outputs import check_writable_dir, write_cog
+    from defoscan.tracks import grid_inputs
 
     check_writable_dir(os.path.dirname(os.path.abspath(out)))
     _log("reading")
@@ -593,9 +593,9 @@ def fill(
     import numpy as np
 
     from defoscan.fill import METHODS, fill_grid
-    from defoscan.grid import grid_inputs
     from defoscan.io import read_inputs
     from defoscan.outputs import check_writable_dir, write_cog
+    from defoscan.tracks import grid_inputs
 
     if method not in METHODS:
         raise InputError(None, f"unknown fill method {method!r}; choose from {', '.join(METHODS)}")
@@ -1121,10 +1121,10 @@ def _synth_fit(inputs, out, cell_size, options):
     """``synth --fit``: one profile per track of the gridded inputs, written to ``out`` (a list if several)."""
     import json
 
-    from defoscan.grid import grid_inputs
     from defoscan.io import read_inputs
     from defoscan.outputs import atomic_path
     from defoscan.synth.profile import fit_profile, save_profile
+    from defoscan.tracks import grid_inputs
 
     _log("reading")
     datasets = read_inputs([str(p) for p in inputs], options)

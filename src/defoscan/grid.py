@@ -131,23 +131,46 @@ def grid_points(points, cell_size=None, grid=None):
             raise ValueError("no valid points to grid")
         cell_size = cell_size or default_cell_size(points)
         grid = GridSpec.aligned(points_crs(points), cell_size, x.min(), x.max(), y.min(), y.max())
+    median, count = median_grid(x, y, v, grid)
+    return make_raster(
+        median,
+        grid.transform,
+        grid.crs,
+        count=count,
+        track=points.attrs.get("track"),
+        sources=points.attrs.get("sources", []),
+    )
+
+
+def median_grid(x, y, v, grid):
+    """Per-cell median velocity and point count of points on a grid (a map, or a chunk of it); points outside it
+    are ignored.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Finite coordinates in the grid's CRS.
+    v : numpy.ndarray of float32
+        Finite velocities.
+    grid : defoscan.gridspec.GridSpec
+
+    Returns
+    -------
+    median : numpy.ndarray of float32
+        ``grid.shape``, NaN in cells without a point.
+    count : numpy.ndarray of uint32
+        ``grid.shape``.
+    """
     rows, cols = cell_indices(x, y, grid)
     inside = (cols >= 0) & (cols < grid.width) & (rows >= 0) & (rows < grid.height)
     if not inside.all():
         rows, cols, v = rows[inside], cols[inside], v[inside]
-    flat = rows
+    flat = rows  # in place: a country's points make these arrays large
     flat *= grid.width
     flat += cols
     del cols
     median, count = cell_medians(flat, v, grid.width * grid.height)
-    return make_raster(
-        median.reshape(grid.height, grid.width),
-        grid.transform,
-        grid.crs,
-        count=count.reshape(grid.height, grid.width),
-        track=points.attrs.get("track"),
-        sources=points.attrs.get("sources", []),
-    )
+    return median.reshape(grid.shape), count.reshape(grid.shape)
 
 
 def cell_indices(x, y, grid):
@@ -339,102 +362,6 @@ def default_raster_cell_size(raster, crs):
     return nearest_nice_size(transform.a)
 
 
-def grid_inputs(datasets, cell_size=None):
-    """Grid several inputs (one per track) onto one common aligned grid.
-
-    Parameters
-    ----------
-    datasets : sequence of xarray.Dataset
-        All points datasets (in one CRS) or all raster datasets.
-    cell_size : float, optional
-
-    Returns
-    -------
-    list of xarray.Dataset
-        One gridded dataset per track, all on the same grid. Rasters of one track (adjacent tiles) are
-        mosaicked: a count-weighted mean where they overlap.
-
-    Raises
-    ------
-    InputError
-        If the common grid would be too large to hold (usually a wrong CRS or unit).
-    """
-    source = (datasets[0].attrs.get("sources") or [None])[0]
-    if "point" in datasets[0].dims:
-        grid = points_grid(datasets, cell_size)
-        return [grid_points(ds, grid=grid) for ds in datasets]
-    crs = raster_working_crs(datasets[0])
-    cell_size = cell_size or min(default_raster_cell_size(ds, crs) for ds in datasets)
-    boxes = [rasterio.warp.transform_bounds(CRS.from_user_input(ds.rio.crs), crs, *ds.rio.bounds()) for ds in datasets]
-    grid = GridSpec.aligned(
-        crs,
-        cell_size,
-        min(b[0] for b in boxes),
-        max(b[2] for b in boxes) - 1e-6 * cell_size,
-        min(b[1] for b in boxes) + 1e-6 * cell_size,
-        max(b[3] for b in boxes),
-    )
-    check_grid_size(grid, source)
-    return mosaic_tracks([grid_raster(ds, grid=grid) for ds in datasets])
-
-
-def points_grid(datasets, cell_size=None):
-    """The common grid of several points datasets (one per track): their extent, the smallest default cell.
-
-    Parameters
-    ----------
-    datasets : sequence of xarray.Dataset
-        Points datasets in one CRS.
-    cell_size : float, optional
-
-    Returns
-    -------
-    GridSpec
-
-    Raises
-    ------
-    InputError
-        If the grid would be too large to hold (usually a wrong CRS or unit).
-    """
-    crs = points_crs(datasets[0])
-    cell_size = cell_size or min(default_cell_size(ds) for ds in datasets)
-    west = min(float(ds["x"].min()) for ds in datasets)
-    east = max(float(ds["x"].max()) for ds in datasets)
-    south = min(float(ds["y"].min()) for ds in datasets)
-    north = max(float(ds["y"].max()) for ds in datasets)
-    grid = GridSpec.aligned(crs, cell_size, west, east, south, north)
-    check_grid_size(grid, (datasets[0].attrs.get("sources") or [None])[0])
-    return grid
-
-
-def mosaic_tracks(grids):
-    """Join grids of the same track (on one grid definition) into one; tracks stay apart, in first-seen order.
-
-    Where grids of one track overlap, velocity is the count-weighted mean and counts add up.
-    """
-    merged = {}
-    for grid in grids:
-        track = grid.attrs.get("track", "")
-        if track not in merged:
-            merged[track] = grid
-            continue
-        first = merged[track]
-        counts = first["count"].values.astype(np.float64), grid["count"].values.astype(np.float64)
-        total = counts[0] + counts[1]
-        weighted = sum(np.nan_to_num(g["velocity"].values) * c for g, c in zip((first, grid), counts, strict=True))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            velocity = np.where(total > 0, weighted / total, np.nan)
-        merged[track] = make_raster(
-            velocity,
-            first.rio.transform(recalc=True),
-            first.rio.crs.to_wkt(),
-            count=total,
-            track=track or None,
-            sources=[*first.attrs.get("sources", []), *grid.attrs.get("sources", [])],
-        )
-    return list(merged.values())
-
-
 def check_grid_size(grid, path=None, max_cells=2_000_000_000):
     """Refuse grids too large to hold (a wrong CRS or unit usually), with a clear message."""
     if grid.width * grid.height > max_cells:
@@ -461,32 +388,13 @@ def _warp(values, src_crs, src_transform, grid, resampling):
     return out
 
 
-def data_cell_size(datasets):
-    """The inputs' own default cell size: the finest of the datasets' defaults (module notes).
-
-    Parameters
-    ----------
-    datasets : sequence of xarray.Dataset
-        All points datasets (in one CRS) or all raster datasets, as read.
-
-    Returns
-    -------
-    float
-        Metres.
-    """
-    if "point" in datasets[0].dims:
-        return min(default_cell_size(ds) for ds in datasets)
-    crs = raster_working_crs(datasets[0])
-    return min(default_raster_cell_size(ds, crs) for ds in datasets)
-
-
 def model_cell_size(data_cell, model_cell, scannable=1.0):
     """The cell size to scan at with a model: the model's own where the data support it, else the data's.
 
     Parameters
     ----------
     data_cell : float
-        The data's own default (:func:`data_cell_size`), metres.
+        The data's own default (the finest of the tracks' :func:`default_cell_size`), metres.
     model_cell : float
         The cell size the model was trained on (its card's ``input.cell_size``), metres.
     scannable : float
@@ -566,29 +474,6 @@ def _reached_blocks(passing, span):
         for dj in range(span):
             reached[di:, dj:] |= passing[: passing.shape[0] - di, : passing.shape[1] - dj]
     return reached
-
-
-def scan_cell_size(datasets, recipe):
-    """The default cell size of a model's scan: :func:`model_cell_size` of the data read, as ``detect`` takes it.
-
-    Parameters
-    ----------
-    datasets : sequence of xarray.Dataset
-        All points datasets or all rasters, as read.
-    recipe : dict
-        The model card's input recipe (``cell_size``, ``window``, ``min_valid``).
-
-    Returns
-    -------
-    cell : float
-        Metres.
-    warning : str or None
-        As :func:`model_cell_size` gives it.
-    """
-    model_cell = float(recipe["cell_size"])
-    cells = np.unique(np.concatenate([data_cells(ds, model_cell) for ds in datasets]), axis=0)
-    share = scannable_share(cells, int(recipe["window"]), float(recipe.get("min_valid", 0.5)))
-    return model_cell_size(data_cell_size(datasets), model_cell, share)
 
 
 def data_cells(dataset, cell_size):

@@ -124,28 +124,3 @@ def keep_cells(mask, transform, shape, crs):
             resampling=Resampling.nearest,
         )
     return np.isfinite(values) & (values != 0)
-
-
-def apply_mask(grid, mask):
-    """A gridded dataset with the velocity and points of the cells outside the mask removed.
-
-    Parameters
-    ----------
-    grid : xarray.Dataset
-        ``velocity`` and ``count`` on the working grid (CRS and transform attached).
-    mask : dict
-        From :func:`read_mask`.
-
-    Returns
-    -------
-    grid : xarray.Dataset
-        A new dataset; cells outside: velocity NaN, count 0.
-    removed : int
-        Cells with data that the mask removed.
-    """
-    keep = keep_cells(mask, grid.rio.transform(recalc=True), grid["velocity"].shape, grid.rio.crs)
-    had_data = np.isfinite(grid["velocity"].values)
-    masked = grid.copy()
-    masked["velocity"] = grid["velocity"].where(keep)
-    masked["count"] = grid["count"].where(keep, 0).astype(grid["count"].dtype)
-    return masked, int((had_data & ~keep).sum())

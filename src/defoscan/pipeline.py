@@ -54,7 +54,7 @@ from defoscan.errors import InputError
 from defoscan.fill import DEFAULT_METHOD
 from defoscan.fill_store import fill_store
 from defoscan.fingerprint import file_identity, same
-from defoscan.grid import cell_indices, cell_medians, model_cell_size, scannable_share
+from defoscan.grid import median_grid, model_cell_size, scannable_share
 from defoscan.gridspec import GridSpec
 from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
@@ -588,16 +588,13 @@ def grid_chunk(store, i, j, chunk, *, points, sigma, despike=True, mask=None):
         spike, summary = point_spikes(x, y, v, own, statistics, np.nan if sigma is None else float(sigma), **DESPIKE)
         kept = own[~spike]
         record = {key: int(summary[key]) for key in record}
-    rows_slice, cols_slice = grid.chunk_slices(i, j, chunk)
-    height, width = rows_slice.stop - rows_slice.start, cols_slice.stop - cols_slice.start
-    rows, cols = cell_indices(x[kept], y[kept], grid)
-    rows -= i * chunk
-    cols -= j * chunk
-    median, count = cell_medians(rows * width + cols, v[kept], height * width)
-    record.update(cells=int(np.count_nonzero(count)), masked=_masked(median, count, grid.chunk(i, j, chunk), mask))
+    window = grid.chunk(i, j, chunk)
+    median, count = median_grid(x[kept], y[kept], v[kept], window)
+    record.update(cells=int(np.count_nonzero(count)), masked=_masked(median.ravel(), count.ravel(), window, mask))
     group = zarr.open_group(store_like(store), mode="r+")
-    group["velocity"][rows_slice, cols_slice] = median.reshape(height, width)
-    group["count"][rows_slice, cols_slice] = count.reshape(height, width)
+    rows, cols = grid.chunk_slices(i, j, chunk)
+    group["velocity"][rows, cols] = median
+    group["count"][rows, cols] = count
     _chunk_group(store, i, j).attrs.update(record)
 
 
@@ -633,11 +630,10 @@ def _grid_rasters(store, track, chunk, client, progress, despike, mask):
 
 def warp_map(store, i, j, chunk, *, raster):
     """The map warped from the track's rasters (:meth:`defoscan.tracks.RasterTrack.warp`), as one chunk."""
-    grid = store_grid(store)
-    velocity, count = raster.warp(grid)
+    gridded = raster.gridded(store_grid(store))
     group = zarr.open_group(store_like(store), mode="r+")
-    group["velocity"][...] = velocity
-    group["count"][...] = np.where(np.isfinite(velocity), np.maximum(np.rint(count), 1), 0)
+    group["velocity"][...] = gridded["velocity"].values
+    group["count"][...] = gridded["count"].values
 
 
 def despike_raster(store, i, j, chunk, **_):

@@ -30,6 +30,7 @@ from defoscan.grid import (
     data_cells,
     default_raster_cell_size,
     grid_raster,
+    median_grid,
     occupied_cells,
     raster_working_crs,
 )
@@ -37,6 +38,7 @@ from defoscan.gridspec import GridSpec
 from defoscan.io import input_format, join_tracks, read_inputs
 from defoscan.io.filters import COUNT_ATTRS
 from defoscan.points import points_crs
+from defoscan.raster import make_raster
 
 
 @dataclass
@@ -86,6 +88,11 @@ class PointsInMemory:
     def partition(self, grid, chunk):
         """Nothing to do: the points are held (the blocks are cut from them)."""
         return self
+
+    def gridded(self, grid):
+        """The points on ``grid`` as a raster dataset: per-cell median velocity and count."""
+        median, count = median_grid(self.x, self.y, self.velocity, grid)
+        return make_raster(median, grid.transform, grid.crs, count=count, track=self.name, sources=self.sources)
 
     def block(self, grid, chunk, i, j, margin):
         """Points of chunk ``(i, j)`` and of its surroundings within ``margin`` metres, as
@@ -191,7 +198,7 @@ class RasterTrack:
     def warp(self, grid):
         """Velocity and count of the track on ``grid``: each raster averaged into the cells,
         frames of the track joined by a count-weighted mean where they overlap (:func:`defoscan.grid.grid_raster`,
-        :func:`defoscan.grid.mosaic_tracks`)."""
+        a count-weighted mean)."""
         total = np.zeros(grid.shape)
         weighted = np.zeros(grid.shape)
         for raster in self.rasters:
@@ -202,6 +209,12 @@ class RasterTrack:
         with np.errstate(invalid="ignore", divide="ignore"):
             velocity = np.where(total > 0, weighted / total, np.nan)
         return velocity.astype(np.float32), total
+
+    def gridded(self, grid):
+        """The rasters on ``grid`` as one raster dataset (velocity, count)."""
+        velocity, count = self.warp(grid)
+        count = np.where(np.isfinite(velocity), np.maximum(np.rint(count), 1), 0)
+        return make_raster(velocity, grid.transform, grid.crs, count=count, track=self.name, sources=self.sources)
 
 
 def read_tracks(inputs, options, spill_directory=None):
@@ -238,6 +251,20 @@ def read_tracks(inputs, options, spill_directory=None):
         return _streamed_tracks(inputs, options, spill_directory)
     else:
         datasets = read_inputs(list(inputs), options)
+    crs, tracks = tracks_of(datasets)
+    if spill_directory is None or tracks[0].kind == "raster":
+        return crs, tracks
+    return crs, [_written(track, spill_directory, index) for index, track in enumerate(tracks)]
+
+
+def tracks_of(datasets):
+    """The tracks of datasets as read (:func:`defoscan.io.read_inputs`): held in memory.
+
+    Returns
+    -------
+    crs : pyproj.CRS
+    tracks : list of PointsInMemory or RasterTrack
+    """
     if "point" not in datasets[0].dims:
         crs = raster_working_crs(datasets[0])
         grouped = {}
@@ -256,11 +283,31 @@ def read_tracks(inputs, options, spill_directory=None):
         return crs, tracks
     tracks = [PointsInMemory.from_dataset(points) for points in datasets]
     if any(t.rows == 0 for t in tracks):
-        raise InputError(inputs[0], "no valid velocity values to grid")
-    crs = points_crs(datasets[0])
-    if spill_directory is None:
-        return crs, tracks
-    return crs, [_written(track, spill_directory, index) for index, track in enumerate(tracks)]
+        raise InputError((datasets[0].attrs.get("sources") or [None])[0], "no valid velocity values to grid")
+    return points_crs(datasets[0]), tracks
+
+
+def grid_inputs(datasets, cell_size=None):
+    """Grid datasets as read onto one common grid, whole and as read (no despiking): one raster dataset per track.
+
+    Points: per-cell medians and counts (:func:`defoscan.grid.median_grid`); rasters: averaged into the cells,
+    frames of one track joined (:meth:`RasterTrack.warp`). The grid is the pipeline's (:func:`map_grid`) at
+    ``cell_size``, by default the finest of the tracks' own defaults.
+
+    Parameters
+    ----------
+    datasets : sequence of xarray.Dataset
+        All points datasets (in one CRS) or all raster datasets.
+    cell_size : float, optional
+
+    Returns
+    -------
+    list of xarray.Dataset
+        :mod:`defoscan.raster` datasets (``velocity``, ``count``), one per track, all on the same grid.
+    """
+    crs, tracks = tracks_of(join_tracks(datasets))
+    grid = map_grid(crs, tracks, cell_size or min(track.default_cell_size() for track in tracks))
+    return [track.gridded(grid) for track in tracks]
 
 
 def _streamed_tracks(inputs, options, directory):
