@@ -18,7 +18,7 @@ def readme_python():
 
 
 def test_the_readme_python_gives_what_the_command_line_writes(tmp_path, monkeypatch):
-    points, truths, info = make_scene(3, shape=(300, 300))  # 15 x 15 km with signals, spikes and gaps
+    points, truths, info = make_scene(5, shape=(300, 300))  # 15 x 15 km with signals, spikes and gaps
     csv, _, _ = write_scene(str(tmp_path), "scene", points, truths, info)
     detect([csv], str(tmp_path / "cli"))  # what `defoscan detect` runs
     code = readme_python()

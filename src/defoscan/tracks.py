@@ -305,9 +305,14 @@ def grid_inputs(datasets, cell_size=None):
     list of xarray.Dataset
         :mod:`defoscan.raster` datasets (``velocity``, ``count``), one per track, all on the same grid.
     """
-    crs, tracks = tracks_of(join_tracks(datasets))
+    joined = join_tracks(datasets)
+    crs, tracks = tracks_of(joined)
     grid = map_grid(crs, tracks, cell_size or min(track.default_cell_size() for track in tracks))
-    return [track.gridded(grid) for track in tracks]
+    declared = {(ds.attrs.get("track") or "all"): ds.attrs.get("track") or "" for ds in joined}
+    gridded = [track.gridded(grid) for track in tracks]
+    for raster, track in zip(gridded, tracks, strict=True):  # an unnamed track stays unnamed (not "all")
+        raster.attrs["track"] = declared[track.name]
+    return gridded
 
 
 def _streamed_tracks(inputs, options, directory):
