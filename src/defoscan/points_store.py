@@ -25,7 +25,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
-from defoscan.atomic import write_json
+from defoscan.atomic import atomic_path, write_json
 from defoscan.crs import crs_label, working_crs
 from defoscan.errors import InputError
 from defoscan.grid import (
@@ -81,18 +81,14 @@ def spill_tables(paths, options, directory):
         stream = stream_table(open_table(path, options), options)
         target = os.path.join(directory, f"{index}.parquet")
         rows = 0
-        try:
-            with pq.ParquetWriter(target + ".partial", SPILL_SCHEMA) as writer:
+        # An InputError (no row left: the stream says why) leaves no partial spill behind.
+        with atomic_path(target) as temporary:
+            with pq.ParquetWriter(temporary, SPILL_SCHEMA) as writer:
                 for a, b, velocity in stream.batches:
                     rows += a.size
                     writer.write_batch(pa.record_batch([a, b, velocity], schema=SPILL_SCHEMA))
-        except InputError:  # no row left (the stream says why): leave no partial spill behind
-            os.remove(target + ".partial")
-            raise
-        if rows == 0:
-            os.remove(target + ".partial")
-            raise InputError(path, "no row has finite coordinates and a finite velocity")
-        os.replace(target + ".partial", target)
+            if rows == 0:
+                raise InputError(path, "no row has finite coordinates and a finite velocity")
         record = {
             "path": os.path.abspath(path),
             "file": target,
@@ -161,7 +157,7 @@ def project_spills(spills, crs, directory):
         target = os.path.join(directory, f"{index}.parquet")
         extent = [np.inf, -np.inf, np.inf, -np.inf]
         rows = 0
-        with pq.ParquetWriter(target + ".partial", POINT_SCHEMA) as writer:
+        with atomic_path(target) as temporary, pq.ParquetWriter(temporary, POINT_SCHEMA) as writer:
             for spill in members:
                 source = CRS.from_wkt(spill["crs"])
                 transformer = None if source == crs else Transformer.from_crs(source, crs, always_xy=True)
@@ -177,7 +173,6 @@ def project_spills(spills, crs, directory):
                         max(extent[3], y.max()),
                     ]
                     writer.write_batch(pa.record_batch([x, y, batch.column("velocity")], schema=POINT_SCHEMA))
-        os.replace(target + ".partial", target)
         record = {
             "track": track,
             "file": target,

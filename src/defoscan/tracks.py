@@ -23,6 +23,7 @@ import rasterio.warp
 import xarray as xr
 from pyproj import CRS
 
+from defoscan.atomic import atomic_path
 from defoscan.errors import InputError
 from defoscan.grid import (
     cell_indices,
@@ -175,7 +176,7 @@ class RasterTrack:
 
     @property
     def extent(self):
-        """``(west, east, south, north)`` of the rasters in the working CRS (a hair inside the far edges)."""
+        """``(west, east, south, north)`` of the rasters in the working CRS (far edges: see :func:`map_grid`)."""
         boxes = [
             rasterio.warp.transform_bounds(CRS.from_user_input(r.rio.crs), self.crs, *r.rio.bounds())
             for r in self.rasters
@@ -340,8 +341,8 @@ def _written(track, directory, index):
     os.makedirs(os.path.join(directory, "projected"), exist_ok=True)
     target = os.path.join(directory, "projected", f"{index}.parquet")
     table = pa.table([track.x, track.y, track.velocity], schema=POINT_SCHEMA)
-    pq.write_table(table, target + ".partial")
-    os.replace(target + ".partial", target)
+    with atomic_path(target) as temporary:
+        pq.write_table(table, temporary)
     west, east, south, north = track.extent
     record = {"track": track.name, "file": target, "rows": track.rows, "sources": track.sources}
     record.update(west=west, east=east, south=south, north=north)
@@ -361,7 +362,7 @@ def map_grid(crs, tracks, cell_size):
     extents = [t.extent for t in tracks]
     west, east = min(e[0] for e in extents), max(e[1] for e in extents)
     south, north = min(e[2] for e in extents), max(e[3] for e in extents)
-    if tracks[0].kind == "raster":  # a raster's far edges are not cells of it (grid_inputs' rule)
+    if tracks[0].kind == "raster":  # a raster's far edges are not cells of it (as defoscan.grid.grid_raster has it)
         east, south = east - 1e-6 * cell_size, south + 1e-6 * cell_size
     grid = GridSpec.aligned(crs, cell_size, west, east, south, north)
     check_grid_size(grid, (tracks[0].sources or [None])[0])
