@@ -66,3 +66,18 @@ def test_chunk_window_clips_the_context_to_the_map():
     assert target == (slice(20, 25), slice(0, 10))
     assert origin == (116, -7)
     assert np.arange(30)[block[1]][core[2] : core[3]].tolist() == list(range(10))
+
+
+def test_arrays_are_never_chunked_longer_than_the_map():
+    """An in-memory run is one chunk of max(shape) a side: on a long strip its buffer must stay the strip's size."""
+    from zarr.storage import MemoryStore
+
+    from defoscan.store import create_array
+
+    group = zarr.open_group(MemoryStore(), mode="w")
+    group.attrs["shape"] = [10, 5000]
+    strip = create_array(group, "velocity", "float32", 5000, np.nan)
+    assert strip.chunks == (10, 5000)
+    strip[...] = np.ones((10, 5000), dtype=np.float32)
+    assert strip.nbytes == 10 * 5000 * 4 and float(strip[...].sum()) == 50_000.0
+    assert create_array(group, "count", "uint32", 64, 0).chunks == (10, 64)  # a chunked run's chunks are kept

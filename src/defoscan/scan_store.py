@@ -18,7 +18,7 @@ import torch
 import zarr
 
 from defoscan.hashing import file_sha256
-from defoscan.store import chunk_window, create_array, run_stage, store_like
+from defoscan.store import chunk_shape, chunk_window, create_array, run_stage, store_like
 
 PROBABILITY = "probability"
 
@@ -83,7 +83,7 @@ def scan_store(path, model_path, *, chunk=1024, client=None, progress=None, thre
     """
     group = zarr.open_group(store_like(path), mode="r+")
     probability = create_array(group, PROBABILITY, "float32", chunk, np.nan)
-    if tuple(probability.chunks) != (chunk, chunk):
+    if tuple(probability.chunks) != chunk_shape(probability.shape, chunk):
         raise ValueError(f"{path} was scanned in chunks of {probability.chunks}, not {chunk}")
     threads = 1 if client is not None and threads is None else threads
     options = {"model_path": str(model_path), "sha": file_sha256(model_path), "threads": threads, "recipe": recipe}

@@ -26,13 +26,21 @@ def store_like(path):
 
 
 def create_array(group, name, dtype, chunk, fill_value):
-    """An array of the map's shape in the store, chunked ``chunk x chunk``; the existing one if already there."""
+    """An array of the map's shape in the store, chunked ``chunk x chunk`` (clamped to the map's shape); the existing
+    one if already there."""
     if name in group:
         return group[name]
     shape = tuple(int(v) for v in group.attrs["shape"])
-    return group.create_array(
-        name, shape=shape, chunks=(chunk, chunk), dtype=dtype, fill_value=fill_value, **codecs_for(group)
-    )
+    # Never a chunk longer than the map: a chunk's buffer is allocated whole, and an in-memory run's one chunk is
+    # max(shape) a side (a 100 x 100,000-cell strip would otherwise take 40 GB). A chunk clamped so spans the whole
+    # axis, so the tasks' chunks still write Zarr chunks of their own.
+    chunks = chunk_shape(shape, chunk)
+    return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill_value, **codecs_for(group))
+
+
+def chunk_shape(shape, chunk):
+    """The Zarr chunks of a map array of ``shape`` worked in chunks of ``chunk`` cells a side (:func:`create_array`)."""
+    return tuple(max(1, min(int(chunk), int(n))) for n in shape)
 
 
 def codecs_for(group):
