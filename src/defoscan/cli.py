@@ -1340,7 +1340,7 @@ def main(argv=None):
     except InputError as err:
         print(f"defoscan: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except click_errors.Abort:
+    except typer.Abort:  # typer 0.2x's own click has no Abort of its own: typer's is the one raised
         print("defoscan: error: aborted", file=sys.stderr)
         sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)
