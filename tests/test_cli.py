@@ -1,5 +1,6 @@
 """The command line: the outputs of the contract, and one clear line with exit status 2 for every bad input."""
 
+import errno
 import json
 import os
 import subprocess
@@ -504,3 +505,105 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "cannot reach the dask scheduler" in err
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]
+
+
+# --- a full disk: one line, exit 2, the staging gone, a chunked run's work kept to resume (issue 23) ---------------
+
+
+@pytest.fixture(scope="module")
+def scene_csv(tmp_path_factory):
+    """A synthetic scene of 128 x 128 cells of 50 m (four chunks of 64): outputs of about 400 kB."""
+    from defoscan.synth.scene import make_scene, write_scene
+
+    points, truths, info = make_scene(5, shape=(128, 128), cell_size=50.0)
+    csv, _, _ = write_scene(str(tmp_path_factory.mktemp("scene")), "scene", points, truths, info)
+    return csv
+
+
+def assert_disk_full(status, err, out, *, chunked):
+    """One line naming the output, exit 2; the staging removed; a chunked run's work directory kept."""
+    lines = err.strip().splitlines()
+    assert status == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"defoscan: error: no space left on device writing {out} (")
+    assert "MB free there now" in lines[0]
+    parent = os.path.dirname(out)
+    assert not [
+        n
+        for n in os.listdir(parent)
+        if ".partial-" in n or n.startswith(f".{os.path.basename(out)}.") and not n.endswith(".defoscan-work")
+    ]
+    assert not os.path.exists(out)
+    work = os.path.join(parent, f".{os.path.basename(out)}.defoscan-work")
+    assert os.path.isdir(work) == chunked
+    if chunked:
+        assert f"it resumes from {work}" in lines[0]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_disk_full_writing_outputs(tmp_path, capsys, monkeypatch, scene_csv, code):
+    def full(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr("defoscan.result.write_geojson", full)
+    out = str(tmp_path / "out")
+    status, _, err = run_cli(["detect", *BASELINE, scene_csv, "--out", out], capsys)
+    assert_disk_full(status, err, out, chunked=False)
+
+
+def test_disk_full_in_a_chunked_run_resumes(tmp_path, capsys, monkeypatch, scene_csv):
+    import defoscan.pipeline
+
+    grid_chunk = defoscan.pipeline.grid_chunk
+
+    def full_at_the_last_chunk(store, i, j, chunk, **options):
+        if (i, j) == (1, 1):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return grid_chunk(store, i, j, chunk, **options)
+
+    monkeypatch.setattr("defoscan.pipeline.grid_chunk", full_at_the_last_chunk)
+    out = str(tmp_path / "out")
+    args = ["detect", *BASELINE, scene_csv, "--out", out, "--chunk", "64"]
+    status, _, err = run_cli(args, capsys)
+    assert_disk_full(status, err, out, chunked=True)
+    monkeypatch.setattr("defoscan.pipeline.grid_chunk", grid_chunk)  # space freed
+    status, _, err = run_cli([*args, "-v"], capsys)
+    assert status == 0, err
+    assert "resuming the run kept in" in err
+    reference = tmp_path / "reference"
+    assert run_cli(["detect", *BASELINE, scene_csv, "--out", reference, "--chunk", "64"], capsys)[0] == 0
+    for name in ("velocity.tif", "velocity_filled.tif", "probability.tif", "detections.geojson"):
+        assert (tmp_path / "out" / name).read_bytes() == (reference / name).read_bytes(), name
+    assert sorted(os.listdir(tmp_path)) == ["out", "reference"]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real file system of 200 kB (a tmpfs; needs root and mount), grown with ``grow(size)``; skipped elsewhere."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+
+    def grow(size):
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+
+    yield mount, grow
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_disk_full_on_a_real_small_file_system(small_tmpfs, capfd, scene_csv, chunk):
+    mount, grow = small_tmpfs
+    out = str(mount / "out")
+    args = ["detect", *BASELINE, scene_csv, "--out", out, *(["--chunk", chunk] if chunk else [])]
+    status, _, err = run_cli(args, capfd)  # capfd: what GDAL or libtiff would print on stderr themselves counts
+    assert_disk_full(status, err, out, chunked=chunk is not None)
+    grow("8m")
+    status, _, err = run_cli(args, capfd)
+    assert status == 0, err
+    assert OUTPUTS <= set(os.listdir(out))
+    assert os.listdir(mount) == ["out"]

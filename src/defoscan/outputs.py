@@ -14,10 +14,10 @@ import tempfile
 
 import numpy as np
 import pyogrio
-import rasterio
 import shapely
 from pyproj import CRS
 from rasterio.enums import ColorInterp
+from rasterio.io import MemoryFile
 
 from defoscan.atomic import atomic_path, json_default, write_json  # noqa: F401 (write_json: re-exported)
 from defoscan.crs import WGS84
@@ -174,11 +174,18 @@ def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=No
     """
     height, width = bands[0][1].shape
     profile = cog_profile(width, height, len(bands), transform, crs, nodata)
-    with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
-        for index, (_, values) in enumerate(bands, start=1):
-            dst.write(np.asarray(values, dtype=np.float32), index)
-        band_metadata(dst, [name for name, _ in bands], units)
-        dst.update_tags(**(tags or {}))
+    # Encoded in memory (the same bytes), then written by Python: a full disk fails with its errno, where libtiff
+    # would print its own lines on stderr beside the one line of the command line.
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dst:
+            for index, (_, values) in enumerate(bands, start=1):
+                dst.write(np.asarray(values, dtype=np.float32), index)
+            band_metadata(dst, [name for name, _ in bands], units)
+            dst.update_tags(**(tags or {}))
+        memory.seek(0)
+        encoded = memory.read()
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(encoded)
 
 
 def write_geojson(path, frame):
