@@ -507,6 +507,18 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]
 
 
+def test_a_bug_propagates_as_itself(tmp_path, monkeypatch):
+    # Not bad input: the traceback a bug report needs, of the error itself (main's except clauses named an Abort
+    # that typer 0.2x's click lacks, so any such error became an AttributeError).
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("defoscan.pipeline.detect", bug)
+    points = write_csv(tmp_path / "p.csv", "longitude,latitude,velocity\n-1.5,53.8,1.0\n")
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        main(["detect", *BASELINE, str(points), "--out", str(tmp_path / "out")])
+
+
 # --- a full disk: one line, exit 2, the staging gone, a chunked run's work kept to resume (issue 23) ---------------
 
 
