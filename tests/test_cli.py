@@ -619,3 +619,46 @@ def test_disk_full_on_a_real_small_file_system(small_tmpfs, capfd, scene_csv, ch
     assert status == 0, err
     assert OUTPUTS <= set(os.listdir(out))
     assert os.listdir(mount) == ["out"]
+
+
+# --- a map across the antimeridian (issue 23, case 2) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fiji_csv(tmp_path_factory):
+    """Points every 200 m over 30 x 16 km around 180 degrees over Fiji (as many each side), a bowl on the line."""
+    from pyproj import Transformer
+
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32760", always_xy=True)
+    centre_x, centre_y = to_utm.transform(180.0, -17.0)
+    x, y = np.meshgrid(np.arange(-15_000, 15_000, 200.0) + 100, np.arange(-8_000, 8_000, 200.0) + 100)
+    rng = np.random.default_rng(0)
+    velocity = -40 * np.exp(-((np.hypot(x, y) / 2500) ** 2)) + rng.normal(0, 1.0, x.shape)
+    lon, lat = to_utm.transform(centre_x + x.ravel(), centre_y + y.ravel(), direction="INVERSE")
+    lon = (lon + 180) % 360 - 180  # 179.86 to 180, then -180 to -179.86, as a points table has them
+    assert (lon > 0).sum() == (lon < 0).sum()  # the naive median longitude is 0: UTM zone 31
+    path = tmp_path_factory.mktemp("fiji") / "fiji.csv"
+    rows = "\n".join(f"{a:.6f},{b:.6f},{v:.2f}" for a, b, v in zip(lon, lat, velocity.ravel(), strict=True))
+    path.write_text("longitude,latitude,velocity\n" + rows + "\n")
+    return path
+
+
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_detections_across_the_antimeridian(tmp_path, capsys, fiji_csv, chunk):
+    out = tmp_path / "out"
+    args = ["detect", *BASELINE, fiji_csv, "--out", out, *(["--chunk", chunk] if chunk else [])]
+    status, _, err = run_cli(args, capsys)
+    assert status == 0, err
+    assert json.loads((out / "run.json").read_text())["grid"]["crs"] in ("EPSG:32701", "EPSG:32760")
+    features = json.loads((out / "detections.geojson").read_text())["features"]
+    bowl = features[0]
+    assert bowl["properties"]["sign"] == "subsidence" and bowl["geometry"]["type"] == "MultiPolygon"
+    parts = [np.array(rings[0]) for rings in bowl["geometry"]["coordinates"]]
+    assert sorted(np.sign(part[:, 0].mean()) for part in parts) == [-1, 1]  # cut at 180: a part each side
+    for feature in features:  # RFC 7946: every ring within [-180, 180], none drawn round the globe
+        kind = feature["geometry"]["type"]
+        polygons = (
+            feature["geometry"]["coordinates"] if kind == "MultiPolygon" else [feature["geometry"]["coordinates"]]
+        )
+        for ring in (np.array(rings[0]) for rings in polygons):
+            assert np.abs(ring[:, 0]).max() <= 180 and np.ptp(ring[:, 0]) < 1

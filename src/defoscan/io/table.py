@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
 from defoscan.cores import usable_cores
-from defoscan.crs import WGS84, working_crs
+from defoscan.crs import WGS84, unwrap_longitudes, working_crs
 from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, date_columns, find_column
 from defoscan.io.egms import looks_like_egms_table, parse_egms_name, read_egms_xml
@@ -478,7 +478,10 @@ def _median_point(lon_chunks, lat_chunks, keep):
     medians = []
     for chunks in (lon_chunks, lat_chunks):
         values = np.concatenate(chunks, out=scratch)
-        medians.append([np.median(values if keep is None else values[keep], overwrite_input=True)])
+        values = values if keep is None else values[keep]
+        if chunks is lon_chunks:  # across the antimeridian, the median of continuous longitudes (a copy then)
+            values = unwrap_longitudes(values)
+        medians.append([np.median(values, overwrite_input=True)])
     return medians
 
 
