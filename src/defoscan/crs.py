@@ -104,6 +104,31 @@ def unwrap_longitudes(lon, straddling=None):
     return np.where(lon < 0, lon + 360.0, lon) if straddling else lon
 
 
+def degrees_out_of_range(lon, lat):
+    """The first of latitude and longitude that leaves its range of degrees, for a grid in a geographic CRS.
+
+    Latitudes lie in [-90, 90], longitudes in [-180, 360] (grids on 0 to 360 degrees exist). Out of them, the grid
+    is usually in projected coordinates with a geographic CRS, or misplaced by its georeferencing.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Degrees (the grid's edges, say); finite.
+
+    Returns
+    -------
+    tuple or None
+        ``(name, value, low, high)``: ``"latitude"`` or ``"longitude"``, the value farthest out and the range;
+        None when both are inside.
+    """
+    for name, values, low, high in (("latitude", lat, -90.0, 90.0), ("longitude", lon, -180.0, 360.0)):
+        values = np.asarray(values, dtype=np.float64)
+        if values.min() < low or values.max() > high:
+            farthest = values.min() if low - values.min() > values.max() - high else values.max()
+            return name, float(farthest), low, high
+    return None
+
+
 def _not_great_britain(lon, lat):
     # Ireland and the French coast lie inside the GB box: they stay on their UTM zones.
     return bool(shapely.contains_xy(_IRELAND, lon, lat) or shapely.contains_xy(_FRANCE, lon, lat))

@@ -15,10 +15,11 @@ from affine import Affine
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from defoscan.crs import degrees_out_of_range
 from defoscan.errors import InputError
 from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
-from defoscan.raster import make_raster
+from defoscan.raster import invertible, make_raster
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 COHERENCE_FILE = "temporalCoherence.h5"
@@ -89,8 +90,9 @@ def _grid(path, attrs, shape):
     Raises
     ------
     InputError
-        Naming the attribute that is not a finite number (a pixel size of 0 too), a WIDTH/LENGTH other than the
-        dataset's, an EPSG code PROJ does not know, or a grid outside longitude/latitude without an EPSG code.
+        Naming the attribute that is not a finite number (a pixel size of 0 too), pixels GDAL cannot invert, a
+        WIDTH/LENGTH other than the dataset's, an EPSG code PROJ does not know or of no map CRS, or a grid
+        outside longitude/latitude without an EPSG code.
     """
     first_x, first_y, step_x, step_y = (_number(path, attrs, key) for key in GRID_ATTRIBUTES)
     for key, step in (("X_STEP", step_x), ("Y_STEP", step_y)):
@@ -100,29 +102,35 @@ def _grid(path, attrs, shape):
         if key in attrs and _whole(path, attrs, key) != size:
             raise InputError(path, f"MintPy attribute {key} is {attrs[key]!r}, but 'velocity' has {size} {along}")
     transform = Affine(step_x, 0.0, first_x, 0.0, step_y, first_y)
-    if "EPSG" in attrs:
-        code = _whole(path, attrs, "EPSG")
-        try:
-            crs = CRS.from_epsg(code)
-        except CRSError:
-            raise InputError(path, f"MintPy attribute EPSG is {attrs['EPSG']!r}, not an EPSG code PROJ knows") from None
-    else:
-        crs = CRS.from_epsg(4326)
-    with np.errstate(over="ignore", invalid="ignore"):
-        xs, ys = first_x + step_x * np.array([0, shape[1]]), first_y + step_y * np.array([0, shape[0]])
-    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+    if not invertible(transform):
         raise InputError(
-            path, "MintPy attributes X_FIRST/X_STEP, Y_FIRST/Y_STEP put the far edge of the grid at infinity"
+            path, f"MintPy attributes X_STEP {attrs['X_STEP']!r} and Y_STEP {attrs['Y_STEP']!r} make degenerate pixels"
         )
-    if crs.is_geographic:
-        for name, values, low, high, key in (("latitude", ys, -90, 90, "Y"), ("longitude", xs, -180, 360, "X")):
-            if values.min() < low or values.max() > high:
-                raise InputError(
-                    path,
-                    f"MintPy attributes {key}_FIRST/{key}_STEP put the grid at {name} {_far(values, low, high):g}, "
-                    f"out of [{low}, {high}] (a projected grid needs its EPSG attribute)",
-                )
+    crs = _crs(path, attrs)
+    xs, ys = first_x + step_x * np.array([0, shape[1]]), first_y + step_y * np.array([0, shape[0]])
+    out = degrees_out_of_range(xs, ys) if crs.is_geographic else None
+    if out is not None:
+        name, value, low, high = out
+        key = "Y" if name == "latitude" else "X"
+        raise InputError(
+            path,
+            f"MintPy attributes {key}_FIRST/{key}_STEP put the grid at {name} {value:g}, out of [{low:g}, {high:g}] "
+            "(a projected grid needs its EPSG attribute)",
+        )
     return transform, crs
+
+
+def _crs(path, attrs):
+    """The CRS of the ``EPSG`` attribute, checked; EPSG:4326 without one (MintPy's longitude/latitude geocoding)."""
+    if "EPSG" not in attrs:
+        return CRS.from_epsg(4326)
+    try:
+        crs = CRS.from_epsg(_whole(path, attrs, "EPSG"))
+    except CRSError:
+        raise InputError(path, f"MintPy attribute EPSG is {attrs['EPSG']!r}, not an EPSG code PROJ knows") from None
+    if not (crs.is_projected or crs.is_geographic):
+        raise InputError(path, f"MintPy attribute EPSG is {attrs['EPSG']!r}, {crs.name}: not a map CRS")
+    return crs
 
 
 def _number(path, attrs, key):
@@ -143,11 +151,6 @@ def _whole(path, attrs, key):
     if number != int(number):
         raise InputError(path, f"MintPy attribute {key} is {attrs[key]!r}, not a whole number")
     return int(number)
-
-
-def _far(values, low, high):
-    """The value of ``values`` farthest outside ``[low, high]``."""
-    return values.min() if low - values.min() > values.max() - high else values.max()
 
 
 def _coherence(path, shape):
@@ -175,4 +178,7 @@ def is_hdf5(path):
 
 
 def _text(value):
-    return value.decode() if isinstance(value, bytes) else value
+    """An attribute as text or a plain number (h5py gives numpy scalars: shown as such in messages)."""
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode(errors="replace")
+    return value.item() if isinstance(value, np.generic) else value
