@@ -466,6 +466,15 @@ def test_grid_command_writes_velocity_and_count(tmp_path, capsys):
     assert velocity[0, 1] == -4.0 and count[0, 1] == 1
 
 
+def test_grid_command_refuses_coordinates_at_no_place_on_earth(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "easting,northing,velocity\n1e308,1800000,1\n1e308,1800100,3\n")
+    out = tmp_path / "grid.tif"
+    status, _, err = run_cli(["grid", table, "--crs", "3035", "--out", out], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{table}: the data lie at easting 1e+308 in EPSG:3035: no place on the Earth" in err
+    assert not out.exists()
+
+
 # --- chunked runs (--chunk, --workers, --scheduler): bad input ---------------------------------------------------
 
 

@@ -244,7 +244,7 @@ def run_detect(
                 client, cluster = _client(workers, scheduler)
             log("reading")
             crs, tracks = read_tracks(list(inputs), options, work)
-            check_extent(crs, tracks)
+            check_extent(crs, tracks)  # map_grid checks it too, but the model's cell size is chosen first
             grid = map_grid(crs, tracks, choose_cell_size(tracks, cell_size, None if card is None else card["input"]))
             if mask is not None:
                 read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked
