@@ -1,8 +1,10 @@
 """defoscan.atomic: a file appears whole or not at all, with the mode any other file would get."""
 
+import errno
 import json
 import os
 import stat
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -47,3 +49,22 @@ def test_write_json_takes_numpy_values(tmp_path):
     write_json(path, {"b": np.float32(0.5), "a": np.int64(3), "c": np.arange(3)})
     assert json.loads(path.read_text()) == {"a": 3, "b": 0.5, "c": [0, 1, 2]}
     assert path.read_text().index('"a"') < path.read_text().index('"b"')  # sorted keys
+
+
+def test_a_failed_write_on_a_nearly_full_disk_is_a_full_disk(tmp_path, monkeypatch):
+    # GDAL and SQLite fail without an errno ("IO error writing tag data"): the space left tells.
+    target = tmp_path / "out.tif"
+    monkeypatch.setattr("defoscan.atomic.shutil.disk_usage", lambda path: SimpleNamespace(free=4096))
+    with pytest.raises(OSError) as raised, atomic_path(target) as temporary:
+        with open(temporary, "wb") as handle:
+            handle.write(b"half")
+        raise RuntimeError("TIFFWriteDirectoryTagData:IO error writing tag data")
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
+    assert isinstance(raised.value.__cause__, RuntimeError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_with_space_left_keeps_its_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("defoscan.atomic.shutil.disk_usage", lambda path: SimpleNamespace(free=10**9))
+    with pytest.raises(RuntimeError, match="a bug"), atomic_path(tmp_path / "out.tif"):
+        raise RuntimeError("a bug")

@@ -1,5 +1,6 @@
 """The command line: the outputs of the contract, and one clear line with exit status 2 for every bad input."""
 
+import errno
 import json
 import os
 import subprocess
@@ -465,6 +466,15 @@ def test_grid_command_writes_velocity_and_count(tmp_path, capsys):
     assert velocity[0, 1] == -4.0 and count[0, 1] == 1
 
 
+def test_grid_command_refuses_coordinates_at_no_place_on_earth(tmp_path, capsys):
+    table = write_csv(tmp_path / "t.csv", "easting,northing,velocity\n1e308,1800000,1\n1e308,1800100,3\n")
+    out = tmp_path / "grid.tif"
+    status, _, err = run_cli(["grid", table, "--crs", "3035", "--out", out], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{table}: the data lie at easting 1e+308 in EPSG:3035: no place on the Earth" in err
+    assert not out.exists()
+
+
 # --- chunked runs (--chunk, --workers, --scheduler): bad input ---------------------------------------------------
 
 
@@ -504,3 +514,160 @@ def test_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
     assert status == 2
     assert len(err.strip().splitlines()) == 1 and "cannot reach the dask scheduler" in err
     assert not [n for n in os.listdir(tmp_path) if n.endswith(".defoscan-work")]
+
+
+def test_a_bug_propagates_as_itself(tmp_path, monkeypatch):
+    # Not bad input: the traceback a bug report needs, of the error itself (main's except clauses named an Abort
+    # that typer 0.2x's click lacks, so any such error became an AttributeError).
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("defoscan.pipeline.detect", bug)
+    points = write_csv(tmp_path / "p.csv", "longitude,latitude,velocity\n-1.5,53.8,1.0\n")
+    with pytest.raises(ZeroDivisionError, match="a bug"):
+        main(["detect", *BASELINE, str(points), "--out", str(tmp_path / "out")])
+
+
+# --- a full disk: one line, exit 2, the staging gone, a chunked run's work kept to resume (issue 23) ---------------
+
+
+@pytest.fixture(scope="module")
+def scene_csv(tmp_path_factory):
+    """A synthetic scene of 128 x 128 cells of 50 m (four chunks of 64): outputs of about 400 kB."""
+    from defoscan.synth.scene import make_scene, write_scene
+
+    points, truths, info = make_scene(5, shape=(128, 128), cell_size=50.0)
+    csv, _, _ = write_scene(str(tmp_path_factory.mktemp("scene")), "scene", points, truths, info)
+    return csv
+
+
+def assert_disk_full(status, err, out, *, chunked):
+    """One line naming the output, exit 2; the staging removed; a chunked run's work directory kept."""
+    lines = err.strip().splitlines()
+    assert status == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"defoscan: error: no space left on device writing {out} (")
+    assert "MB free there now" in lines[0]
+    parent = os.path.dirname(out)
+    assert not [
+        n
+        for n in os.listdir(parent)
+        if ".partial-" in n or n.startswith(f".{os.path.basename(out)}.") and not n.endswith(".defoscan-work")
+    ]
+    assert not os.path.exists(out)
+    work = os.path.join(parent, f".{os.path.basename(out)}.defoscan-work")
+    assert os.path.isdir(work) == chunked
+    if chunked:
+        assert f"it resumes from {work}" in lines[0]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_disk_full_writing_outputs(tmp_path, capsys, monkeypatch, scene_csv, code):
+    def full(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr("defoscan.result.write_geojson", full)
+    out = str(tmp_path / "out")
+    status, _, err = run_cli(["detect", *BASELINE, scene_csv, "--out", out], capsys)
+    assert_disk_full(status, err, out, chunked=False)
+
+
+def test_disk_full_in_a_chunked_run_resumes(tmp_path, capsys, monkeypatch, scene_csv):
+    import defoscan.pipeline
+
+    grid_chunk = defoscan.pipeline.grid_chunk
+
+    def full_at_the_last_chunk(store, i, j, chunk, **options):
+        if (i, j) == (1, 1):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return grid_chunk(store, i, j, chunk, **options)
+
+    monkeypatch.setattr("defoscan.pipeline.grid_chunk", full_at_the_last_chunk)
+    out = str(tmp_path / "out")
+    args = ["detect", *BASELINE, scene_csv, "--out", out, "--chunk", "64"]
+    status, _, err = run_cli(args, capsys)
+    assert_disk_full(status, err, out, chunked=True)
+    monkeypatch.setattr("defoscan.pipeline.grid_chunk", grid_chunk)  # space freed
+    status, _, err = run_cli([*args, "-v"], capsys)
+    assert status == 0, err
+    assert "resuming the run kept in" in err
+    reference = tmp_path / "reference"
+    assert run_cli(["detect", *BASELINE, scene_csv, "--out", reference, "--chunk", "64"], capsys)[0] == 0
+    for name in ("velocity.tif", "velocity_filled.tif", "probability.tif", "detections.geojson"):
+        assert (tmp_path / "out" / name).read_bytes() == (reference / name).read_bytes(), name
+    assert sorted(os.listdir(tmp_path)) == ["out", "reference"]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real file system of 200 kB (a tmpfs; needs root and mount), grown with ``grow(size)``; skipped elsewhere."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+
+    def grow(size):
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(mount)], check=True)
+
+    yield mount, grow
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_disk_full_on_a_real_small_file_system(small_tmpfs, capfd, scene_csv, chunk):
+    mount, grow = small_tmpfs
+    out = str(mount / "out")
+    args = ["detect", *BASELINE, scene_csv, "--out", out, *(["--chunk", chunk] if chunk else [])]
+    status, _, err = run_cli(args, capfd)  # capfd: what GDAL or libtiff would print on stderr themselves counts
+    assert_disk_full(status, err, out, chunked=chunk is not None)
+    grow("8m")
+    status, _, err = run_cli(args, capfd)
+    assert status == 0, err
+    assert OUTPUTS <= set(os.listdir(out))
+    assert os.listdir(mount) == ["out"]
+
+
+# --- a map across the antimeridian (issue 23, case 2) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fiji_csv(tmp_path_factory):
+    """Points every 200 m over 30 x 16 km around 180 degrees over Fiji (as many each side), a bowl on the line."""
+    from pyproj import Transformer
+
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32760", always_xy=True)
+    centre_x, centre_y = to_utm.transform(180.0, -17.0)
+    x, y = np.meshgrid(np.arange(-15_000, 15_000, 200.0) + 100, np.arange(-8_000, 8_000, 200.0) + 100)
+    rng = np.random.default_rng(0)
+    velocity = -40 * np.exp(-((np.hypot(x, y) / 2500) ** 2)) + rng.normal(0, 1.0, x.shape)
+    lon, lat = to_utm.transform(centre_x + x.ravel(), centre_y + y.ravel(), direction="INVERSE")
+    lon = (lon + 180) % 360 - 180  # 179.86 to 180, then -180 to -179.86, as a points table has them
+    assert (lon > 0).sum() == (lon < 0).sum()  # the naive median longitude is 0: UTM zone 31
+    path = tmp_path_factory.mktemp("fiji") / "fiji.csv"
+    rows = "\n".join(f"{a:.6f},{b:.6f},{v:.2f}" for a, b, v in zip(lon, lat, velocity.ravel(), strict=True))
+    path.write_text("longitude,latitude,velocity\n" + rows + "\n")
+    return path
+
+
+@pytest.mark.parametrize("chunk", [None, 64])
+def test_detections_across_the_antimeridian(tmp_path, capsys, fiji_csv, chunk):
+    out = tmp_path / "out"
+    args = ["detect", *BASELINE, fiji_csv, "--out", out, *(["--chunk", chunk] if chunk else [])]
+    status, _, err = run_cli(args, capsys)
+    assert status == 0, err
+    assert json.loads((out / "run.json").read_text())["grid"]["crs"] in ("EPSG:32701", "EPSG:32760")
+    features = json.loads((out / "detections.geojson").read_text())["features"]
+    bowl = features[0]
+    assert bowl["properties"]["sign"] == "subsidence" and bowl["geometry"]["type"] == "MultiPolygon"
+    parts = [np.array(rings[0]) for rings in bowl["geometry"]["coordinates"]]
+    assert sorted(np.sign(part[:, 0].mean()) for part in parts) == [-1, 1]  # cut at 180: a part each side
+    for feature in features:  # RFC 7946: every ring within [-180, 180], none drawn round the globe
+        kind = feature["geometry"]["type"]
+        polygons = (
+            feature["geometry"]["coordinates"] if kind == "MultiPolygon" else [feature["geometry"]["coordinates"]]
+        )
+        for ring in (np.array(rings[0]) for rings in polygons):
+            assert np.abs(ring[:, 0]).max() <= 180 and np.ptp(ring[:, 0]) < 1

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from pyproj import CRS
 
-from defoscan.crs import crs_label, utm_crs, working_crs
+from defoscan.crs import crs_label, straddles_antimeridian, unwrap_longitudes, utm_crs, working_crs
 from defoscan.grid import raster_working_crs
 from defoscan.io import read_input
 from defoscan.points import points_crs
@@ -95,6 +95,20 @@ def test_median_point_decides_and_nan_ignored():
     lon = np.array([4.9, 4.91, 4.92, 130.0, np.nan])
     lat = np.array([52.3, 52.31, 52.32, 31.9, np.nan])
     assert working_crs(lon, lat).to_epsg() == 32631
+
+
+def test_longitudes_across_the_antimeridian_are_made_continuous():
+    np.testing.assert_array_equal(unwrap_longitudes([179.5, -179.5, np.nan]), [179.5, 180.5, np.nan])
+    np.testing.assert_array_equal(unwrap_longitudes([-10.0, 10.0]), [-10.0, 10.0])  # Greenwich: as they are
+    np.testing.assert_array_equal(unwrap_longitudes([-179.5], straddling=True), [180.5])  # a part of such data
+    assert straddles_antimeridian(-179.5, 179.5) and not straddles_antimeridian(-90.0, 90.0)
+
+
+def test_points_on_both_sides_of_the_antimeridian_are_in_their_utm_zone():
+    # Half the points each side over Fiji: the naive median longitude is 0, UTM zone 31 on the far side of the globe.
+    lon = np.array([179.6, 179.8, 179.9, -179.9, -179.8, -179.6])
+    lat = np.full(6, -17.0)
+    assert working_crs(lon, lat).to_epsg() in (32701, 32760)
 
 
 def test_crs_label():

@@ -1,6 +1,8 @@
 """Gridding: properties of grid_points / cell_medians / aligned_grid (hypothesis), and real rasters and points
 gridded: the Ustica L3 GeoTIFF kept cell for cell, Kirishima's MintPy map georeferenced to within a cell."""
 
+from types import SimpleNamespace
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from defoscan.errors import InputError
 from defoscan.grid import (
     NICE_CELL_SIZES,
     cell_medians,
+    check_extent,
     check_grid_size,
     default_cell_size,
     grid_points,
@@ -514,3 +517,17 @@ def test_occupied_cells_are_global_indices():
     x = np.array([0.0, 49.9, 50.0, -0.1, np.nan])
     y = np.array([0.0, -49.9, -50.0, 0.1, 3.0])
     np.testing.assert_array_equal(occupied_cells(x, y, 50.0), [[-1, -1], [0, 0], [1, 1]])
+
+
+def test_check_grid_size_refuses_a_grid_without_a_cell():
+    with pytest.raises(InputError, match="the grid would have 0 x 16 cells at 5 m: the input covers no cell"):
+        check_grid_size(GridSpec.from_corner(CRS.from_epsg(32633), 5.0, 0.0, 0.0, 0, 16), "f.tif")
+
+
+@pytest.mark.parametrize("value", [1e308, np.inf, np.nan, -2e9])
+def test_check_extent_refuses_no_place_on_earth(value):
+    track = SimpleNamespace(extent=(4.5e6, 4.6e6, value, 1.8e6), sources=["EGMS.zip"])
+    with pytest.raises(InputError, match="no place on the Earth") as err:
+        check_extent(CRS.from_epsg(3035), [track])
+    assert err.value.path == "EGMS.zip" and "in EPSG:3035" in err.value.problem
+    check_extent(CRS.from_epsg(3035), [SimpleNamespace(extent=(4.5e6, 4.6e6, 1.7e6, 1.8e6), sources=[])])

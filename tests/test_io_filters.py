@@ -65,12 +65,19 @@ def test_the_limit_applies_after_unit_conversion(tmp_path):
     assert MAX_SPEED_MM_YR == 10_000.0
 
 
-def test_all_velocities_invalid_is_one_line(tmp_path):
+def test_all_velocities_invalid_is_one_line(tmp_path, warnings_logged):
     path = _csv(tmp_path / "p.csv", {"lon": LON[:2], "lat": LAT[:2], "velocity": [1e30, np.inf]})
     with pytest.raises(InputError, match="beyond ±10 m/yr or not finite: no valid data"):
         read_input(path)
     with pytest.raises(InputError, match="no valid data"):
         _streamed(path, ReadOptions())
+    raster = tmp_path / "v.tif"
+    profile = {"driver": "GTiff", "width": 2, "height": 2, "count": 1, "dtype": "float32", "crs": "EPSG:32631"}
+    with rasterio.open(raster, "w", transform=Affine(100, 0, 5e5, 0, -100, 5.8e6), **profile) as dst:
+        dst.write(np.full((2, 2), 1e30, np.float32), 1)
+    with pytest.raises(InputError, match="no valid data"):
+        read_input(raster)
+    assert not warnings_logged.records  # the error is the one line: no warning about the same values before it
 
 
 def test_all_nan_velocities_keep_their_message(tmp_path):

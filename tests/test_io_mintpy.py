@@ -133,3 +133,57 @@ def test_projected_mintpy_with_epsg(tmp_path):
     np.testing.assert_allclose(ds["velocity"].values, [[np.nan, 10.0], [-2.0, np.nan]], rtol=1e-6)
     assert ds.attrs["track"] == ""
     assert "velocity_std" not in ds
+
+
+def write_geocoded(path, shape=(4, 5), **attrs):
+    """A small geocoded velocity.h5 (lon/lat, 0.001 degree pixels) with ``attrs`` replacing or adding attributes."""
+    header = {"X_FIRST": "130.8", "Y_FIRST": "31.95", "X_STEP": "0.001", "Y_STEP": "-0.001", "UNIT": "m/year"}
+    header.update(WIDTH=str(shape[1]), LENGTH=str(shape[0]))
+    header.update(attrs)
+    with h5py.File(path, "w") as handle:
+        handle["velocity"] = np.full(shape, 0.001, np.float32)
+        for key, value in header.items():
+            if value is not None:
+                handle.attrs[key] = value
+    return path
+
+
+def test_a_well_formed_header_reads(tmp_path):
+    ds = read_input(write_geocoded(tmp_path / "velocity.h5", X_STEP=np.float64(0.001), EPSG="4326", REF_Y="1"))
+    assert tuple(raster_transform(ds))[:6] == pytest.approx((0.001, 0.0, 130.8, 0.0, -0.001, 31.95), abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "says"),
+    [
+        ({"X_STEP": "abc"}, "MintPy attribute X_STEP is 'abc', not a number"),
+        ({"Y_FIRST": ""}, "MintPy attribute Y_FIRST is '', not a number"),
+        ({"X_STEP": "0"}, "MintPy attribute X_STEP is '0': a pixel size cannot be 0"),
+        ({"Y_STEP": "-0.0"}, "MintPy attribute Y_STEP is '-0.0': a pixel size cannot be 0"),
+        ({"X_FIRST": "nan"}, "MintPy attribute X_FIRST is 'nan', not a finite number"),
+        ({"Y_STEP": "inf"}, "MintPy attribute Y_STEP is 'inf', not a finite number"),
+        ({"X_STEP": np.array([0.001, 0.002])}, "MintPy attribute X_STEP is array([0.001, 0.002]), not a number"),
+        ({"WIDTH": "abc"}, "MintPy attribute WIDTH is 'abc', not a number"),
+        ({"WIDTH": "6"}, "MintPy attribute WIDTH is '6', but 'velocity' has 5 columns"),
+        ({"LENGTH": "4.5"}, "MintPy attribute LENGTH is '4.5', not a whole number"),
+        ({"EPSG": "abc"}, "MintPy attribute EPSG is 'abc', not a number"),
+        ({"EPSG": "999999"}, "MintPy attribute EPSG is '999999', not an EPSG code PROJ knows"),
+        ({"REF_Y": "abc", "REF_X": "1"}, "MintPy attribute REF_Y is 'abc', not a number"),
+        ({"X_FIRST": "1e308", "X_STEP": "1e308"}, "X_STEP '1e308' and Y_STEP '-0.001' make degenerate pixels"),
+        ({"X_STEP": "1e-300"}, "X_STEP '1e-300' and Y_STEP '-0.001' make degenerate pixels"),
+        ({"Y_FIRST": "95"}, "put the grid at latitude 95, out of [-90, 90]"),
+        ({"X_FIRST": "500000", "X_STEP": "30"}, "put the grid at longitude 500150, out of [-180, 360]"),
+    ],
+)
+def test_malformed_attributes_are_named(tmp_path, attrs, says):
+    path = write_geocoded(tmp_path / "velocity.h5", **attrs)
+    with pytest.raises(InputError) as err:
+        read_input(path)
+    assert err.value.path == str(path)
+    assert says in err.value.problem
+
+
+def test_empty_velocity_is_refused(tmp_path):
+    path = write_geocoded(tmp_path / "velocity.h5", shape=(0, 5))
+    with pytest.raises(InputError, match=r"'velocity' is empty \(0 x 5 pixels\)"):
+        read_input(path)

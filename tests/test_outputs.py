@@ -15,7 +15,14 @@ from rasterio.enums import ColorInterp
 from shapely.geometry import Polygon, box
 
 from defoscan.errors import InputError
-from defoscan.outputs import atomic_path, staged_directory, write_cog, write_geojson, write_geopackage
+from defoscan.outputs import (
+    atomic_path,
+    cut_at_antimeridian,
+    staged_directory,
+    write_cog,
+    write_geojson,
+    write_geopackage,
+)
 from defoscan.regions import detections_frame
 from defoscan.regions_store import label_polygons
 from defoscan.styles import detections_qml
@@ -51,6 +58,36 @@ def test_geojson_is_rfc7946_lonlat_anticlockwise(tmp_path):
     lons, lats = zip(*ring, strict=True)
     assert 4.8 < min(lons) < max(lons) < 5.0 and 52.3 < min(lats) < max(lats) < 52.4  # UTM 31N near Amsterdam
     assert feature["properties"]["id"] == 1 and feature["properties"]["area_km2"] == pytest.approx(0.04)
+
+
+def test_a_polygon_across_the_antimeridian_is_cut_there():
+    # A ring as a naive reprojection gives it: from 179.9 east to -179.9 and back.
+    across = Polygon([(179.9, -17.1), (-179.9, -17.1), (-179.9, -16.9), (179.9, -16.9)])
+    cut = cut_at_antimeridian(across)
+    assert cut.geom_type == "MultiPolygon" and cut.is_valid
+    west, east = sorted(cut.geoms, key=lambda part: part.bounds[0], reverse=True)
+    assert west.bounds == pytest.approx((179.9, -17.1, 180.0, -16.9))
+    assert east.bounds == pytest.approx((-180.0, -17.1, -179.9, -16.9))
+    assert cut.area == pytest.approx(0.2 * 0.2)  # the small box it is, not the band round the globe it was drawn as
+    inside = Polygon([(179.0, -17.1), (179.9, -17.1), (179.9, -16.9)])
+    assert cut_at_antimeridian(inside) is inside
+    assert cut_at_antimeridian(None) is None
+
+
+def test_geojson_across_the_antimeridian(tmp_path):
+    # A 10 km square of UTM zone 60S centred on 180 degrees, over Fiji (GEOS failed on it: side location conflict).
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32760", always_xy=True).transform(180.0, -17.0)
+    square, beside = box(x - 5000, y - 5000, x + 5000, y + 5000), box(x - 20000, y, x - 15000, y + 5000)
+    write_geojson(tmp_path / "d.geojson", frame_of([beside, square], crs="EPSG:32760"))  # square: higher score
+    across, west = json.loads((tmp_path / "d.geojson").read_text())["features"]
+    assert across["geometry"]["type"] == "MultiPolygon" and west["geometry"]["type"] == "Polygon"
+    parts = [shapely.Polygon(rings[0]) for rings in across["geometry"]["coordinates"]]
+    assert all(shapely.LinearRing(part.exterior.coords).is_ccw for part in parts)
+    assert sorted(round(part.bounds[0]) for part in parts) == [-180, 180]  # one part each side
+    assert all(-180 <= lon <= 180 for part in parts for lon, _ in part.exterior.coords)
+    assert all(part.bounds[2] - part.bounds[0] < 0.1 for part in parts)
 
 
 def test_detections_numbered_by_score(tmp_path):

@@ -6,11 +6,19 @@ new one, never part of it).
 """
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 
 import numpy as np
+
+from defoscan.errors import disk_full
+
+# A write that failed with less than this left on its file system ran out of space (a GeoTIFF block or an SQLite
+# page of GDAL's did not fit), whatever its library said.
+FULL_MARGIN = 1 << 20
 
 
 def _read_umask():
@@ -50,9 +58,21 @@ class _AtomicPath(contextlib.AbstractContextManager):
                 # Some writers create their file 0600 (as mkstemp does); an output is as readable as any other file.
                 os.chmod(self.temporary, 0o666 & ~_UMASK)
             os.replace(self.temporary, self.path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.temporary)
+            return False
+        full = isinstance(value, Exception) and not disk_full(value) and _nearly_full(os.path.dirname(self.temporary))
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.temporary)
+        if full:  # GDAL and SQLite fail without an errno ("IO error writing tag data", "no such table"): say why
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path) from value
+        return False
+
+
+def _nearly_full(directory):
+    """Whether the file system of ``directory`` has less than :data:`FULL_MARGIN` bytes left (as it is while the
+    temporary file of a write that ran out of space is still there)."""
+    try:
+        return shutil.disk_usage(directory).free < FULL_MARGIN
+    except OSError:
         return False
 
 

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import inspect
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from defoscan import __version__
-from defoscan.errors import InputError
+from defoscan.errors import InputError, disk_full
 from defoscan.io import ReadOptions
 from defoscan.io.units import UNIT_CHOICES
 from defoscan.log import configure_cli_logging, logger
@@ -124,7 +125,14 @@ def _command(name=None):
         def run(*args, verbose=0, quiet=False, **kwargs):
             if verbose or quiet:  # else what main() (or the group's -v/-q) set stays
                 _logging_options(verbose, quiet)
-            return function(*args, **kwargs)
+            try:
+                return function(*args, **kwargs)
+            except InputError:
+                raise
+            except Exception as error:
+                if not disk_full(error):
+                    raise
+                raise _no_space(kwargs.get("out") or kwargs.get("run_dir")) from None
 
         signature = inspect.signature(function)
         extra = [
@@ -136,6 +144,31 @@ def _command(name=None):
         return app.command(name, cls=_Command, context_settings=HELP_OPTIONS)(run)
 
     return register
+
+
+def _no_space(out):
+    """The one line of a command that filled the file system of ``out``: how much is free now, how to go on.
+
+    The writers have removed what they left half-written (temporary files, the staging directory) by then; a
+    chunked run's work directory is kept, so that the same command resumes once space is freed.
+    """
+    from defoscan.pipeline import work_directory
+
+    target = os.path.abspath(out if out is not None else os.curdir)
+    existing = target
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    free = shutil.disk_usage(existing).free
+    work = work_directory(target)
+    if os.path.isdir(work):
+        then = f"free some space and run the same command again: it resumes from {work}"
+    else:
+        then = "nothing was left half-written; free some space and run the command again"
+    return InputError(None, f"no space left on device writing {target} ({_megabytes(free)} free there now; {then})")
+
+
+def _megabytes(size):
+    return f"{size / 1e6:.1f} MB"
 
 
 # --- option checks: each a typer callback, so a bad value stops the command line before any work -----------------
@@ -1340,7 +1373,7 @@ def main(argv=None):
     except InputError as err:
         print(f"defoscan: error: {err}", file=sys.stderr)
         sys.exit(2)
-    except click_errors.Abort:
+    except typer.Abort:  # typer 0.2x's own click has no Abort of its own: typer's is the one raised
         print("defoscan: error: aborted", file=sys.stderr)
         sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)

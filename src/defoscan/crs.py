@@ -61,12 +61,72 @@ def working_crs(lon, lat, *, egms=False):
     """
     if egms:
         return EGMS_LAEA
-    lon0 = float(np.nanmedian(lon))
+    lon0 = float(np.nanmedian(unwrap_longitudes(lon)))
     lat0 = float(np.nanmedian(lat))
     west, east, south, north = _GREAT_BRITAIN
     if west <= lon0 <= east and south <= lat0 <= north and not _not_great_britain(lon0, lat0):
         return BRITISH_NATIONAL_GRID
     return utm_crs(lon0, lat0)
+
+
+def straddles_antimeridian(lon_min, lon_max):
+    """Whether data from longitude ``lon_min`` to ``lon_max`` lie on both sides of ±180 degrees.
+
+    A span of over 180 degrees is taken to be two sides of the antimeridian: an area defoscan maps is never half
+    the globe wide.
+    """
+    return bool(lon_max - lon_min > 180.0)
+
+
+def unwrap_longitudes(lon, straddling=None):
+    """Longitudes made continuous across the antimeridian: the negative ones + 360 where the data straddle it.
+
+    Over Fiji, 179.5 and -179.5 become 179.5 and 180.5: their median is 180, where a naive one is 0 (UTM zone 31
+    for a place in zones 60 and 1). :func:`utm_crs` takes longitudes past 180.
+
+    Parameters
+    ----------
+    lon : array_like
+        Degrees, in [-180, 180]; NaN ignored.
+    straddling : bool, optional
+        Whether the data straddle the antimeridian (:func:`straddles_antimeridian`), when known from all of them
+        (``lon`` is then one part); found from ``lon`` otherwise.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``lon`` itself where the data do not straddle the antimeridian.
+    """
+    lon = np.asarray(lon, dtype=np.float64)
+    if straddling is None:
+        finite = lon[np.isfinite(lon)]
+        straddling = finite.size > 0 and straddles_antimeridian(finite.min(), finite.max())
+    return np.where(lon < 0, lon + 360.0, lon) if straddling else lon
+
+
+def degrees_out_of_range(lon, lat):
+    """The first of latitude and longitude that leaves its range of degrees, for a grid in a geographic CRS.
+
+    Latitudes lie in [-90, 90], longitudes in [-180, 360] (grids on 0 to 360 degrees exist). Out of them, the grid
+    is usually in projected coordinates with a geographic CRS, or misplaced by its georeferencing.
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Degrees (the grid's edges, say); finite.
+
+    Returns
+    -------
+    tuple or None
+        ``(name, value, low, high)``: ``"latitude"`` or ``"longitude"``, the value farthest out and the range;
+        None when both are inside.
+    """
+    for name, values, low, high in (("latitude", lat, -90.0, 90.0), ("longitude", lon, -180.0, 360.0)):
+        values = np.asarray(values, dtype=np.float64)
+        if values.min() < low or values.max() > high:
+            farthest = values.min() if low - values.min() > values.max() - high else values.max()
+            return name, float(farthest), low, high
+    return None
 
 
 def _not_great_britain(lon, lat):

@@ -29,7 +29,7 @@ from pyproj import CRS, Transformer
 from rasterio.enums import Resampling
 
 from defoscan.cores import usable_cores
-from defoscan.crs import WGS84, working_crs
+from defoscan.crs import WGS84, crs_label, working_crs
 from defoscan.errors import InputError
 from defoscan.gridspec import GridSpec
 from defoscan.io.egms import parse_egms_name
@@ -362,14 +362,40 @@ def default_raster_cell_size(raster, crs):
     return nearest_nice_size(transform.a)
 
 
+MAX_COORDINATE = 1e9  # CRS units (metres, feet): beyond any map CRS's coordinates of the Earth
+
+
 def check_grid_size(grid, path=None, max_cells=2_000_000_000):
-    """Refuse grids too large to hold (a wrong CRS or unit usually), with a clear message."""
+    """Refuse grids too large to hold (a wrong CRS or unit usually) or without a cell (a raster narrower than a
+    millionth of one: a degenerate pixel size), with a clear message."""
+    size = f"{_cells(grid.width)} x {_cells(grid.height)} cells at {grid.cell_size:g} m"
     if grid.width * grid.height > max_cells:
         raise InputError(
-            path,
-            f"the grid would have {grid.width} x {grid.height} cells at {grid.cell_size:g} m; "
-            "check the CRS and coordinates, or pass a larger --cell-size",
+            path, f"the grid would have {size}; check the CRS and coordinates, or pass a larger --cell-size"
         )
+    if grid.width < 1 or grid.height < 1:
+        raise InputError(path, f"the grid would have {size}: the input covers no cell; check its georeferencing")
+
+
+def check_extent(crs, tracks):
+    """Refuse tracks whose extent in the working CRS is no place on the Earth (a wrong CRS or unit usually).
+
+    No map CRS reaches :data:`MAX_COORDINATE` (the Earth is 4e7 m round): beyond, or not finite, the coordinates
+    or their CRS are wrong, and the grid's cell indices would overflow.
+    """
+    for track in tracks:
+        west, east, south, north = track.extent
+        for name, value in (("easting", west), ("easting", east), ("northing", south), ("northing", north)):
+            if not abs(value) <= MAX_COORDINATE:
+                raise InputError(
+                    (track.sources or [None])[0],
+                    f"the data lie at {name} {value:g} in {crs_label(crs)}: no place on the Earth; check the "
+                    "coordinates and their CRS",
+                )
+
+
+def _cells(count):
+    return f"{count}" if count < 10**12 else f"{float(count):.3g}"  # a 300-digit count says no more
 
 
 def _warp(values, src_crs, src_transform, grid, resampling):

@@ -14,13 +14,14 @@ import tempfile
 
 import numpy as np
 import pyogrio
-import rasterio
 import shapely
+import shapely.affinity
 from pyproj import CRS
 from rasterio.enums import ColorInterp
+from rasterio.io import MemoryFile
 
 from defoscan.atomic import atomic_path, json_default, write_json  # noqa: F401 (write_json: re-exported)
-from defoscan.crs import WGS84
+from defoscan.crs import WGS84, straddles_antimeridian, unwrap_longitudes
 from defoscan.errors import InputError
 
 GEOJSON_DECIMALS = 7  # about 1 cm in longitude/latitude: RFC 7946 advises no more
@@ -174,23 +175,32 @@ def write_cog(path, bands, transform, crs, *, nodata=np.nan, tags=None, units=No
     """
     height, width = bands[0][1].shape
     profile = cog_profile(width, height, len(bands), transform, crs, nodata)
-    with atomic_path(path) as temporary, rasterio.open(temporary, "w", **profile) as dst:
-        for index, (_, values) in enumerate(bands, start=1):
-            dst.write(np.asarray(values, dtype=np.float32), index)
-        band_metadata(dst, [name for name, _ in bands], units)
-        dst.update_tags(**(tags or {}))
+    # Encoded in memory (the same bytes), then written by Python: a full disk fails with its errno, where libtiff
+    # would print its own lines on stderr beside the one line of the command line.
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dst:
+            for index, (_, values) in enumerate(bands, start=1):
+                dst.write(np.asarray(values, dtype=np.float32), index)
+            band_metadata(dst, [name for name, _ in bands], units)
+            dst.update_tags(**(tags or {}))
+        memory.seek(0)
+        encoded = memory.read()
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(encoded)
 
 
 def write_geojson(path, frame):
     """Write detections as an RFC 7946 FeatureCollection in longitude/latitude, atomically.
 
-    Exterior rings run anticlockwise (right-hand rule), coordinates are rounded to 7 decimals, there is no
-    ``crs`` member; an empty frame gives an empty FeatureCollection. The bytes depend only on the detections.
+    Exterior rings run anticlockwise (right-hand rule), coordinates are rounded to 7 decimals, a detection across
+    the antimeridian is cut there (:func:`cut_at_antimeridian`), there is no ``crs`` member; an empty frame gives
+    an empty FeatureCollection. The bytes depend only on the detections.
     """
     geographic = frame.to_crs(WGS84)
     features = []
     for row, geometry in zip(geographic.drop(columns="geometry").to_dict("records"), geographic.geometry, strict=True):
         # Orient after snapping: set_precision rebuilds rings and may turn them clockwise.
+        geometry = cut_at_antimeridian(geometry)
         geometry = shapely.orient_polygons(shapely.set_precision(geometry, 10.0**-GEOJSON_DECIMALS))
         features.append(
             {
@@ -204,6 +214,36 @@ def write_geojson(path, frame):
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         json.dump(collection, handle, indent=None, separators=(",", ":"), default=json_default)
         handle.write("\n")
+
+
+def cut_at_antimeridian(geometry):
+    """A longitude/latitude (Multi)Polygon whose rings cross ±180 degrees, as the MultiPolygon of its parts either
+    side (RFC 7946, section 3.1.9); any other geometry as it is.
+
+    Reprojected naively, a ring across the antimeridian jumps from about 180 to about -180 and back: a polygon
+    around the globe the other way, which GEOS cannot snap ("side location conflict"). Its longitudes are made
+    continuous (:func:`defoscan.crs.unwrap_longitudes`), the ring cut at 180, and the part east of it shifted back
+    by -360.
+
+    Parameters
+    ----------
+    geometry : shapely.Polygon or shapely.MultiPolygon or None
+        In longitude/latitude degrees.
+
+    Returns
+    -------
+    shapely geometry
+    """
+    if geometry is None or geometry.is_empty:
+        return geometry
+    west, south, east, north = geometry.bounds
+    if not straddles_antimeridian(west, east):
+        return geometry
+    continuous = shapely.transform(geometry, lambda xy: np.column_stack([unwrap_longitudes(xy[:, 0], True), xy[:, 1]]))
+    western = shapely.clip_by_rect(continuous, 0.0, south, 180.0, north)
+    eastern = shapely.affinity.translate(shapely.clip_by_rect(continuous, 180.0, south, 360.0, north), xoff=-360.0)
+    parts = [p for part in (western, eastern) for p in shapely.get_parts(part) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts)
 
 
 def write_geopackage(path, frame, layer="detections", style=None):

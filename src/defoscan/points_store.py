@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
 from defoscan.atomic import atomic_path, write_json
-from defoscan.crs import crs_label, working_crs
+from defoscan.crs import crs_label, straddles_antimeridian, unwrap_longitudes, working_crs
 from defoscan.errors import InputError
 from defoscan.grid import (
     _OCCUPANCY_CELL,
@@ -122,7 +122,12 @@ def choose_crs(spills):
     if declared:
         return CRS.from_wkt(next(iter(declared.values()))["crs"])
     first = spills[0]
-    lon = median_of_parts(lambda: _column(first["file"], "a"))
+    low, high = np.inf, -np.inf
+    for part in _column(first["file"], "a"):
+        if part.size:
+            low, high = min(low, part.min()), max(high, part.max())
+    straddling = straddles_antimeridian(low, high)  # continuous longitudes across it, as working_crs takes them
+    lon = median_of_parts(lambda: (unwrap_longitudes(part, straddling) for part in _column(first["file"], "a")))
     lat = median_of_parts(lambda: _column(first["file"], "b"))
     return working_crs([lon], [lat], egms=first["egms"])
 

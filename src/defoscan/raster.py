@@ -56,3 +56,13 @@ def make_raster(velocity, transform, crs, *, count=None, track=None, sources=(),
 def raster_transform(raster):
     """The pixel-corner geotransform of a raster dataset."""
     return raster.rio.transform(recalc=True)
+
+
+def invertible(transform):
+    """Whether GDAL can invert a geotransform (``GDALInvGeoTransform``'s test), which warping a raster needs.
+
+    A determinant of at most 1e-10 times the largest term squared is not: a pixel size of 0, or one so small
+    (1e-300) or so unequal to the other that the product underflows.
+    """
+    scale = max(abs(transform.a), abs(transform.b), abs(transform.d), abs(transform.e))
+    return bool(abs(transform.determinant) > 1e-10 * scale * scale)

@@ -92,12 +92,12 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
         zlevel=1,  # an intermediate: fast deflate
     )
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), atomic_path(path) as temporary:
-        handle, intermediate = tempfile.mkstemp(
-            prefix=f".{os.path.basename(os.fspath(path))}.", suffix=".blocks.tif", dir=directory
-        )
-        os.close(handle)
-        try:
+    handle, intermediate = tempfile.mkstemp(
+        prefix=f".{os.path.basename(os.fspath(path))}.", suffix=".blocks.tif", dir=directory
+    )
+    os.close(handle)
+    try:  # the intermediate is removed after atomic_path has looked at a failure: it tells a full disk by it
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), atomic_path(path) as temporary:
             with rasterio.open(intermediate, "w", **blocks) as dst:
                 band_metadata(dst, [name for name, _ in bands], units)
                 dst.update_tags(**(tags or {}))
@@ -109,6 +109,6 @@ def write_cog_from_arrays(path, bands, transform, crs, *, nodata=np.nan, tags=No
                             block = np.asarray(values[r0:r1, c0:c1], dtype=np.float32)
                             dst.write(block, index, window=Window(c0, r0, c1 - c0, r1 - r0))
             rasterio.shutil.copy(intermediate, temporary, driver="COG", **COG_OPTIONS)
-        finally:
-            if os.path.exists(intermediate):
-                os.remove(intermediate)
+    finally:
+        if os.path.exists(intermediate):
+            os.remove(intermediate)

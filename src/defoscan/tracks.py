@@ -355,10 +355,12 @@ def map_grid(crs, tracks, cell_size):
     Raises
     ------
     InputError
-        A grid too large to hold (:func:`defoscan.grid.check_grid_size`).
+        Tracks at no place on Earth (:func:`defoscan.grid.check_extent`), a grid too large to hold or without a
+        cell (:func:`defoscan.grid.check_grid_size`).
     """
-    from defoscan.grid import check_grid_size
+    from defoscan.grid import check_extent, check_grid_size
 
+    check_extent(crs, tracks)
     extents = [t.extent for t in tracks]
     west, east = min(e[0] for e in extents), max(e[1] for e in extents)
     south, north = min(e[2] for e in extents), max(e[3] for e in extents)

@@ -147,9 +147,9 @@ def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None):
     invalid = invalid_velocity(velocity)
     velocity[invalid] = np.nan
     counts = {"invalid_velocities": int(invalid.sum())}
-    warn_invalid(path, counts["invalid_velocities"])
-    if not np.isfinite(velocity).any() and had_data.any():
+    if not np.isfinite(velocity).any() and had_data.any():  # one line then, without the warning
         raise InputError(path, "every velocity is beyond ±10 m/yr or not finite: no valid data")
+    warn_invalid(path, counts["invalid_velocities"])
     if coherence is not None and options.min_coherence is not None:
         low = low_coherence(coherence, options) & np.isfinite(velocity)
         velocity[low] = np.nan
@@ -176,3 +176,23 @@ def cropped_transform(transform, window):
     """The geotransform of ``window`` (rows, columns slices) of a grid with ``transform``."""
     rows, cols = window
     return transform * transform.translation(cols.start or 0, rows.start or 0)
+
+
+def check_lonlat(path, lon, lat, fix="pass --x/--y and --crs"):
+    """Refuse longitudes and latitudes out of their ranges (projected numbers, swapped columns), with a hint.
+
+    ``fix`` says what to do about projected numbers taken for degrees (a table's columns by default).
+    """
+    # Infinite coordinates are none, as NaN ones are (the rows are dropped): no range to tell about.
+    with np.errstate(invalid="ignore"):
+        lat_bad = np.isfinite(lat) & (np.abs(lat) > 90)
+        lon_bad = np.isfinite(lon) & (np.abs(lon) > 180)
+    if lat_bad.any():
+        hint = "; are longitude and latitude swapped?" if (np.abs(lon[lat_bad]) <= 90).all() else ""
+        raise InputError(path, f"latitude {np.abs(lat[lat_bad]).max():g} out of range [-90, 90]{hint}")
+    if lon_bad.any():
+        raise InputError(
+            path,
+            f"longitude {np.abs(lon[lon_bad]).max():g} out of range [-180, 180]; "
+            f"are these projected coordinates? {fix}",
+        )

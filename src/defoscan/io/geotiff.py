@@ -4,11 +4,12 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
+from defoscan.crs import crs_label, degrees_out_of_range
 from defoscan.errors import InputError
 from defoscan.io.egms import parse_egms_name
 from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
-from defoscan.raster import make_raster
+from defoscan.raster import invertible, make_raster
 
 
 def read_geotiff(path, options):
@@ -37,12 +38,12 @@ def read_geotiff(path, options):
             unit = options.units or src.units[band - 1] or src.tags(band).get("units") or src.tags().get("units")
     except RasterioIOError as err:
         raise InputError(path, f"corrupt or unreadable raster ({err})") from None
+    _check_transform(path, transform)
     if crs is None:
         if not options.crs:
             raise InputError(path, "the raster has no CRS; pass --crs")
         crs = rasterio.crs.CRS.from_user_input(options.crs)
-    if transform.b != 0 or transform.d != 0 or transform.e >= 0:
-        raise InputError(path, "rotated or south-up rasters are not supported; warp it north-up first")
+    _check_placed(path, crs, transform, values.shape)
     factor = mm_per_year(unit or "mm/yr", path)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing value is invalid, dropped below
         velocity = values.filled(np.nan) * factor
@@ -55,6 +56,40 @@ def read_geotiff(path, options):
     raster = make_raster(velocity, transform, crs.to_wkt(), track=track, sources=[path])
     raster.attrs.update(counts)
     return raster
+
+
+def _check_transform(path, transform):
+    """Refuse a geotransform that places no grid: none (GDAL's identity), not finite, a pixel size of 0, rotated
+    or south-up."""
+    if transform.is_identity:
+        raise InputError(path, "the raster is not georeferenced (no geotransform); georeference it first")
+    shown = ", ".join(f"{value:g}" for value in transform.to_gdal())
+    if not np.isfinite(transform.to_gdal()).all():
+        raise InputError(path, f"the raster's geotransform is not finite ({shown})")
+    if transform.a == 0 or transform.e == 0:
+        raise InputError(path, f"the raster's pixel size is 0 (geotransform {shown})")
+    if not invertible(transform):
+        raise InputError(path, f"the raster's pixels are degenerate, their geotransform cannot be inverted ({shown})")
+    if transform.b != 0 or transform.d != 0 or transform.e > 0:
+        raise InputError(path, "rotated or south-up rasters are not supported; warp it north-up first")
+
+
+def _check_placed(path, crs, transform, shape):
+    """Refuse a CRS that is no map of the Earth (vertical, engineering) and a geographic grid beyond the degrees."""
+    label = crs_label(crs.to_wkt())
+    if not (crs.is_projected or crs.is_geographic):
+        raise InputError(path, f"the raster's CRS ({label}) is neither projected nor geographic: no place on Earth")
+    if crs.is_geographic:
+        xs = transform.c + transform.a * np.array([0, shape[1]])
+        ys = transform.f + transform.e * np.array([0, shape[0]])
+        out = degrees_out_of_range(xs, ys)
+        if out is not None:
+            name, value, low, high = out
+            raise InputError(
+                path,
+                f"the raster's geotransform puts it at {name} {value:g}, out of [{low:g}, {high:g}] for its CRS "
+                f"{label} in degrees; are its coordinates projected?",
+            )
 
 
 def _velocity_band(src):

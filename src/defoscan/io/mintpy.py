@@ -13,14 +13,17 @@ import h5py
 import numpy as np
 from affine import Affine
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
+from defoscan.crs import degrees_out_of_range
 from defoscan.errors import InputError
 from defoscan.io.filters import cropped_transform, filter_raster_cells
 from defoscan.io.units import mm_per_year
-from defoscan.raster import make_raster
+from defoscan.raster import invertible, make_raster
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 COHERENCE_FILE = "temporalCoherence.h5"
+GRID_ATTRIBUTES = ("X_FIRST", "Y_FIRST", "X_STEP", "Y_STEP")  # the outer corner of the first pixel, the pixel size
 
 
 def read_mintpy(path, options):
@@ -51,16 +54,15 @@ def read_mintpy(path, options):
             raise InputError(path, f"corrupt HDF5 dataset 'velocity' ({err})") from None
     if velocity.ndim != 2:
         raise InputError(path, f"'velocity' has {velocity.ndim} dimensions, expected 2")
-    if not all(k in attrs for k in ("X_FIRST", "Y_FIRST", "X_STEP", "Y_STEP")):
+    if velocity.size == 0:
+        raise InputError(path, f"'velocity' is empty ({velocity.shape[0]} x {velocity.shape[1]} pixels)")
+    if not all(k in attrs for k in GRID_ATTRIBUTES):
         raise InputError(path, "not geocoded (no X_FIRST/Y_FIRST attributes): geocode it with MintPy first")
-    transform = Affine(
-        float(attrs["X_STEP"]), 0.0, float(attrs["X_FIRST"]), 0.0, float(attrs["Y_STEP"]), float(attrs["Y_FIRST"])
-    )
-    crs = CRS.from_epsg(int(attrs["EPSG"])) if "EPSG" in attrs else CRS.from_epsg(4326)
+    transform, crs = _grid(path, attrs, velocity.shape)
     factor = mm_per_year(options.units or attrs.get("UNIT", "m/year"), path)
     nodata = (velocity == 0) | ~np.isfinite(velocity)
     if "REF_Y" in attrs and "REF_X" in attrs:  # the reference pixel is 0 by construction, and it is data
-        ref = int(attrs["REF_Y"]), int(attrs["REF_X"])
+        ref = _whole(path, attrs, "REF_Y"), _whole(path, attrs, "REF_X")
         if 0 <= ref[0] < velocity.shape[0] and 0 <= ref[1] < velocity.shape[1]:
             nodata[ref] = False
     velocity[nodata] = np.nan
@@ -80,6 +82,75 @@ def read_mintpy(path, options):
     raster = make_raster(velocity, transform, crs, track=track or None, sources=[path], velocity_std=std)
     raster.attrs.update(counts)
     return raster
+
+
+def _grid(path, attrs, shape):
+    """The geotransform and CRS the attributes give the ``shape`` of 'velocity', each attribute checked.
+
+    Raises
+    ------
+    InputError
+        Naming the attribute that is not a finite number (a pixel size of 0 too), pixels GDAL cannot invert, a
+        WIDTH/LENGTH other than the dataset's, an EPSG code PROJ does not know or of no map CRS, or a grid
+        outside longitude/latitude without an EPSG code.
+    """
+    first_x, first_y, step_x, step_y = (_number(path, attrs, key) for key in GRID_ATTRIBUTES)
+    for key, step in (("X_STEP", step_x), ("Y_STEP", step_y)):
+        if step == 0:
+            raise InputError(path, f"MintPy attribute {key} is {attrs[key]!r}: a pixel size cannot be 0")
+    for key, size, along in (("LENGTH", shape[0], "rows"), ("WIDTH", shape[1], "columns")):
+        if key in attrs and _whole(path, attrs, key) != size:
+            raise InputError(path, f"MintPy attribute {key} is {attrs[key]!r}, but 'velocity' has {size} {along}")
+    transform = Affine(step_x, 0.0, first_x, 0.0, step_y, first_y)
+    if not invertible(transform):
+        raise InputError(
+            path, f"MintPy attributes X_STEP {attrs['X_STEP']!r} and Y_STEP {attrs['Y_STEP']!r} make degenerate pixels"
+        )
+    crs = _crs(path, attrs)
+    xs, ys = first_x + step_x * np.array([0, shape[1]]), first_y + step_y * np.array([0, shape[0]])
+    out = degrees_out_of_range(xs, ys) if crs.is_geographic else None
+    if out is not None:
+        name, value, low, high = out
+        key = "Y" if name == "latitude" else "X"
+        raise InputError(
+            path,
+            f"MintPy attributes {key}_FIRST/{key}_STEP put the grid at {name} {value:g}, out of [{low:g}, {high:g}] "
+            "(a projected grid needs its EPSG attribute)",
+        )
+    return transform, crs
+
+
+def _crs(path, attrs):
+    """The CRS of the ``EPSG`` attribute, checked; EPSG:4326 without one (MintPy's longitude/latitude geocoding)."""
+    if "EPSG" not in attrs:
+        return CRS.from_epsg(4326)
+    try:
+        crs = CRS.from_epsg(_whole(path, attrs, "EPSG"))
+    except CRSError:
+        raise InputError(path, f"MintPy attribute EPSG is {attrs['EPSG']!r}, not an EPSG code PROJ knows") from None
+    if not (crs.is_projected or crs.is_geographic):
+        raise InputError(path, f"MintPy attribute EPSG is {attrs['EPSG']!r}, {crs.name}: not a map CRS")
+    return crs
+
+
+def _number(path, attrs, key):
+    """Attribute ``key`` as a finite float; an :class:`InputError` naming it otherwise."""
+    value = attrs[key]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(path, f"MintPy attribute {key} is {value!r}, not a number") from None
+    if not np.isfinite(number):
+        raise InputError(path, f"MintPy attribute {key} is {value!r}, not a finite number")
+    return number
+
+
+def _whole(path, attrs, key):
+    """Attribute ``key`` as an int (``"541"`` or ``541.0``); an :class:`InputError` naming it otherwise."""
+    number = _number(path, attrs, key)
+    if number != int(number):
+        raise InputError(path, f"MintPy attribute {key} is {attrs[key]!r}, not a whole number")
+    return int(number)
 
 
 def _coherence(path, shape):
@@ -107,4 +178,7 @@ def is_hdf5(path):
 
 
 def _text(value):
-    return value.decode() if isinstance(value, bytes) else value
+    """An attribute as text or a plain number (h5py gives numpy scalars: shown as such in messages)."""
+    if isinstance(value, bytes | np.bytes_):
+        return value.decode(errors="replace")
+    return value.item() if isinstance(value, np.generic) else value

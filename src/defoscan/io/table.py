@@ -23,12 +23,13 @@ import pyarrow.parquet as pq
 from pyproj import CRS, Transformer
 
 from defoscan.cores import usable_cores
-from defoscan.crs import WGS84, working_crs
+from defoscan.crs import WGS84, unwrap_longitudes, working_crs
 from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, date_columns, find_column
 from defoscan.io.egms import looks_like_egms_table, parse_egms_name, read_egms_xml
 from defoscan.io.filters import (
     bbox_of,
+    check_lonlat,
     invalid_velocity,
     low_coherence,
     report_dropped,
@@ -175,7 +176,7 @@ def read_table(source, options):
             n_rows += batch.num_rows
             columns = {role: _as_float(batch, name) for role, name in roles.items()}
             if geographic:
-                _check_lonlat(source.path, columns["lon"], columns["lat"])
+                check_lonlat(source.path, columns["lon"], columns["lat"])
                 projector.submit(columns["lon"], columns["lat"])
             columns["velocity"] = scale_velocity(columns["velocity"], factor)
             parts["valid"].append(rows.keep(columns, coords))
@@ -268,7 +269,7 @@ def stream_table(source, options):
         for batch in _batches(source, wanted):
             columns = {role: _as_float(batch, name) for role, name in read.items()}
             if geographic:
-                _check_lonlat(source.path, columns["lon"], columns["lat"])
+                check_lonlat(source.path, columns["lon"], columns["lat"])
             columns["velocity"] = scale_velocity(columns["velocity"], factor)
             valid = rows.keep(columns, coords)
             a, b, velocity = (columns[role] for role in (*coords, "velocity"))
@@ -315,9 +316,10 @@ class _RowFilter:
         return keep
 
     def finish(self, any_kept):
-        """Warn about invalid velocities; raise if no row is left, saying which filter took the last ones."""
-        warn_invalid(self.path, self.counts["invalid_velocities"])
+        """Warn about invalid velocities; raise if no row is left, saying which filter took the last ones (then
+        without the warning: a bad input is one line)."""
         if any_kept:
+            warn_invalid(self.path, self.counts["invalid_velocities"])
             report_dropped(self.path, self.counts)
             return
         if self._present == 0:
@@ -419,7 +421,9 @@ def _projected_crs(source, options):
 def _batches(source, columns):
     """Yield pyarrow RecordBatches holding only ``columns``, as float64 (float32 for time series)."""
     if source.kind == "parquet":
-        yield from pq.ParquetFile(source.path).iter_batches(columns=columns, batch_size=1 << 20)
+        parquet = pq.ParquetFile(source.path)
+        _check_numeric(source.path, parquet.schema_arrow, columns)
+        yield from parquet.iter_batches(columns=columns, batch_size=1 << 20)
         return
     # pyarrow parses no decimal comma: such columns are read as text and converted batch by batch.
     text = source.decimal == ","
@@ -443,6 +447,14 @@ def _batches(source, columns):
     finally:
         if not isinstance(stream, str):
             stream.close()
+
+
+def _check_numeric(path, schema, columns):
+    """Refuse a Parquet column the read needs as numbers that holds something else (text, dates)."""
+    for name in columns:
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            raise InputError(path, f"column {name!r} holds {kind} values, not numbers")
 
 
 def _decimal_comma_to_float(batch):
@@ -478,7 +490,10 @@ def _median_point(lon_chunks, lat_chunks, keep):
     medians = []
     for chunks in (lon_chunks, lat_chunks):
         values = np.concatenate(chunks, out=scratch)
-        medians.append([np.median(values if keep is None else values[keep], overwrite_input=True)])
+        values = values if keep is None else values[keep]
+        if chunks is lon_chunks:  # across the antimeridian, the median of continuous longitudes (a copy then)
+            values = unwrap_longitudes(values)
+        medians.append([np.median(values, overwrite_input=True)])
     return medians
 
 
@@ -530,20 +545,6 @@ def _same_crs(a, b):
     return a is b or a == b
 
 
-def _check_lonlat(path, lon, lat):
-    lat_bad = np.abs(lat) > 90
-    lon_bad = np.abs(lon) > 180
-    if lat_bad.any():
-        hint = "; are longitude and latitude swapped?" if (np.abs(lon[lat_bad]) <= 90).all() else ""
-        raise InputError(path, f"latitude {np.nanmax(np.abs(lat)):g} out of range [-90, 90]{hint}")
-    if lon_bad.any():
-        raise InputError(
-            path,
-            f"longitude {np.nanmax(np.abs(lon)):g} out of range [-180, 180]; "
-            "are these projected coordinates? pass --x/--y and --crs",
-        )
-
-
 def _project(a, b, source_crs, target_crs):
     transformer = Transformer.from_crs(source_crs, target_crs, always_xy=True)
     return transformer.transform(a, b)
@@ -569,6 +570,8 @@ def _egms_from_xml(path, member):
     except Exception as err:  # a broken sidecar must not hide a good CSV, but must not pass silently either
         raise InputError(path, f"unreadable XML metadata {member!r} ({err})") from None
     if "track" in fields:
+        if not fields["track"].isdigit():
+            raise InputError(path, f"XML metadata {member!r}: track {fields['track']!r} is not a track number")
         return {"level": fields.get("product_level", ""), "track": f"T{int(fields['track']):03d}"}
     return {"level": fields.get("product_level", "")} if "product_level" in fields else {}
 

@@ -9,6 +9,7 @@ from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, find_column
 from defoscan.io.filters import (
     bbox_of,
+    check_lonlat,
     invalid_velocity,
     low_coherence,
     report_dropped,
@@ -56,10 +57,12 @@ def read_vector(path, options):
     geom_types = set(table.geometry.geom_type.dropna())
     if not geom_types <= {"Point"}:
         raise InputError(path, f"expected point features, found {sorted(geom_types)}")
-    # Features with a null or empty geometry have no position: drop them (keeping attributes aligned).
-    placed = ~(shapely.is_missing(table.geometry.values) | shapely.is_empty(table.geometry.values))
+    # Features with a null, empty or infinite geometry have no position: drop them (keeping attributes aligned).
+    geometry = table.geometry.values
+    placed = ~(shapely.is_missing(geometry) | shapely.is_empty(geometry))
+    placed[placed] = np.isfinite(shapely.get_coordinates(geometry[placed])).all(axis=1)
     if not placed.any():
-        raise InputError(path, "no feature has a point geometry")
+        raise InputError(path, "no feature has a point geometry with finite coordinates")
     table = table[placed].reset_index(drop=True)
     crs = table.crs
     if crs is None:
@@ -73,13 +76,14 @@ def read_vector(path, options):
     table = table[keep].reset_index(drop=True)
     if crs.is_geographic:
         lon, lat = shapely.get_x(table.geometry.values), shapely.get_y(table.geometry.values)
+        check_lonlat(path, lon, lat, fix="the layer's CRS says degrees: is it the right one?")
         table = table.to_crs(working_crs(lon, lat))
     xy = shapely.get_coordinates(table.geometry.values)
-    velocity = scale_velocity(table[roles["velocity"]].to_numpy(dtype=np.float64), factor)
+    velocity = scale_velocity(_numbers(path, table, roles["velocity"]), factor)
     valid = np.isfinite(velocity) & np.isfinite(xy).all(axis=1)
     if not valid.any():
         raise InputError(path, f"no feature has a finite {roles['velocity']!r} value")
-    optional = {r: table[c].to_numpy(dtype=np.float64)[valid] for r, c in roles.items() if c and r != "velocity"}
+    optional = {r: _numbers(path, table, c)[valid] for r, c in roles.items() if c and r != "velocity"}
     if "velocity_std" in optional:
         optional["velocity_std"] = scale_velocity(optional["velocity_std"], factor)
     points = make_points(
@@ -91,15 +95,15 @@ def read_vector(path, options):
 
 def _keep(path, table, roles, factor, options):
     """Features to keep (velocity valid, coherent enough, inside ``--bbox``) and the counts of those dropped."""
-    velocity = scale_velocity(table[roles["velocity"]].to_numpy(dtype=np.float64), factor)
+    velocity = scale_velocity(_numbers(path, table, roles["velocity"]), factor)
     invalid = invalid_velocity(velocity)
     counts = {"invalid_velocities": int(invalid.sum())}
-    warn_invalid(path, counts["invalid_velocities"])
     keep = ~invalid
-    if not (keep & ~np.isnan(velocity)).any():
+    if not (keep & ~np.isnan(velocity)).any():  # one line then, without the warning
         raise InputError(path, f"no feature has a finite {roles['velocity']!r} value within ±10 m/yr")
+    warn_invalid(path, counts["invalid_velocities"])
     if options.min_coherence is not None:
-        low = low_coherence(table[roles["coherence"]].to_numpy(dtype=np.float64), options) & keep
+        low = low_coherence(_numbers(path, table, roles["coherence"]), options) & keep
         counts["low_coherence_dropped"] = int(low.sum())
         keep &= ~low
         if not keep.any():
@@ -114,3 +118,20 @@ def _keep(path, table, roles, factor, options):
             raise InputError(path, f"no points inside {box.label}")
     report_dropped(path, counts)
     return keep, counts
+
+
+def _numbers(path, table, column):
+    """An attribute as float64; an :class:`InputError` naming it when it holds something else (text)."""
+    try:
+        return table[column].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        shown = next((v for v in table[column] if not _is_number(v)), None)
+        raise InputError(path, f"attribute {column!r} holds {shown!r}, not a number") from None
+
+
+def _is_number(value):
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,294 @@
+"""Every bundled format with its header fields mutated (issue 23): a run, or one line and exit status 2.
+
+Each reader gets a small valid file of its format with one header field (a geotransform term, a CRS, a MintPy
+attribute, a column name or its values, an EGMS XML element) set to a wrong value. The cases known to be wrong
+must give exit status 2 and one line on stderr naming the file, no traceback, nothing in the output directory;
+the property test draws fields and values at random, and any of them must give either a complete run or that
+one line.
+"""
+
+import os
+import re
+import struct
+import tempfile
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from defoscan.cli import main
+
+BASELINE = ["--detector", "threshold"]  # the inputs are under test, not the bundled model
+EGMS = "EGMS_L2b_022_0845_IW2_VV_2020_2024_1"
+TRANSFORM = (100.0, 0.0, 300_000.0, 0.0, -100.0, 4_290_000.0)  # UTM 33N, near Ustica
+RNG = np.random.default_rng(0)
+VELOCITY = RNG.normal(0.0, 2.0, (16, 16)).astype(np.float32)
+
+
+# --- one small valid file of each format, a header field replaced ------------------------------------------------
+
+
+def geotiff(directory, transform=TRANSFORM, crs="EPSG:32633", shape=None, nodata=None, units=None):
+    """A 16 x 16 GeoTIFF; ``transform`` None writes none; ``shape`` patches the header's ImageWidth/ImageLength."""
+    path = Path(directory) / "velocity.tif"
+    georeferencing = {} if transform is None else {"transform": Affine(*transform)}
+    profile = {"driver": "GTiff", "width": 16, "height": 16, "count": 1, "dtype": "float32", "nodata": nodata}
+    with rasterio.open(path, "w", crs=crs, **profile, **georeferencing) as dst:
+        dst.write(VELOCITY, 1)
+        if units is not None:
+            dst.update_tags(units=units)
+    if shape is not None:
+        _patch_tiff_tags(path, {257: shape[0], 256: shape[1]})
+    return path
+
+
+def _patch_tiff_tags(path, values):
+    """Set short or long tags of a classic little-endian TIFF's first directory in place."""
+    data = bytearray(path.read_bytes())
+    (directory,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, directory)
+    for entry in range(directory + 2, directory + 2 + 12 * count, 12):
+        tag, kind = struct.unpack_from("<HH", data, entry)
+        if tag in values:
+            struct.pack_into("<H" if kind == 3 else "<I", data, entry + 8, values[tag])
+    path.write_bytes(bytes(data))
+
+
+def mintpy(directory, shape=(16, 16), **attrs):
+    """A geocoded MintPy velocity.h5 (lon/lat, 0.001 degree pixels); an attribute given None is left out."""
+    path = Path(directory) / "velocity.h5"
+    header = {"X_FIRST": "13.1", "Y_FIRST": "38.75", "X_STEP": "0.001", "Y_STEP": "-0.001", "UNIT": "m/year"}
+    header.update({"WIDTH": str(shape[1]), "LENGTH": str(shape[0]), **attrs})
+    with h5py.File(path, "w") as handle:
+        handle["velocity"] = np.resize(VELOCITY / 1000.0, shape)
+        for key, value in header.items():
+            if value is not None:
+                handle.attrs[key] = value
+    return path
+
+
+def _points():
+    lon, lat = np.meshgrid(13.1 + 0.001 * np.arange(16), 38.7 + 0.001 * np.arange(16))
+    return {"longitude": lon.ravel(), "latitude": lat.ravel(), "velocity": VELOCITY.ravel().astype(np.float64)}
+
+
+def table(directory, suffix=".csv", rename=None, **columns):
+    """A points table (CSV or Parquet) of 256 points; ``columns`` replace a column's values, ``rename`` its name."""
+    frame = pd.DataFrame({**_points(), **columns}).rename(columns=rename or {})
+    path = Path(directory) / f"points{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def egms(directory, xml=None, **columns):
+    """An EGMS L2b zip: its CSV (pid, easting, northing, mean_velocity in EPSG:3035) and XML metadata."""
+    x, y = np.meshgrid(4_598_600.0 + 20 * np.arange(16), 1_739_700.0 + 20 * np.arange(16))
+    frame = pd.DataFrame(
+        {"pid": [f"p{k}" for k in range(x.size)], "easting": x.ravel(), "northing": y.ravel()}
+        | {"mean_velocity": VELOCITY.ravel().astype(np.float64)}
+        | columns
+    )
+    xml = "<BURST><product_level>L2b</product_level><track>22</track></BURST>" if xml is None else xml
+    path = Path(directory) / f"{EGMS}.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{EGMS}.csv", frame.to_csv(index=False))
+        archive.writestr(f"{EGMS}.xml", xml)
+    return path
+
+
+def vector(directory, crs="EPSG:4326", geometry=None, **columns):
+    """A GeoPackage of 256 point features with a velocity attribute."""
+    points = _points()
+    geometry = shapely.points(points["longitude"], points["latitude"]) if geometry is None else geometry
+    frame = gpd.GeoDataFrame(geometry=geometry, crs=crs)
+    for name, values in {"velocity": points["velocity"], **columns}.items():
+        frame[name] = values
+    path = Path(directory) / "points.gpkg"
+    frame.to_file(path, layer="points")
+    return path
+
+
+# --- running the command line -------------------------------------------------------------------------------------
+
+
+def run(path, directory, capsys, *options):
+    """``defoscan detect`` on one file: (exit status, stderr, output directory)."""
+    out = Path(directory) / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", *BASELINE, str(path), "--out", str(out), *options])
+    return exit_info.value.code, capsys.readouterr().err, out
+
+
+def assert_one_line(status, err, path, out):
+    """Exit 2 and one line on stderr naming the file; no traceback; nothing in (or beside) the output directory."""
+    lines = err.strip().splitlines()
+    assert status == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"defoscan: error: {path}: "), lines[0]
+    assert not out.exists()
+    assert not [name for name in os.listdir(out.parent) if name.startswith(".out.")]
+    return lines[0]
+
+
+# --- the known-bad headers: one case each -------------------------------------------------------------------------
+
+nan, inf = float("nan"), float("inf")
+CASES = {
+    # GeoTIFF geotransform and CRS
+    "geotiff pixel width 0": (
+        geotiff,
+        {"transform": (0.0, 0, 300_000, 0, -100, 4_290_000)},
+        "not georeferenced|pixel size is 0",
+    ),
+    "geotiff pixel height 0": (geotiff, {"transform": (100.0, 0, 300_000, 0, 0.0, 4_290_000)}, "pixel size is 0"),
+    "geotiff NaN origin": (geotiff, {"transform": (100.0, 0, nan, 0, -100, 4_290_000)}, "geotransform is not finite"),
+    "geotiff NaN pixel": (geotiff, {"transform": (nan, 0, 300_000, 0, -100, 4_290_000)}, "geotransform is not finite"),
+    "geotiff no geotransform": (geotiff, {"transform": None}, "not georeferenced"),
+    "geotiff rotated": (geotiff, {"transform": (100.0, 5.0, 300_000, 0, -100, 4_290_000)}, "rotated or south-up"),
+    "geotiff a millionth of a cell": (
+        geotiff,
+        {"transform": (1e-9, 0, 300_000, 0, -1e-9, 4_290_000)},
+        "covers no cell",
+    ),
+    "geotiff huge pixels": (geotiff, {"transform": (1e300, 0, 300_000, 0, -1e300, 4_290_000)}, "degenerate"),
+    "geotiff zero width": (geotiff, {"shape": (16, 0)}, "corrupt or unreadable"),
+    "geotiff zero height": (geotiff, {"shape": (0, 16)}, "corrupt or unreadable"),
+    "geotiff metres as degrees": (geotiff, {"crs": "EPSG:4326"}, r"out of \[-90, 90\]"),
+    "geotiff engineering CRS": (geotiff, {"crs": 'LOCAL_CS["local",UNIT["metre",1]]'}, "neither projected nor"),
+    # MintPy attributes
+    "mintpy X_STEP abc": (mintpy, {"X_STEP": "abc"}, "mintpy attribute x_step is 'abc', not a number"),
+    "mintpy X_STEP 0": (mintpy, {"X_STEP": 0}, "mintpy attribute x_step is 0: a pixel size cannot be 0"),
+    "mintpy Y_FIRST nan": (mintpy, {"Y_FIRST": "nan"}, "not a finite number"),
+    "mintpy WIDTH other": (mintpy, {"WIDTH": "17"}, "but 'velocity' has 16 columns"),
+    "mintpy EPSG unknown": (mintpy, {"EPSG": "999999"}, "not an epsg code proj knows"),
+    "mintpy EPSG vertical": (mintpy, {"EPSG": "5703"}, "not a map crs"),
+    "mintpy projected without EPSG": (mintpy, {"X_FIRST": "300000", "X_STEP": "100"}, "needs its epsg attribute"),
+    "mintpy empty velocity": (mintpy, {"shape": (0, 16)}, "'velocity' is empty"),
+    # tables: coordinates and values
+    "csv NaN coordinates": (table, {"longitude": nan, "latitude": nan}, "no row has finite coordinates"),
+    "csv infinite coordinates": (table, {"longitude": inf}, "no row has finite coordinates"),
+    "csv text longitude": (table, {"longitude": "east"}, "cannot parse the table"),
+    "csv latitude out of range": (table, {"latitude": 95.0}, r"latitude 95 out of range"),
+    "csv no velocity column": (table, {"rename": {"velocity": "speed"}}, "no recognisable velocity column"),
+    "parquet NaN coordinates": (table, {"suffix": ".parquet", "longitude": nan}, "no row has finite coordinates"),
+    "parquet text velocity": (table, {"suffix": ".parquet", "velocity": "fast"}, "column 'velocity' holds"),
+    # EGMS zips: the XML metadata and the CSV
+    "egms XML not well-formed": (egms, {"xml": "<BURST><track>22</track"}, "unreadable xml metadata"),
+    "egms XML empty": (egms, {"xml": ""}, "unreadable xml metadata"),
+    "egms XML binary": (egms, {"xml": b"\x00\xff\xfe"}, "unreadable xml metadata"),
+    "egms XML track abc": (egms, {"xml": "<BURST><track>abc</track></BURST>"}, "track 'abc' is not a track number"),
+    "egms NaN easting": (egms, {"easting": nan}, "no row has finite coordinates"),
+    # vector layers
+    "gpkg text velocity": (vector, {"velocity": "fast"}, "attribute 'velocity' holds 'fast', not a number"),
+    "gpkg metres as degrees": (
+        vector,
+        {"geometry": shapely.points(np.full(256, 3e5), np.full(256, 4.29e6))},
+        "out of range",
+    ),
+    "gpkg infinite points": (
+        vector,
+        {"geometry": shapely.points(np.full(256, inf), np.zeros(256))},
+        "finite coordinates",
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the builder's, writing none
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_header_is_one_line(tmp_path, capsys, case):
+    build, fields, says = CASES[case]
+    path = build(tmp_path, **fields)
+    status, err, out = run(path, tmp_path, capsys)
+    line = assert_one_line(status, err, path, out)
+    assert re.search(says, line.lower()), line
+
+
+# --- the property: any value in any header field gives a run or one line -----------------------------------------
+
+TEXT = st.sampled_from(["", "abc", "0", "-0", "nan", "inf", "-inf", "1e308", "-1e308", "1e-300", "42", "-1", "1,5"])
+NUMBER = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e-12, 1e12, -1e12, 5e6, -100.0, 100.0, 0.001]),
+)
+VALUE = st.one_of(TEXT, NUMBER, st.integers(-(10**12), 10**12))
+CRS_TEXT = st.sampled_from(["EPSG:4326", "EPSG:32633", "EPSG:3035", "EPSG:5703", "EPSG:4979", "EPSG:3857"])
+
+
+def _mutations():
+    """(format name, builder, keyword arguments) drawn per format: a header field and a value."""
+    geotiff_term = st.tuples(st.integers(0, 5), NUMBER).map(
+        lambda change: {"transform": tuple(change[1] if k == change[0] else v for k, v in enumerate(TRANSFORM))}
+    )
+    return st.one_of(
+        st.tuples(
+            st.just(geotiff),
+            st.one_of(
+                geotiff_term,
+                CRS_TEXT.map(lambda crs: {"crs": crs}),
+                NUMBER.filter(lambda v: not abs(v) < np.inf or abs(v) < 3e38).map(lambda v: {"nodata": v}),  # float32
+                TEXT.map(lambda units: {"units": units}),
+            ),
+        ),
+        st.tuples(
+            st.just(mintpy),
+            st.tuples(
+                st.sampled_from(["X_FIRST", "Y_FIRST", "X_STEP", "Y_STEP", "WIDTH", "LENGTH", "EPSG", "UNIT", "REF_Y"]),
+                st.one_of(VALUE.map(str), NUMBER),
+            ).map(lambda change: {change[0]: change[1], **({"REF_X": "1"} if change[0] == "REF_Y" else {})}),
+        ),
+        st.tuples(
+            st.just(table),
+            st.one_of(
+                st.tuples(st.sampled_from(["longitude", "latitude", "velocity"]), VALUE).map(
+                    lambda change: {change[0]: change[1]}
+                ),
+                st.tuples(st.sampled_from(["longitude", "latitude", "velocity"]), TEXT).map(
+                    lambda change: {"rename": {change[0]: change[1]}}
+                ),
+            ),
+            st.sampled_from([".csv", ".parquet"]),
+        ).map(lambda drawn: (drawn[0], {**drawn[1], "suffix": drawn[2]})),
+        st.tuples(
+            st.just(egms),
+            st.one_of(
+                st.tuples(st.sampled_from(["product_level", "track", "burst_id"]), VALUE).map(
+                    lambda change: {"xml": f"<BURST><{change[0]}>{change[1]}</{change[0]}></BURST>"}
+                ),
+                st.tuples(st.sampled_from(["easting", "northing", "mean_velocity"]), VALUE).map(
+                    lambda change: {change[0]: change[1]}
+                ),
+            ),
+        ),
+        st.tuples(st.just(vector), st.one_of(VALUE.map(lambda v: {"velocity": v}), CRS_TEXT.map(lambda c: {"crs": c}))),
+    )
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a failure found once is found again
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(_mutations())
+def test_any_header_value_gives_a_run_or_one_line(capsys, mutation):
+    build, fields = mutation
+    with tempfile.TemporaryDirectory() as directory:
+        path = build(directory, **fields)
+        status, err, out = run(path, directory, capsys)
+        if status == 0:
+            assert (out / "detections.geojson").is_file() and (out / "run.json").is_file()
+        else:
+            assert_one_line(status, err, path, out)
