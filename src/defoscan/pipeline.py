@@ -54,7 +54,7 @@ from defoscan.errors import InputError
 from defoscan.fill import DEFAULT_METHOD
 from defoscan.fill_store import fill_store
 from defoscan.fingerprint import file_identity, same
-from defoscan.grid import check_extent, median_grid, model_cell_size, scannable_share
+from defoscan.grid import median_grid, model_cell_size, scannable_share
 from defoscan.gridspec import GridSpec
 from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
@@ -244,7 +244,6 @@ def run_detect(
                 client, cluster = _client(workers, scheduler)
             log("reading")
             crs, tracks = read_tracks(list(inputs), options, work)
-            check_extent(crs, tracks)  # map_grid checks it too, but the model's cell size is chosen first
             grid = map_grid(crs, tracks, choose_cell_size(tracks, cell_size, None if card is None else card["input"]))
             if mask is not None:
                 read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked

@@ -27,6 +27,7 @@ from defoscan.atomic import atomic_path
 from defoscan.errors import InputError
 from defoscan.grid import (
     cell_indices,
+    check_extent,
     coordinates_cell_size,
     data_cells,
     default_raster_cell_size,
@@ -265,7 +266,18 @@ def tracks_of(datasets):
     -------
     crs : pyproj.CRS
     tracks : list of PointsInMemory or RasterTrack
+
+    Raises
+    ------
+    InputError
+        A track without a valid value, or at no place on the Earth (:func:`defoscan.grid.check_extent`).
     """
+    crs, tracks = _held_tracks(datasets)
+    check_extent(crs, tracks)
+    return crs, tracks
+
+
+def _held_tracks(datasets):
     if "point" not in datasets[0].dims:
         crs = raster_working_crs(datasets[0])
         grouped = {}
@@ -331,6 +343,7 @@ def _streamed_tracks(inputs, options, directory):
         name = record["track"] or "all"
         parts = os.path.join(directory, "parts", str(index))
         tracks.append(PointsOnDisk(name, record["sources"], record, parts, dropped))
+    check_extent(crs, tracks)
     return crs, tracks
 
 
@@ -355,12 +368,10 @@ def map_grid(crs, tracks, cell_size):
     Raises
     ------
     InputError
-        Tracks at no place on Earth (:func:`defoscan.grid.check_extent`), a grid too large to hold or without a
-        cell (:func:`defoscan.grid.check_grid_size`).
+        A grid too large to hold or without a cell (:func:`defoscan.grid.check_grid_size`).
     """
-    from defoscan.grid import check_extent, check_grid_size
+    from defoscan.grid import check_grid_size
 
-    check_extent(crs, tracks)
     extents = [t.extent for t in tracks]
     west, east = min(e[0] for e in extents), max(e[1] for e in extents)
     south, north = min(e[2] for e in extents), max(e[3] for e in extents)
