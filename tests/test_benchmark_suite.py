@@ -63,40 +63,70 @@ def test_pool_counts_over_scenes_not_averages_of_scenes():
     assert nothing["precision"] is None and nothing["f1"] == 0.0 and nothing["false_alarms_per_1000_km2"] is None
 
 
-def fake_suite(f1_ours, f1_baseline, alarms):
-    def entry(name, group, f1):
-        pooled = {
-            **pool([scene_result(10, 9, 10, 1, 50.0, by_kind={"quarry": {"truths": 10, "found": 9}})]),
-            "f1": f1,
-            "false_alarms_per_1000_km2": alarms,
-        }
+def fake_suite(ours, baseline, negatives):
+    """A suite of two rows from per-scene results: ``ours`` and ``baseline`` are lists of scene results (the same
+    scenes), ``negatives`` the signal-free scenes both rows saw."""
+
+    def entry(name, group, results):
+        results = results + negatives
         real = {
             "kirishima": {"detections": 3, "found": True, "found_area_km2": 0.42},
             "ustica": {"detections": 0, "found": None},
         }
-        return {"name": name, "row": {"group": group, "label": name.upper()}, "pooled": pooled, "real": real}
+        per_scene = [{key: r[key] for key in defoscan.benchmark.suite.SCENE_COUNTS} for r in results]
+        row = {"group": group, "label": name.upper()}
+        return {"name": name, "row": row, "pooled": pool(results), "real": real, "per_scene": per_scene}
 
-    rows = [entry("cnn", "detector", f1_ours), entry("threshold", "baseline", f1_baseline)]
+    rows = [entry("cnn", "detector", ours), entry("threshold", "baseline", baseline)]
     return {"scenes": ["scene-000"], "rows": rows, "skipped": {"ab-raw": "model x not found"}}
 
 
-def test_goals_compare_with_the_best_baseline():
-    met = goals(fake_suite(0.95, 0.7, 0.5))
-    assert [value for value, _ in met.values()] == [0.95, pytest.approx(0.25), 0.5]
-    assert all(ok for _, ok in met.values())
-    short = goals(fake_suite(0.85, 0.7, 2.0))
-    assert [ok for _, ok in short.values()] == [False, False, False]
+def alike(n, truths, found, detections, false_alarms, *, by_kind=None):
+    return [scene_result(truths, found, detections, false_alarms, 50.0, by_kind=by_kind) for _ in range(n)]
 
 
-def test_table_has_a_line_per_row_and_says_which_goals_are_met():
-    table = results_table(fake_suite(0.95, 0.7, 3.0))
+QUIET = [scene_result(0, 0, 0, 0, 500.0, signals=False) for _ in range(10)]  # 5000 km2 without a false alarm
+
+
+def test_goals_are_met_at_the_conservative_end_of_their_intervals():
+    # Every scene alike: the intervals collapse on the figures; 0 alarms in 5000 km2: upper bound 0.74 per 1000.
+    met = goals(fake_suite(alike(20, 5, 5, 5, 0), alike(20, 5, 3, 5, 2), QUIET))
+    assert [value for value, _, _ in met.values()] == [1.0, pytest.approx(0.4), 0.0]
+    assert [status for _, _, status in met.values()] == ["met", "met", "met"]
+    assert list(met.values())[2][1] == pytest.approx([0.0, 3.689 / 5], abs=1e-3)
+    # One false alarm in 2410 km2: 0.41 per 1000 km2, but the upper bound is 2.3: the data cannot tell.
+    sparse = [scene_result(0, 0, 1, 1, 2410.0, signals=False)]
+    unsure = goals(fake_suite(alike(20, 5, 5, 5, 0), alike(20, 5, 3, 5, 2), sparse))
+    value, span, status = list(unsure.values())[2]
+    assert value == pytest.approx(0.415, abs=1e-3) and span[1] == pytest.approx(2.31, abs=0.01)
+    assert status == "not resolved"
+
+
+def test_goals_not_resolved_when_the_scenes_disagree_and_not_met_when_all_miss():
+    # Half the scenes perfect, half missing everything: F1 0.5 pooled, its interval wide.
+    mixed = alike(6, 5, 5, 5, 0) + alike(6, 5, 0, 5, 5)
+    spread = goals(fake_suite(mixed, alike(12, 5, 2, 5, 3), QUIET))
+    value, span, status = list(spread.values())[0]
+    assert value == pytest.approx(0.5) and span[0] < 0.4 and 0.6 < span[1] < 0.9 and status == "not met"
+    margin, margin_span, margin_status = list(spread.values())[1]
+    assert margin == pytest.approx(0.1) and margin_span[0] < 0.2 < margin_span[1]
+    assert margin_status == "not resolved"
+    short = goals(fake_suite(alike(20, 5, 4, 5, 1), alike(20, 5, 4, 5, 1), QUIET))
+    assert [status for _, _, status in short.values()][:2] == ["not met", "not met"]
+
+
+def test_table_has_a_line_per_row_with_intervals_and_says_which_goals_are_met():
+    quarry = {"quarry": {"truths": 5, "found": 5}}
+    sparse = [scene_result(0, 0, 5, 5, 1000.0, signals=False)]
+    table = results_table(fake_suite(alike(20, 5, 5, 5, 0, by_kind=quarry), alike(20, 5, 3, 5, 2), sparse))
     lines = table.splitlines()
-    assert lines[0].startswith("| row | group | F1 | precision | recall | quarry (10) |")
-    assert lines[2].startswith("| **CNN** | detector | 0.95 | 0.90 | 0.90 | 0.90 |")
-    assert lines[3].startswith("| THRESHOLD | baseline | 0.70 |")
+    assert lines[0].startswith("| row | group | F1 (95 % interval) | precision | recall | quarry (100) |")
+    assert lines[2].startswith("| **CNN** | detector | 1.00 (1.00–1.00) | 1.00 | 1.00 | 1.00 |")
+    assert lines[3].startswith("| THRESHOLD | baseline | 0.60 (0.60–0.60) |")
+    assert "| 5.0 (1.6–11.7) |" in lines[2]  # 5 alarms in 1000 km2: Garwood 1.62-11.67
     assert "yes (0.42), 3 | 0 |" in lines[2]
-    assert "- Goal F1 >= 0.9: 0.95 — met" in table
-    assert "per 1000 km² (signal-free): 3.00 — **not met**" in table
+    assert "- Goal F1 >= 0.9: 1.00 (1.00–1.00) — met" in table
+    assert "per 1000 km² (signal-free): 5.00 (1.62–11.67) — **not met**" in table
     assert "Row `ab-raw` not run: model x not found" in table
 
 
@@ -148,6 +178,12 @@ def test_suite_runs_scores_and_resumes(scenes, tmp_path, monkeypatch):
     monkeypatch.setattr(defoscan.benchmark.suite, "_detect", no_detect)
     again = run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=False)
     assert again["rows"][0]["pooled"] == pooled
+    # Other code (any change to the package's source) runs every scene again: a table never mixes versions.
+    monkeypatch.setattr(defoscan.benchmark.suite, "source_digest", lambda: "other code")
+    with pytest.raises(AssertionError, match="ran again"):
+        run_suite(str(scenes), str(tmp_path), rows=[THRESHOLD], real=False)
+    monkeypatch.undo()
+    monkeypatch.setattr(defoscan.benchmark.suite, "_detect", no_detect)
     stat = os.stat(scenes / "scene-001.csv")
     os.utime(scenes / "scene-001.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     with pytest.raises(AssertionError, match="ran again"):

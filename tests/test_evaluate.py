@@ -34,6 +34,17 @@ def test_one_huge_polygon_claims_one_truth_only():
     assert result["f1"] == pytest.approx(2 * 0.25 / 1.25)
 
 
+def test_outline_quality_tells_a_map_wide_region_from_a_tight_one():
+    # Both find the first square; the huge one lies mostly outside it, the tight one inside.
+    huge = score(frame([box(-4500, -4500, 5500, 5500)]), truths())  # 100 km2 around a 1 km2 truth
+    tight = score(frame([box(100, 100, 900, 1100), box(20_000, 0, 21_000, 1000)]), truths())
+    assert huge["found"] == tight["found"] == 1
+    assert huge["share_inside"] == [pytest.approx(0.01)] and huge["iou"] == [pytest.approx(0.01)]
+    # 800 x 1000 m, of which 800 x 900 inside; union 1 km2 + 800 x 100 m; the false alarm has no outline figures
+    assert tight["share_inside"] == [pytest.approx(0.9)] and tight["iou"] == [pytest.approx(0.72 / 1.08)]
+    assert score(frame([]), truths())["share_inside"] == []
+
+
 def test_fragments_find_a_truth_once_and_are_not_false_alarms():
     pieces = frame([box(0, 0, 400, 400), box(600, 600, 1000, 1000), box(3100, 100, 3200, 200)])
     result = score(pieces, truths())

@@ -10,6 +10,9 @@ broken into fragments by the detector is found once. Then:
   truth; **F1** their harmonic mean; **false alarms per 1000 km²** divides the false alarms by the area examined
   (given, or the cells with data of the run, from the ``run.json`` beside the detections).
 
+Any overlap finds a truth, so a map-wide region "finds" a crater: :func:`outline_quality` says, per matched
+detection, the share of it inside its truth and its intersection over union.
+
 Where the run's probability map is at hand, :func:`cell_scores` adds the cell-level ROC AUC and average precision
 (every cell with a probability a sample, positive inside a truth polygon).
 
@@ -116,7 +119,8 @@ def score(detections, truths, *, area_km2=None):
         ``detections``, ``truths``, ``found``, ``false_alarms``, ``recall``, ``precision``, ``f1`` (None where
         undefined: no truths, no detections),
         ``false_alarms_per_1000_km2``, ``recall_by_kind`` and ``recall_by_band`` (each ``{name: {"truths": n,
-        "found": k, "recall": k / n}}``), and ``matches`` (the truth row of each detection, -1 for none).
+        "found": k, "recall": k / n}}``), ``matches`` (the truth row of each detection, -1 for none), and the
+        outline quality of the matched detections (:func:`outline_quality`: ``share_inside``, ``iou``).
     """
     crs = _metric_crs(detections, truths)
     detections, truths = detections.to_crs(crs), truths.to_crs(crs)
@@ -141,6 +145,7 @@ def score(detections, truths, *, area_km2=None):
         "recall_by_kind": {},
         "recall_by_band": {},
         "matches": matched.tolist(),
+        **outline_quality(detections, truths, matched),
     }
     if "kind" in truths:
         for kind in sorted(truths["kind"].dropna().unique()):
@@ -150,6 +155,37 @@ def score(detections, truths, *, area_km2=None):
         for band in VELOCITY_BANDS:
             result["recall_by_band"][band_label(band)] = _recall(found[(speed > band[0]) & (speed <= band[1])])
     return result
+
+
+def outline_quality(detections, truths, matched):
+    """How well each matched detection outlines its truth: any overlap finds a truth, this says how well.
+
+    Parameters
+    ----------
+    detections, truths : geopandas.GeoDataFrame
+        In one projected CRS.
+    matched : numpy.ndarray of int
+        :func:`match_detections`' result.
+
+    Returns
+    -------
+    dict
+        ``share_inside`` (the share of each matched detection's area inside its truth: low for a map-wide region
+        that "finds" a crater) and ``iou`` (intersection over union with its truth), lists in detection order of
+        the matched detections.
+    """
+    hit = np.flatnonzero(matched >= 0)
+    if hit.size == 0:
+        return {"share_inside": [], "iou": []}
+    shapes = detections.geometry.values[hit]
+    targets = truths.geometry.values[matched[hit]]
+    shared = shapely.area(shapely.intersection(shapes, targets))
+    union = shapely.area(shapely.union(shapes, targets))
+    own = shapely.area(shapes)
+    return {
+        "share_inside": [float(v) for v in np.where(own > 0, shared / np.maximum(own, 1e-300), 0.0)],
+        "iou": [float(v) for v in np.where(union > 0, shared / np.maximum(union, 1e-300), 0.0)],
+    }
 
 
 def examined_area_km2(detections_path):

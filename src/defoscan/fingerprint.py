@@ -6,9 +6,11 @@ a kept result is reused only when its recorded fingerprint equals the new one af
 lists compare equal, as they are stored).
 """
 
+import functools
 import hashlib
 import json
 import os
+import pathlib
 
 
 def file_identity(path):
@@ -40,3 +42,18 @@ def digest(document):
     """SHA-256 hex digest of the document's canonical JSON: a short key for a cache or a file name."""
     text = json.dumps(canonical(document), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@functools.cache
+def source_digest():
+    """SHA-256 of the package's own Python source (every ``.py`` file under ``defoscan``, by relative path).
+
+    Part of a benchmark result's fingerprint, so a kept result made by other code is never mixed into a table
+    (issue 22): any change to the source, a comment included, makes every kept result stale.
+    """
+    root = pathlib.Path(__file__).resolve().parent
+    sha = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        sha.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        sha.update(path.read_bytes() + b"\0")
+    return sha.hexdigest()

@@ -26,8 +26,9 @@ import numpy as np
 import shapely
 
 from defoscan import log
+from defoscan.benchmark import intervals
 from defoscan.evaluate import VELOCITY_BANDS, band_label, examined_area_km2, f1_score, read_polygons, score
-from defoscan.fingerprint import digest, file_identity
+from defoscan.fingerprint import digest, file_identity, source_digest
 from defoscan.outputs import write_json
 from defoscan.real_data import dataset_files, real_data_dir
 from defoscan.synth.sources import KINDS
@@ -97,6 +98,7 @@ GOAL_F1 = 0.9
 GOAL_MARGIN = 0.2  # F1 above the best baseline's
 GOAL_FALSE_ALARMS = 1.0  # per 1000 km2 of signal-free scenes
 KEPT = ("detections.geojson", "run.json")  # what a run directory keeps once scored
+SCENE_COUNTS = ("signals", "truths", "found", "detections", "false_alarms")  # kept per scene: paired intervals
 
 
 def scene_names(scene_dir):
@@ -203,7 +205,10 @@ def pool(results):
         ``truths``, ``found``, ``recall``, ``detections`` and ``matched`` (in scenes with signals), ``precision``,
         ``f1``, ``recall_by_kind`` and ``recall_by_band`` (``{name: {"truths", "found", "recall"}}``),
         ``false_alarms``/``area_km2``/``false_alarms_per_1000_km2`` of the signal-free scenes and of the scenes
-        with signals (``..._with_signals``); None where undefined.
+        with signals (``..._with_signals``); None where undefined. ``intervals``: 95 % intervals of ``recall``,
+        ``precision`` and ``f1`` (bootstrap over scenes) and of the two false-alarm rates (Poisson), each ``[low,
+        high]`` or None (:mod:`defoscan.benchmark.intervals`). ``share_inside`` and ``iou``: the median outline
+        quality of the matched detections (:func:`defoscan.evaluate.outline_quality`), None without any.
     """
     positive = [r for r in results if r["signals"]]
     negative = [r for r in results if not r["signals"]]
@@ -226,6 +231,7 @@ def pool(results):
         "f1": f1,
         "recall_by_kind": _pool_recall(positive, "recall_by_kind"),
         "recall_by_band": _pool_recall(positive, "recall_by_band"),
+        "intervals": intervals.bootstrap_scores(results),
     }
     for suffix, group in (("", negative), ("_with_signals", positive)):
         alarms = sum(r["false_alarms"] for r in group)
@@ -233,6 +239,10 @@ def pool(results):
         pooled["false_alarms" + suffix] = alarms
         pooled["area_km2" + suffix] = area
         pooled["false_alarms_per_1000_km2" + suffix] = 1000.0 * alarms / area if area else None
+        pooled["intervals"]["false_alarms_per_1000_km2" + suffix] = intervals.poisson_rate_interval(alarms, area)
+    for measure in ("share_inside", "iou"):
+        values = [value for r in positive for value in r.get(measure, [])]
+        pooled[measure] = float(np.median(values)) if values else None
     return pooled
 
 
@@ -291,67 +301,114 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, rea
                 progress(done, total, f"{row.name} on {check[0]}")
             real_results[check[0]] = run_real(row, check, work_dir, models_dir, folder)
             done += 1
-        table.append({"name": row.name, "row": dataclasses.asdict(row), "pooled": pool(results), "real": real_results})
+        table.append(
+            {
+                "name": row.name,
+                "row": dataclasses.asdict(row),
+                "pooled": pool(results),
+                "real": real_results,
+                "per_scene": [{key: r[key] for key in SCENE_COUNTS} for r in results],
+            }
+        )
     if progress:
         progress(done, total, "done")
     return {"scenes": names, "rows": table, "skipped": skipped}
 
 
 def goals(suite):
-    """The issue's goals against the suite's figures: ``{goal: (value, met)}`` (value None where not measured)."""
+    """The issue's goals against the suite's figures, judged at the intervals' conservative ends (issue 22).
+
+    Returns
+    -------
+    dict
+        ``{goal: (value, interval, status)}``: the figure, its 95 % interval (``[low, high]`` or None) and
+        ``met`` (the interval's conservative end meets the goal), ``not met`` (its optimistic end misses it, or
+        there is no figure) or ``not resolved`` (between: the data cannot tell).
+    """
     rows = {entry["name"]: entry for entry in suite["rows"]}
-    ours = rows.get("cnn", {}).get("pooled", {})
-    baselines = [r["pooled"]["f1"] for r in rows.values() if r["row"]["group"] == "baseline"]
-    baselines = [f for f in baselines if f is not None]
-    f1 = ours.get("f1")
-    margin = f1 - max(baselines) if f1 is not None and baselines else None
-    alarms = ours.get("false_alarms_per_1000_km2")
+    ours = rows.get("cnn", {})
+    pooled = ours.get("pooled", {})
+    spans = pooled.get("intervals", {})
+    baselines = [r for r in rows.values() if r["row"]["group"] == "baseline" and r["pooled"]["f1"] is not None]
+    best = max(baselines, key=lambda r: r["pooled"]["f1"], default=None)
+    f1 = pooled.get("f1")
+    margin = margin_span = None
+    if f1 is not None and best is not None:
+        margin = f1 - best["pooled"]["f1"]
+        if "per_scene" in ours and "per_scene" in best:
+            margin_span = intervals.paired_f1_difference(ours["per_scene"], best["per_scene"])
+    alarms = pooled.get("false_alarms_per_1000_km2")
+    alarms_span = spans.get("false_alarms_per_1000_km2")
     return {
-        f"F1 >= {GOAL_F1:g}": (f1, f1 is not None and f1 >= GOAL_F1),
-        f"F1 >= best baseline + {GOAL_MARGIN:g}": (margin, margin is not None and margin >= GOAL_MARGIN),
+        f"F1 >= {GOAL_F1:g}": (f1, spans.get("f1"), goal_status(f1, spans.get("f1"), GOAL_F1)),
+        f"F1 >= best baseline + {GOAL_MARGIN:g}": (margin, margin_span, goal_status(margin, margin_span, GOAL_MARGIN)),
         f"false alarms <= {GOAL_FALSE_ALARMS:g} per 1000 km² (signal-free)": (
             alarms,
-            alarms is not None and alarms <= GOAL_FALSE_ALARMS,
+            alarms_span,
+            goal_status(alarms, alarms_span, GOAL_FALSE_ALARMS, at_most=True),
         ),
     }
+
+
+def goal_status(value, interval, goal, *, at_most=False):
+    """``met``, ``not met`` or ``not resolved`` (:func:`goals`); without an interval only ``not met`` is sure."""
+    if value is None:
+        return "not met"
+    reaches = (lambda v: v <= goal) if at_most else (lambda v: v >= goal)
+    if interval is None:
+        return "not resolved" if reaches(value) else "not met"
+    conservative, optimistic = (interval[1], interval[0]) if at_most else (interval[0], interval[1])
+    if reaches(conservative):
+        return "met"
+    return "not resolved" if reaches(optimistic) else "not met"
 
 
 def results_table(suite):
     """The results table (Markdown): one row per detector, baseline and ablation; goals below it.
 
-    Recall per kind and band is given as a share; the header says how many truths each column counts (the same for
-    every row). The real-data columns: Kirishima's crater found (and the area of the smallest region that finds it,
-    so a map-wide region does not pass unseen), with the map's number of regions; Ustica's number of regions.
+    F1 and the false-alarm rates carry their 95 % intervals (:mod:`defoscan.benchmark.intervals`). Recall per kind
+    and band is given as a share; the header says how many truths each column counts (the same for every row).
+    Outline quality: the median share of a matched detection inside its truth, and its median IoU. The real-data
+    columns: Kirishima's crater found (and the area of the smallest region that finds it, so a map-wide region
+    does not pass unseen), with the map's number of regions; Ustica's number of regions.
     """
     entries = suite["rows"]
     totals_kind = entries[0]["pooled"]["recall_by_kind"] if entries else {}
     totals_band = entries[0]["pooled"]["recall_by_band"] if entries else {}
     kinds = [k for k in KINDS if k in totals_kind]
     bands = [b for b in map(band_label, VELOCITY_BANDS) if totals_band.get(b, {}).get("truths")]
-    header = ["row", "group", "F1", "precision", "recall"]
+    header = ["row", "group", "F1 (95 % interval)", "precision", "recall"]
     header += [f"{k} ({totals_kind[k]['truths']})" for k in kinds]
     header += [f"{b} mm/yr ({totals_band[b]['truths']})" for b in bands]
+    header += ["share inside", "IoU"]
     header += ["false alarms /1000 km², signal-free", "false alarms /1000 km², with signals"]
     header += ["Kirishima: crater found (km²), regions", "Ustica: regions"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in entries:
         pooled, real = entry["pooled"], entry["real"]
+        spans = pooled.get("intervals", {})
         label = entry["row"]["label"]
         cells = [f"**{label}**" if entry["name"] == "cnn" else label, entry["row"]["group"]]
-        cells += [_number(pooled["f1"]), _number(pooled["precision"]), _number(pooled["recall"])]
+        cells += [_spanned(pooled["f1"], spans.get("f1")), _number(pooled["precision"]), _number(pooled["recall"])]
         cells += [_number(pooled["recall_by_kind"].get(k, {}).get("recall")) for k in kinds]
         cells += [_number(pooled["recall_by_band"].get(b, {}).get("recall")) for b in bands]
+        cells += [_number(pooled.get("share_inside")), _number(pooled.get("iou"))]
         cells += [
-            _number(pooled["false_alarms_per_1000_km2"], 1),
-            _number(pooled["false_alarms_per_1000_km2_with_signals"], 1),
+            _spanned(pooled["false_alarms_per_1000_km2"], spans.get("false_alarms_per_1000_km2"), 1),
+            _spanned(
+                pooled["false_alarms_per_1000_km2_with_signals"],
+                spans.get("false_alarms_per_1000_km2_with_signals"),
+                1,
+            ),
         ]
         kirishima, ustica = real.get("kirishima"), real.get("ustica")
         cells.append("-" if kirishima is None else _found_cell(kirishima))
         cells.append("-" if ustica is None else str(ustica["detections"]))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    for goal, (value, met) in goals(suite).items():
-        lines.append(f"- Goal {goal}: {_number(value)} — {'met' if met else '**not met**'}")
+    for goal, (value, span, status) in goals(suite).items():
+        shown = _spanned(value, span)
+        lines.append(f"- Goal {goal}: {shown} — {status if status == 'met' else f'**{status}**'}")
     for name, why in suite["skipped"].items():
         lines.append(f"- Row `{name}` not run: {why}")
     return "\n".join(lines) + "\n"
@@ -406,7 +463,7 @@ def _fingerprint(row, paths, models_dir):
 
         model = str(bundled_model_path()) if row.options.get("detector", "cnn") == "cnn" else None
     files = [file_identity(path) for path in ([model] if model else []) + list(paths)]
-    return digest({"made_by": made_by, "files": files})
+    return digest({"made_by": made_by, "files": files, "source": source_digest()})
 
 
 def _read_kept(path, mark):
@@ -435,6 +492,13 @@ def _pool_recall(results, key):
 
 def _number(value, digits=2):
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _spanned(value, span, digits=2):
+    """A figure with its interval: ``0.83 (0.76-0.89)``."""
+    if value is None or span is None:
+        return _number(value, digits)
+    return f"{value:.{digits}f} ({span[0]:.{digits}f}–{span[1]:.{digits}f})"
 
 
 def _found_cell(check):
