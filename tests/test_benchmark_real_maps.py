@@ -88,6 +88,8 @@ def test_a_control_counts_every_detection_outside_and_a_miss_is_not_found():
         "localised": False,
     }
     assert localisation(detections(), [], area_km2=None)["detections"] == 0
+    nothing = gpd.GeoDataFrame(geometry=[], crs="EPSG:4326")  # as an empty detections.geojson reads: no columns
+    assert localisation(nothing, [TRUTH], area_km2=None)["truths"][0]["found"] is False
 
 
 def test_cell_auc_of_a_map_that_is_high_only_inside_the_truth(tmp_path):

@@ -185,34 +185,36 @@ def localisation(detections, truths, *, area_km2, probability_path=None):
     centres = [(t["lon"], t["lat"]) for t in truths] or _centres(detections)
     crs = working_crs(*np.array(centres, dtype=np.float64).reshape(-1, 2).T)
     circles = truth_circles(truths, crs)
-    shapes = detections.to_crs(crs).geometry.make_valid().to_numpy()
-    order = np.argsort(-detections["score"].to_numpy(dtype=np.float64), kind="stable") if len(shapes) else []
-    shapes = shapes[order] if len(shapes) else shapes
+    if len(detections) == 0:  # an empty detections file has no attribute columns
+        detections = detections.assign(score=np.empty(0))
+    ranked = detections.sort_values("score", ascending=False, kind="stable")  # the best detection first
+    shapes = ranked.to_crs(crs).geometry.make_valid().to_numpy()
+    scores = ranked["score"].to_numpy(dtype=np.float64)
     every_truth = shapely.union_all(circles.geometry.to_numpy())
     every_detection = shapely.union_all(shapes)
     touching = np.zeros(len(shapes), dtype=bool)
     per_truth = []
     for circle in circles.geometry:
-        hits = shapely.intersects(shapes, circle) if len(shapes) else np.zeros(0, dtype=bool)
+        hits = shapely.intersects(shapes, circle)
         touching |= hits
         entry = {"found": bool(hits.any()), "best_score": None, "best_area_km2": None}
         entry["share_inside"] = entry["truth_covered"] = None
         if hits.any():
             best = int(np.flatnonzero(hits)[0])
-            entry["best_score"] = float(detections["score"].to_numpy()[order][best])
+            entry["best_score"] = float(scores[best])
             entry["best_area_km2"] = float(shapes[best].area / 1e6)
             entry["share_inside"] = float(shapely.intersection(shapes[best], every_truth).area / shapes[best].area)
             entry["truth_covered"] = float(shapely.intersection(circle, every_detection).area / circle.area)
         entry["localised"] = bool(hits.any() and min(entry["share_inside"], entry["truth_covered"]) >= LOCALISED_SHARE)
         per_truth.append(entry)
-    detected = float(every_detection.area / 1e6) if len(shapes) else 0.0
+    detected = float(every_detection.area / 1e6)
     return {
         "detections": len(shapes),
         "truths": per_truth,
         "found": sum(t["found"] for t in per_truth),
         "localised": sum(t["localised"] for t in per_truth),
         "outside": int(np.count_nonzero(~touching)),
-        "outside_km2": float(shapely.area(shapes[~touching]).sum() / 1e6) if len(shapes) else 0.0,
+        "outside_km2": float(shapely.area(shapes[~touching]).sum() / 1e6),
         "detected_km2": detected,
         "area_km2": area_km2,
         "detected_share": detected / area_km2 if area_km2 else None,
