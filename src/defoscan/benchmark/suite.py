@@ -429,12 +429,12 @@ def write_table(path, table, *, begin="<!-- results:begin -->", end="<!-- result
         handle.write(text)
 
 
-def _detect(row, inputs, out, models_dir, cell_size=None):
+def _detect(row, inputs, out, models_dir, cell_size=None, keep=KEPT):
     from defoscan.pipeline import detect
 
     detect(inputs, out, cell_size=cell_size, model=row_model(row, models_dir), **detect_options(row.options))
     for entry in os.listdir(out):  # the rasters and the report are not needed to score
-        if entry not in KEPT:
+        if entry not in keep:
             path = os.path.join(out, entry)
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
