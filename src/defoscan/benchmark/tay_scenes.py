@@ -392,7 +392,8 @@ def city_scenes(data_dir, city, *, split, seed, per_city=1, tile_size=TILE_SIZE)
         The ``10_tay_city_velocity`` folder.
     city, split : str
         ``split`` is recorded only.
-    seed : int
+    seed : int or sequence of int
+        Of :func:`numpy.random.default_rng`.
     per_city : int
     tile_size : float
         Largest tile side, metres.
@@ -421,7 +422,7 @@ def city_scenes(data_dir, city, *, split, seed, per_city=1, tile_size=TILE_SIZE)
         info = {
             "city": city,
             "split": split,
-            "seed": int(seed),
+            "seed": np.atleast_1d(seed).tolist(),
             "tile": {**details["window"], "crs": crs.to_string()},
             "truth_rule": rule,
             "conditions": details["conditions"],
