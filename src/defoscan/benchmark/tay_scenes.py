@@ -32,9 +32,11 @@ of :data:`POINT_CELL` m cells, intersected with the city's mask; each observed c
 ``scene.MAX_PER_CELL``) at random places in it, the field interpolated bilinearly to them; plus correlated
 atmosphere, a planar ramp, per-point noise and spikes (the drawn conditions) and a reference offset uniform in
 ``±`` :data:`REFERENCE_OFFSET` mm/yr (a map is relative to some reference). A truth needs ``scene.MIN_SEEN``
-observed cells to be kept (an unseen area cannot be detected; the dropped ones are recorded). A tile without any
-smoothed pixel beyond the rate is a signal-free scene (its ground really is stable); a tile whose beyond-rate areas
-are all too small or unseen is skipped, being neither.
+observed cells to be kept (an unseen area cannot be detected; the dropped ones are recorded); a tile whose truths
+all go unseen is observed again, up to :data:`OBSERVE_TRIES` coverages, and skipped if they stay unseen (it is neither
+a scene with signals nor a stable one). A tile without truth is signal-free even where small areas (under the minimum
+area) pass the rate: by the truth rule they are not deformation, as in the tiles with truths; the largest such area
+is recorded (``largest_beyond_km2``) so a stricter reader can leave those scenes out.
 
 Scenes are laid in the synthetic scenes' frame (:data:`defoscan.synth.scene.SCENE_CRS`, north-west corner at
 ``SCENE_ORIGIN``) so :func:`defoscan.synth.scene.write_scene` writes them; the tile's true place is in the info. The
@@ -66,6 +68,7 @@ TILE_SIZE = 20_000.0  # m: largest tile side
 MIN_DATA = 0.3  # share of a tile's pixels in the city
 POINT_CELL = 50.0  # m: cells of the coverage model, the points' spacing
 REFERENCE_OFFSET = 5.0  # mm/yr: largest reference offset
+OBSERVE_TRIES = 5  # coverages drawn for a tile whose truths go unseen
 KIND_OF_SIGN = {-1: ("compaction", "subsidence"), 1: ("uplift", "uplift")}  # sign -> (kind, sign name)
 
 
@@ -321,6 +324,11 @@ def _field_index(distance, shape, cell_size, axis=0):
     return np.clip((np.asarray(distance) // cell_size).astype(np.int64), 0, shape[axis] - 1)
 
 
+def _largest_area_km2(mask, cell_size):
+    parts, count = ndimage.label(mask)
+    return float(np.bincount(parts.ravel())[1:].max() * cell_size**2 / 1e6) if count else 0.0
+
+
 def tile_scene(relative, smoothed, window, transform, rng, *, cell_size=CELL_SIZE):
     """One tile of a city as a scene: its points (in the scene frame), truths and what was drawn.
 
@@ -362,7 +370,7 @@ def tile_scene(relative, smoothed, window, transform, rng, *, cell_size=CELL_SIZ
     west, north = transform * (col0, row0)
     east, south = transform * (col1, row1)
     with np.errstate(invalid="ignore"):
-        beyond = int(np.count_nonzero(np.abs(tile_smoothed) >= RATE))
+        beyond = np.abs(tile_smoothed) >= RATE
     details = {
         "conditions": conditions,
         "window": {
@@ -370,7 +378,8 @@ def tile_scene(relative, smoothed, window, transform, rng, *, cell_size=CELL_SIZ
             "cols": [int(col0), int(col1)],
             "bounds": [west, south, east, north],
         },
-        "beyond_rate_pixels": beyond,
+        "beyond_rate_pixels": int(beyond.sum()),
+        "largest_beyond_km2": _largest_area_km2(beyond, cell_size),
         "unseen": [{k: v for k, v in t.items() if k != "geometry"} for t in unseen],
         "observed_cells": int(observed.sum()),
         "shape": [int(n) for n in observed.shape],
@@ -415,9 +424,12 @@ def city_scenes(data_dir, city, *, split, seed, per_city=1, tile_size=TILE_SIZE)
     windows = choose_tiles(np.isfinite(velocity), rng, tile_pixels=int(tile_size // CELL_SIZE), count=per_city)
     scenes, skipped = [], []
     for window in windows:
-        points, truths, details = tile_scene(relative, smoothed, window, transform, rng)
-        if not truths and details["beyond_rate_pixels"]:
-            skipped.append({"city": city, "window": details["window"], "why": "beyond the rate, but no seen truth"})
+        for _ in range(OBSERVE_TRIES):  # a coverage that sees none of the tile's truths is drawn again
+            points, truths, details = tile_scene(relative, smoothed, window, transform, rng)
+            if truths or not details["unseen"]:
+                break
+        if not truths and details["unseen"]:
+            skipped.append({"city": city, "window": details["window"], "why": "its truths unseen by every coverage"})
             continue
         info = {
             "city": city,
@@ -434,6 +446,7 @@ def city_scenes(data_dir, city, *, split, seed, per_city=1, tile_size=TILE_SIZE)
             "origin": list(SCENE_ORIGIN),
             "shape": details["shape"],
             "observed_cells": details["observed_cells"],
+            "largest_beyond_km2": details["largest_beyond_km2"],
         }
         scenes.append((points, truths, info))
     return scenes, skipped
