@@ -116,8 +116,11 @@ def row_model(row, models_dir):
     return None if row.model is None else os.path.join(models_dir, row.model)
 
 
-def run_scene(row, scene_dir, name, work_dir, models_dir):
+def run_scene(row, scene_dir, name, work_dir, models_dir, *, scene_cell_size=True):
     """Run one row on one scene (or take the kept result) and score it.
+
+    ``scene_cell_size=False`` runs ``detect`` at its default cell size instead of the scene's (benchmarks that
+    must be run at default settings, issue 18).
 
     Returns
     -------
@@ -129,12 +132,14 @@ def run_scene(row, scene_dir, name, work_dir, models_dir):
         info = json.load(handle)
     inputs = [base + ".csv"]
     mark = _fingerprint(row, inputs + [base + "-truth.geojson"], models_dir)
+    if not scene_cell_size:  # another run than at the scene's cell size: not the same kept result
+        mark = digest({"mark": mark, "cell_size": "default"})
     kept = os.path.join(work_dir, row.name, name + ".json")
     cached = _read_kept(kept, mark)
     if cached is not None:
         return cached
     out = os.path.join(work_dir, row.name, name)
-    _detect(row, inputs, out, models_dir, cell_size=float(info["cell_size"]))
+    _detect(row, inputs, out, models_dir, cell_size=float(info["cell_size"]) if scene_cell_size else None)
     result = score(
         read_polygons(os.path.join(out, "detections.geojson"), "detections"),
         read_polygons(base + "-truth.geojson", "truth"),
@@ -246,7 +251,9 @@ def pool(results):
     return pooled
 
 
-def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, real_data=None, progress=None):
+def run_suite(
+    scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, real_data=None, progress=None, scene_cell_size=True
+):
     """Run every row on every scene (and the real maps) and pool the scores.
 
     Parameters
@@ -261,6 +268,8 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, rea
         The real-data folder; :func:`defoscan.real_data.real_data_dir`'s default when not given.
     progress : callable, optional
         Called with ``(done, total, description)`` before each run.
+    scene_cell_size : bool
+        Run at each scene's cell size; False: at ``detect``'s default (:func:`run_scene`).
 
     Returns
     -------
@@ -293,7 +302,7 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, rea
         for name in names:
             if progress:
                 progress(done, total, f"{row.name} on {name}")
-            results.append(run_scene(row, scene_dir, name, work_dir, models_dir))
+            results.append(run_scene(row, scene_dir, name, work_dir, models_dir, scene_cell_size=scene_cell_size))
             done += 1
         real_results = {}
         for check in checks:
