@@ -114,3 +114,12 @@ def test_a_real_test_city_makes_a_readable_scene_with_truth(tmp_path):
     (track,) = read(csv)
     assert track.sizes["point"] == points["x"].size
     np.testing.assert_allclose(track["velocity"].to_numpy(), points["velocity"], atol=0.006)  # 2 decimals
+
+
+def test_the_split_is_by_city_disjoint_and_complete():
+    from defoscan.benchmark.tay_scenes import split_cities
+
+    parts = {name: split_cities(name) for name in ("training", "validation", "test")}
+    every = [city for cities in parts.values() for city in cities]
+    assert len(every) == len(set(every)) == 31
+    assert (len(parts["training"]), len(parts["validation"]), len(parts["test"])) == (16, 7, 8)

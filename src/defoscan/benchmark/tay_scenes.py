@@ -43,8 +43,10 @@ Scenes are laid in the synthetic scenes' frame (:data:`defoscan.synth.scene.SCEN
 same seed gives the same scenes.
 """
 
+import json
 import os
 import warnings
+from importlib import resources
 
 import numpy as np
 import rasterio
@@ -455,3 +457,50 @@ def city_scenes(data_dir, city, *, split, seed, per_city=1, tile_size=TILE_SIZE)
         }
         scenes.append((points, truths, info))
     return scenes, skipped
+
+
+def split_cities(split):
+    """The cities of ``split`` (``test``, ``validation`` or ``training``) as the committed split file lists them.
+
+    The 31 cities were split once, by city, seeded (``defoscan/data/benchmarks/tay_split.json`` says how): choices
+    are made on the training and validation cities, figures reported on the test cities.
+    """
+    text = resources.files("defoscan").joinpath("data", "benchmarks", "tay_split.json").read_text()
+    return json.loads(text)[split]
+
+
+def write_tay_suite(data_dir, split, out_dir, *, seed, per_city=1, report=None):
+    """Write the scenes of one split's cities into ``out_dir`` as ``scene-NNN`` (:func:`city_scenes` per city).
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        The ``10_tay_city_velocity`` folder.
+    split : str
+    out_dir : str
+    seed : int
+        One seed per city is drawn from it and the city's place in the split, so a city's scenes do not depend on
+        the others'.
+    per_city : int
+    report : callable, optional
+        Called with one line of text per scene and per skipped tile.
+
+    Returns
+    -------
+    int
+        Scenes written.
+    """
+    from defoscan.synth.scene import write_scene
+
+    number = 0
+    for index, city in enumerate(split_cities(split)):
+        scenes, skipped = city_scenes(data_dir, city, split=split, seed=[seed, index], per_city=per_city)
+        for points, truths, info in scenes:
+            number += 1
+            write_scene(out_dir, f"scene-{number:03d}", points, truths, info)
+            if report:
+                areas = ", ".join(f"{t['kind']} {t['peak_velocity']:.0f} mm/yr {t['area_km2']:.1f} km2" for t in truths)
+                report(f"scene-{number:03d} {city:16s} {len(points['x']):7d} points  {len(truths)} truths  {areas}")
+        for skip in skipped if report else ():
+            report(f"skipped  {city:16s} tile {skip['window']['rows']} {skip['window']['cols']}: {skip['why']}")
+    return number
