@@ -114,8 +114,10 @@ def row_model(row, models_dir):
     return None if row.model is None else os.path.join(models_dir, row.model)
 
 
-def run_scene(row, scene_dir, name, work_dir, models_dir):
+def run_scene(row, scene_dir, name, work_dir, models_dir, *, scene_cell_size=True):
     """Run one row on one scene (or take the kept result) and score it.
+
+    With ``scene_cell_size`` False, ``detect`` chooses its default cell size instead of the scene's.
 
     Returns
     -------
@@ -127,12 +129,14 @@ def run_scene(row, scene_dir, name, work_dir, models_dir):
         info = json.load(handle)
     inputs = [base + ".csv"]
     mark = _fingerprint(row, inputs + [base + "-truth.geojson"], models_dir)
+    if not scene_cell_size:  # a result at the default cell size is another result
+        mark = digest({"scene_cell_size": False, "mark": mark})
     kept = os.path.join(work_dir, row.name, name + ".json")
     cached = _read_kept(kept, mark)
     if cached is not None:
         return cached
     out = os.path.join(work_dir, row.name, name)
-    _detect(row, inputs, out, models_dir, cell_size=float(info["cell_size"]))
+    _detect(row, inputs, out, models_dir, cell_size=float(info["cell_size"]) if scene_cell_size else None)
     result = score(
         read_polygons(os.path.join(out, "detections.geojson"), "detections"),
         read_polygons(base + "-truth.geojson", "truth"),
@@ -236,7 +240,9 @@ def pool(results):
     return pooled
 
 
-def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, real_data=None, progress=None):
+def run_suite(
+    scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, real_data=None, progress=None, scene_cell_size=True
+):
     """Run every row on every scene (and the real maps) and pool the scores.
 
     Parameters
@@ -251,6 +257,8 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, rea
         The real-data folder; :func:`defoscan.real_data.real_data_dir`'s default when not given.
     progress : callable, optional
         Called with ``(done, total, description)`` before each run.
+    scene_cell_size : bool
+        Run each scene at the cell size it was made at (its ``cell_size``); False: at ``detect``'s default.
 
     Returns
     -------
@@ -283,7 +291,7 @@ def run_suite(scene_dir, work_dir, *, rows=ROWS, models_dir=None, real=True, rea
         for name in names:
             if progress:
                 progress(done, total, f"{row.name} on {name}")
-            results.append(run_scene(row, scene_dir, name, work_dir, models_dir))
+            results.append(run_scene(row, scene_dir, name, work_dir, models_dir, scene_cell_size=scene_cell_size))
             done += 1
         real_results = {}
         for check in checks:
