@@ -399,9 +399,18 @@ def _los(kind, params, x, y, look):
 
 
 def _signal(kind, params, fx, fy, look):
-    """A source's LOS rate on the truth grid and its deforming area."""
-    x, y = np.meshgrid(fx, fy)
-    los = _los(kind, params, x, y, look)
+    """A source's LOS rate on the truth grid and its deforming area.
+
+    A pit is still beyond its outline and taper: it is evaluated in its box only (a small pit on a large grid).
+    """
+    columns, rows = slice(None), slice(None)
+    if kind == "quarry":
+        reach = params["radius"] + params["taper"] + 2.0 * (fx[1] - fx[0])
+        columns = slice(*np.searchsorted(fx, [params["x0"] - reach, params["x0"] + reach]))
+        rows = slice(*np.searchsorted(-fy, [-params["y0"] - reach, -params["y0"] + reach]))
+    los = np.zeros((fy.size, fx.size))
+    x, y = np.meshgrid(fx[columns], fy[rows])
+    los[rows, columns] = _los(kind, params, x, y, look)
     peak = np.abs(los).max()
     return los, np.abs(los) >= max(LABEL_THRESHOLD, LABEL_FRACTION * peak)
 
