@@ -162,3 +162,25 @@ def test_suite_is_balanced_and_readable(tmp_path):
     (track,) = defoscan.read(os.path.join(tmp_path, names[small] + ".csv"))
     assert track.sizes["point"] == infos[small]["points"]
     assert float(np.nanmax(np.abs(track["velocity"].values))) < 1000.0
+
+
+def test_suite_runs_ood_scenes_at_the_default_cell_size(tmp_path, monkeypatch):
+    import defoscan.benchmark.suite as suite
+
+    scenes = tmp_path / "scenes"
+    write_ood_suite(str(scenes), 1, 5)
+    asked = []
+
+    def record_detect(row, inputs, out, models_dir, cell_size=None):
+        asked.append(cell_size)
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(suite, "_detect", record_detect)
+    threshold = next(row for row in suite.ROWS if row.name == "threshold")
+    for scene_cell_size in (False, True):
+        with pytest.raises(RuntimeError, match="recorded"):
+            suite.run_suite(
+                str(scenes), str(tmp_path / "work"), rows=[threshold], real=False, scene_cell_size=scene_cell_size
+            )
+    made_at = json.load(open(scenes / "scene-000.json"))["cell_size"]
+    assert asked == [None, made_at]
