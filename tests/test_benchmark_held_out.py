@@ -1,0 +1,68 @@
+"""defoscan.benchmark.held_out: scenes made once, every row at defaults on the test split, goals of the benchmark."""
+
+import json
+import os
+
+import pytest
+
+from defoscan.benchmark import held_out
+from defoscan.benchmark.held_out import BENCHMARKS, Benchmark, benchmark_table, ensure_scenes, run_benchmark
+from defoscan.synth.scene import make_scene, write_scene
+
+
+def tiny_scenes(split, out_dir, real_data):
+    """One scene with a quarry and one signal-free, 100 x 100 cells of 50 m (the seed depends on the split)."""
+    base = {"validation": 40, "test": 50}[split]
+    for index, signals in enumerate((True, False)):
+        points, truths, info = make_scene(base + index, shape=(100, 100), kinds=("quarry",), signals=signals)
+        write_scene(out_dir, f"scene-{index:03d}", points, truths, info)
+    return 2
+
+
+TINY = Benchmark("tiny", "two tiny scenes", tiny_scenes, 0.85, 0.15, "tiny")
+
+
+def test_registry_names_the_two_held_out_benchmarks_with_issue_18s_goals():
+    assert set(BENCHMARKS) == {"tay", "ood"}
+    assert all((b.goal_f1, b.goal_margin) == (0.85, 0.15) for b in BENCHMARKS.values())
+    assert BENCHMARKS["tay"].needs_real_data and not BENCHMARKS["ood"].needs_real_data
+
+
+def test_scenes_are_made_once(tmp_path):
+    folder = ensure_scenes(TINY, "test", str(tmp_path))
+    assert json.load(open(os.path.join(folder, held_out.STAMP))) == {"benchmark": "tiny", "split": "test", "scenes": 2}
+    made = []
+    other = Benchmark("tiny", "", lambda *a: made.append(a) or 0, 0.85, 0.15, "tiny")
+    again = ensure_scenes(other, "test", str(tmp_path))
+    assert again == folder and made == []  # the stamp says the scenes are complete
+
+
+def test_rows_run_at_default_settings_and_the_table_has_the_benchmarks_goals(tmp_path, monkeypatch):
+    seen = []
+    real_detect = held_out.scene_suite._detect
+
+    def recording(row, inputs, out, models_dir, cell_size=None, **kwargs):
+        seen.append(cell_size)
+        return real_detect(row, inputs, out, models_dir, cell_size=cell_size, **kwargs)
+
+    monkeypatch.setattr(held_out.scene_suite, "_detect", recording)
+    result = run_benchmark(TINY, str(tmp_path), rows=("threshold",), tune=False)
+    assert seen == [None, None]  # no cell size given: detect's defaults
+    assert result["benchmark"] == "tiny" and result["tuning"] == {} and result["scenes"] == ["scene-000", "scene-001"]
+    assert list(result["goals"]) == [
+        "F1 >= 0.85",
+        "F1 >= best baseline + 0.15",
+        "false alarms <= 1 per 1000 km² (signal-free)",
+    ]
+    assert json.load(open(tmp_path / "results.json"))["benchmark"] == "tiny"
+    monkeypatch.setitem(BENCHMARKS, "tiny", TINY)
+    table = benchmark_table(result)
+    assert "Kirishima" not in table and "- Goal F1 >= 0.85:" in table and "F1 (95 % interval)" in table
+
+
+def test_tay_without_real_data_is_bad_input(tmp_path, monkeypatch):
+    from defoscan.errors import InputError
+
+    monkeypatch.setattr("defoscan.real_data.real_data_dir", lambda explicit=None: None)
+    with pytest.raises(InputError, match="needs the real-data folder"):
+        run_benchmark("tay", str(tmp_path), real_data=str(tmp_path / "none"), tune=False)
