@@ -28,9 +28,12 @@ from defoscan.benchmark.tuning import GRIDS, scene_maps, tune
 CNN_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.453, 0.5, 0.55, 0.6, 0.7)
 
 
-def print_sweep(result, scenes):
+def print_sweep(result):
     """The sweep of one detector as a table, the choice marked ``*``."""
-    print(f"\n{result['detector']} ({scenes} validation scenes; * chosen: {result['rule']})")
+    print(
+        f"\n{result['detector']} ({result['scenes']} validation scenes, {result['scenes_with_signals']} with "
+        f"{result['truths']} truths, {result['signal_free_km2'] or 0:.0f} km² signal-free; * chosen: {result['rule']})"
+    )
     print("     F1  precision  recall  FA/1000 km2 signal-free  parameters")
     for index, entry in enumerate(result["sweep"]):
         mark = "*" if index == result["chosen"] else " "
@@ -66,7 +69,7 @@ def main(argv=None):
         results[detector] = tune(detector, maps["threshold"])
         print(f"{detector}: {len(results[detector]['sweep'])} combinations in {time.perf_counter() - mark:.0f} s")
     for result in results.values():
-        print_sweep(result, len(names))
+        print_sweep(result)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=1)

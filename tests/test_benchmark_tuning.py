@@ -78,6 +78,8 @@ def test_a_low_k_that_finds_the_artefact_is_not_chosen(maps):
     assert high["recall"] == 0.5 and high["false_alarms_per_1000_km2"] == 0.0
     assert result["rule"] == WITHIN_GOAL
     assert result["best"] == {"k": 8.0} and result["chosen"] == 1
+    assert (result["scenes"], result["scenes_with_signals"], result["truths"]) == (2, 1, 2)
+    assert result["signal_free_km2"] == pytest.approx(9.0)
 
 
 def test_without_a_combination_within_the_goal_the_best_f1_is_chosen(maps):

@@ -198,10 +198,11 @@ def tune(detector, maps, grid=None):
         ``detector``; ``grid`` (``{name: [values]}``); ``sweep``: per combination, in grid order, ``parameters``,
         ``f1``, ``precision``, ``recall`` (None where undefined) and ``false_alarms_per_1000_km2`` (signal-free
         scenes); ``rule``: :data:`WITHIN_GOAL` or :data:`OVERALL`; ``best``: the chosen parameters (plain dict);
-        ``chosen``: its index in ``sweep``.
+        ``chosen``: its index in ``sweep``; what the scores rest on: ``scenes``, ``scenes_with_signals``,
+        ``truths`` and ``signal_free_km2``.
     """
     grid = GRIDS[detector] if grid is None else grid
-    sweep = []
+    sweep, pooled = [], {}
     for parameters in combinations(grid):
         pooled = pool([scene_score(detector, parameters, m) for m in maps])
         entry = {"parameters": parameters}
@@ -218,6 +219,8 @@ def tune(detector, maps, grid=None):
         "rule": WITHIN_GOAL if allowed else OVERALL,
         "best": dict(sweep[chosen]["parameters"]),
         "chosen": chosen,
+        **{key: pooled.get(key) for key in ("scenes", "scenes_with_signals", "truths")},
+        "signal_free_km2": pooled.get("area_km2"),
     }
 
 
