@@ -1,112 +1,48 @@
-"""Choose each detector's cut-off on validation scenes (never the test suite of docs/EVALUATION.md).
+"""Tune every detector on validation scenes (never the test suite of docs/EVALUATION.md).
 
     .venv/bin/python benchmarks/scene_cutoffs.py --scenes VALIDATION_SCENES --work DIR [--json OUT.json]
+        [--scene-cell-size]
 
-VALIDATION_SCENES is a scene suite drawn with another seed than the benchmark's (``make evaluate`` uses seed 7):
+VALIDATION_SCENES is a benchmark's validation split, e.g. a scene suite drawn with another seed than the
+benchmark's (``make evaluate`` uses seed 7):
 
     defoscan synth --scenes --n 8 --seed 8 --shape 600 --per-kind 2 --positive-fraction 0.75 \
         --profile evaluation-work/fitted.json --out validation-scenes
 
-Each scene is run once through ``defoscan detect`` (the CNN, all outputs kept); then every detector's regions are
-drawn again from that run's gridded (despiked) map and probability map over a range of its cut-off — the CNN's
-probability threshold (with its hysteresis ratio), the thresholding detector's k, Gi*'s z, ADA's k — and scored
-against the truth as ``defoscan.benchmark.suite`` scores (object matching, pooled over scenes). Printed per detector and
-cut-off: F1, precision, recall, false alarms per 1000 km² of the signal-free scenes; the best F1 whose signal-free
-false-alarm rate is at most the goal's 1 per 1000 km² is marked.
+Each scene is run through ``defoscan detect`` at its default cell size (``--scene-cell-size``: at the scene's own)
+by the CNN and by the thresholding detector (all outputs kept); then the CNN's probability cut-off (with its
+hysteresis ratio) is swept over the CNN's maps, and each baseline's grid of :data:`defoscan.benchmark.tuning.GRIDS`
+(the same budget for each) over the gridded map the baselines see (:func:`defoscan.benchmark.tuning.tune`).
+Printed per detector and combination: F1, precision, recall, false alarms per 1000 km² of the signal-free scenes;
+the chosen one (the best F1 within the goal's 1 per 1000 km², else the best overall) is marked. ``--json`` writes
+the choices, which :func:`defoscan.benchmark.tuning.tuned_rows` makes rows of the suite.
 """
 
 import argparse
 import json
-import os
+import time
 
-import geopandas as gpd
-import numpy as np
-import rasterio
-
-from defoscan.ada import AdaParameters, ada_detect
-from defoscan.benchmark.suite import GOAL_FALSE_ALARMS, pool, scene_names
-from defoscan.cnn_regions import LOW_THRESHOLD_RATIO, probability_regions
-from defoscan.evaluate import read_polygons, score
-from defoscan.fill.tiling import grid_origin
-from defoscan.hotspot import HotspotParameters, gistar_detect
-from defoscan.pipeline import detect
-from defoscan.regions_store import label_polygons
-from defoscan.threshold import ThresholdParameters, threshold_detect
+from defoscan.benchmark.suite import scene_names
+from defoscan.benchmark.tuning import GRIDS, scene_maps, tune
 
 CNN_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.453, 0.5, 0.55, 0.6, 0.7)
-THRESHOLD_K = (3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0)
-GISTAR_Z = (3.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 40.0)
-ADA_K = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
 
 
-def scene_maps(scene_dir, name, work):
-    """Run the CNN detect on one scene (kept in ``work``) and return its arrays."""
-    out = os.path.join(work, name)
-    with open(os.path.join(scene_dir, name + ".json")) as handle:
-        info = json.load(handle)
-    if not os.path.exists(os.path.join(out, "run.json")):
-        detect([os.path.join(scene_dir, name + ".csv")], out, cell_size=float(info["cell_size"]))
-    with rasterio.open(os.path.join(out, "velocity.tif")) as src:
-        velocity = src.read(1).astype(np.float64)
-        transform, crs = src.transform, src.crs
-    with rasterio.open(os.path.join(out, "count.tif")) as src:
-        count = src.read(1).astype(np.float64)
-    with rasterio.open(os.path.join(out, "probability.tif")) as src:
-        probability = src.read(1).astype(np.float64)
-    with open(os.path.join(out, "run.json")) as handle:
-        record = json.load(handle)
-    area = record["tracks"][0]["cells_with_data"] * record["grid"]["cell_size_m"] ** 2 / 1e6
-    truth = read_polygons(os.path.join(scene_dir, name + "-truth.geojson"), "truth")
-    return {
-        "velocity": velocity,
-        "count": count,
-        "probability": probability,
-        "transform": transform,
-        "crs": crs,
-        "area": area,
-        "truth": truth,
-        "signals": bool(info["signals"]),
-        "threshold": record["parameters"]["probability_threshold"],
-    }
-
-
-def regions_of(detector, value, maps):
-    """Labels and regions of one detector at one cut-off on one scene's maps."""
-    cell = abs(maps["transform"].a)
-    origin = grid_origin(maps["transform"])
-    velocity, count = maps["velocity"], maps["count"]
-    if detector == "cnn":
-        return probability_regions(
-            maps["probability"],
-            velocity,
-            count,
-            cell,
-            value,
-            low_threshold=LOW_THRESHOLD_RATIO * value,
-            min_velocity=ThresholdParameters().min_velocity,  # as detect passes it
-            origin=origin,
-        )
-    if detector == "threshold":
-        labels, regions, _ = threshold_detect(velocity, count, cell, ThresholdParameters(k=value), origin=origin)
-    elif detector == "gistar":
-        labels, regions, _ = gistar_detect(velocity, count, cell, HotspotParameters(z=value), origin=origin)
-    else:
-        labels, regions, _ = ada_detect(velocity, count, cell, AdaParameters(k=value), origin=origin)
-    return labels, regions
-
-
-def scene_score(detector, value, maps):
-    labels, regions = regions_of(detector, value, maps)
-    polygons = label_polygons(labels, maps["transform"])
-    frame = gpd.GeoDataFrame(
-        [{"score": r["score"]} for r in regions],
-        geometry=[polygons[r["label"]] for r in regions],
-        crs=maps["crs"],
+def print_sweep(result):
+    """The sweep of one detector as a table, the choice marked ``*``."""
+    print(
+        f"\n{result['detector']} ({result['scenes']} validation scenes, {result['scenes_with_signals']} with "
+        f"{result['truths']} truths, {result['signal_free_km2'] or 0:.0f} km² signal-free; * chosen: {result['rule']})"
     )
-    result = score(frame, maps["truth"], area_km2=maps["area"])
-    result.pop("matches")
-    result["signals"] = maps["signals"]
-    return result
+    print("     F1  precision  recall  FA/1000 km2 signal-free  parameters")
+    for index, entry in enumerate(result["sweep"]):
+        mark = "*" if index == result["chosen"] else " "
+        fa = entry["false_alarms_per_1000_km2"]
+        shown = ", ".join(f"{name} {value:g}" for name, value in entry["parameters"].items())
+        print(
+            f"{mark}{entry['f1'] or 0:5.3f}  {entry['precision'] or 0:9.3f}  {entry['recall'] or 0:6.3f}  "
+            f"{'-' if fa is None else f'{fa:23.2f}'}  {shown}"
+        )
 
 
 def main(argv=None):
@@ -114,32 +50,26 @@ def main(argv=None):
     parser.add_argument("--scenes", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--json")
+    parser.add_argument("--scene-cell-size", action="store_true", help="grid at each scene's own cell size")
     args = parser.parse_args(argv)
     names = scene_names(args.scenes)
-    maps = []
-    for name in names:
-        print(f"detect {name}", flush=True)
-        maps.append(scene_maps(args.scenes, name, args.work))
-    sweeps = {"cnn": CNN_THRESHOLDS, "threshold": THRESHOLD_K, "gistar": GISTAR_Z, "ada": ADA_K}
-    results = {}
-    for detector, values in sweeps.items():
-        rows = []
-        for value in values:
-            pooled = pool([scene_score(detector, value, m) for m in maps])
-            rows.append({"value": value, **{k: pooled[k] for k in ("f1", "precision", "recall")}})
-            rows[-1]["false_alarms_per_1000_km2"] = pooled["false_alarms_per_1000_km2"]
-        allowed = [r for r in rows if (r["false_alarms_per_1000_km2"] or 0.0) <= GOAL_FALSE_ALARMS]
-        best = max(allowed or rows, key=lambda r: r["f1"] or 0.0)
-        print(f"\n{detector} ({len(names)} validation scenes; * best F1 within the false-alarm goal)")
-        print("cut-off     F1  precision  recall  FA/1000 km2 signal-free")
-        for r in rows:
-            mark = "*" if r is best else " "
-            fa = r["false_alarms_per_1000_km2"]
-            print(
-                f"{mark}{r['value']:6.3f}  {r['f1'] or 0:5.3f}  {r['precision'] or 0:9.3f}  {r['recall'] or 0:6.3f}  "
-                f"{'-' if fa is None else f'{fa:.2f}'}"
+    started = time.perf_counter()
+    maps = {}
+    for detector in ("cnn", "threshold"):  # the CNN's maps; the gridded map every baseline sees
+        maps[detector] = []
+        for name in names:
+            print(f"detect {detector} {name}", flush=True)
+            maps[detector].append(
+                scene_maps(args.scenes, name, args.work, scene_cell_size=args.scene_cell_size, detector=detector)
             )
-        results[detector] = {"sweep": rows, "best": best}
+    print(f"detect: {time.perf_counter() - started:.0f} s", flush=True)
+    results = {"cnn": tune("cnn", maps["cnn"], {"threshold": CNN_THRESHOLDS})}
+    for detector in GRIDS:
+        mark = time.perf_counter()
+        results[detector] = tune(detector, maps["threshold"])
+        print(f"{detector}: {len(results[detector]['sweep'])} combinations in {time.perf_counter() - mark:.0f} s")
+    for result in results.values():
+        print_sweep(result)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=1)
