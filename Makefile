@@ -45,6 +45,10 @@ evaluate: $(STAMP)
 	test -f $(EVAL_DIR)/scenes/scene-015.json || $(VENV)/bin/defoscan synth --scenes --n 16 --seed 7 --shape 600 --per-kind 2 \
 		--positive-fraction 0.75 --profile $(EVAL_DIR)/fitted.json --out $(EVAL_DIR)/scenes
 	$(VENV)/bin/defoscan evaluate-scenes $(EVAL_DIR)/scenes --out $(EVAL_DIR)/runs --real-data $(REAL_DATA) --table docs/EVALUATION.md
+	# Maps the detector was not built from (issue 18), every row at its defaults, baselines tuned on validation.
+	$(PY) benchmarks/real_maps.py --data $(REAL_DATA) --work $(EVAL_DIR)/real-maps --table docs/EVALUATION.md
+	$(PY) benchmarks/held_out.py --benchmark tay --data $(REAL_DATA) --work $(EVAL_DIR)/tay --table docs/EVALUATION.md
+	$(PY) benchmarks/held_out.py --benchmark ood --work $(EVAL_DIR)/ood --table docs/EVALUATION.md
 	# Every detector on every real city map of Tay et al. (2022): no failure, attributes consistent (issue 16).
 	$(PY) benchmarks/tay_cities.py --data $(REAL_DATA)/10_tay_city_velocity
 

@@ -66,3 +66,15 @@ def test_tay_without_real_data_is_bad_input(tmp_path, monkeypatch):
     monkeypatch.setattr("defoscan.real_data.real_data_dir", lambda explicit=None: None)
     with pytest.raises(InputError, match="needs the real-data folder"):
         run_benchmark("tay", str(tmp_path), real_data=str(tmp_path / "none"), tune=False)
+
+
+def test_baselines_are_tuned_on_the_validation_split_only(tmp_path):
+    result = run_benchmark(TINY, str(tmp_path), rows=("threshold",))
+    names = [entry["name"] for entry in result["rows"]]
+    assert names == ["threshold", "threshold-tuned", "gistar-tuned", "ada-tuned"]
+    assert set(result["tuning"]) == {"threshold", "gistar", "ada"}
+    chosen = result["tuning"]["threshold"]
+    assert chosen["scenes"] == 2 and len(chosen["sweep"]) == 24  # the validation scenes, the whole grid
+    assert "tuned on this benchmark's validation split" in result["rows"][1]["row"]["label"]
+    validation = json.load(open(tmp_path / "validation-scenes" / held_out.STAMP))
+    assert validation["split"] == "validation"  # made apart from the test scenes the rows are scored on

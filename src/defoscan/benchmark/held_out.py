@@ -132,7 +132,7 @@ def run_benchmark(benchmark, work_dir, *, real_data=None, rows=DEFAULT_ROWS, tun
 
         validation = ensure_scenes(benchmark, "validation", work_dir, folder and str(folder))
         tuning = tune_baselines(validation, os.path.join(work_dir, "validation-maps"))
-        chosen += baseline_tuning.tuned_rows({name: entry["best"] for name, entry in tuning.items()})
+        chosen += baseline_tuning.tuned_rows(tuning)
     test = ensure_scenes(benchmark, "test", work_dir, folder and str(folder))
     result = scene_suite.run_suite(
         test, os.path.join(work_dir, "runs"), rows=chosen, real=False, progress=progress, scene_cell_size=False
@@ -147,8 +147,9 @@ def run_benchmark(benchmark, work_dir, *, real_data=None, rows=DEFAULT_ROWS, tun
 def tune_baselines(scene_dir, work_dir):
     """Every baseline tuned on the scenes of ``scene_dir`` (:func:`defoscan.benchmark.tuning.tune`), kept as JSON.
 
-    The validation maps are made once (one default ``detect`` per scene); the choices are kept in ``work_dir`` with
-    a fingerprint of the scenes and the package source, so a rerun reuses them.
+    The validation maps are made once (one default thresholding ``detect`` per scene: the gridded map every
+    baseline sees at its defaults); the choices are kept in ``work_dir`` with a fingerprint of the scenes, the
+    grids and the package source, so a rerun reuses them.
     """
     from defoscan.benchmark import tuning as baseline_tuning
     from defoscan.fingerprint import digest, file_identity, source_digest
@@ -162,8 +163,8 @@ def tune_baselines(scene_dir, work_dir):
             document = json.load(handle)
         if document.get("fingerprint") == mark:
             return document["tuning"]
-    maps = [baseline_tuning.scene_maps(scene_dir, name, work_dir) for name in names]
-    tuning = {detector: baseline_tuning.tune(detector, maps) for detector in baseline_tuning.GRIDS}
+    maps = [baseline_tuning.scene_maps(scene_dir, name, work_dir, detector="threshold") for name in names]
+    tuning = {detector: baseline_tuning.tune(detector, maps) for detector in baseline_tuning.BASELINES}
     write_json(kept, {"fingerprint": mark, "tuning": tuning})
     return tuning
 
