@@ -18,6 +18,7 @@ import zarr
 from defoscan.ada import AdaParameters, ada_detect
 from defoscan.errors import InputError
 from defoscan.hotspot import HotspotParameters, gistar_detect
+from defoscan.noise_level import noise_sigma, region_floor
 from defoscan.store import create_array, store_like
 from defoscan.threshold import threshold_detect
 
@@ -87,6 +88,17 @@ def _run_cnn(store, settings):
     if settings.timings is not None:
         settings.timings["scan_s"] = settings.timings.get("scan_s", 0.0) + time.perf_counter() - started
     parameters = settings.parameters
+    # The regions' velocity floor is tied to the map's own noise (defoscan.noise_level): on a noisy map a fixed
+    # 2 mm/yr floor passes hundreds of noise blobs.
+    group = zarr.open_group(store_like(store), mode="r")
+    sigma = noise_sigma(
+        group["velocity"],
+        settings.grid.cell_size,
+        parameters.background_size,
+        origin=tuple(int(v) for v in group.attrs["origin"]),
+        chunk=settings.chunk,
+    )
+    floor = region_floor(parameters.min_velocity, sigma)
     regions = regions_store(
         store,
         cell_size=settings.grid.cell_size,
@@ -95,10 +107,10 @@ def _run_cnn(store, settings):
         background_size=parameters.background_size,
         min_cells=parameters.min_cells,
         min_points=parameters.min_points,
-        min_velocity=parameters.min_velocity,
+        min_velocity=floor,
         chunk=settings.chunk,
     )
-    return regions, {}
+    return regions, {"sigma_mm_yr": sigma, "region_floor_mm_yr": floor}
 
 
 def _whole_map(function):
