@@ -78,3 +78,27 @@ def test_baselines_are_tuned_on_the_validation_split_only(tmp_path):
     assert "tuned on this benchmark's validation split" in result["rows"][1]["row"]["label"]
     validation = json.load(open(tmp_path / "validation-scenes" / held_out.STAMP))
     assert validation["split"] == "validation"  # made apart from the test scenes the rows are scored on
+
+
+def test_f1_is_broken_down_by_the_regimes_the_scenes_record(tmp_path):
+    regimes = ["large", "large", "small", "none"]
+    for index, regime in enumerate(regimes):
+        (tmp_path / f"scene-{index:03d}.json").write_text(json.dumps({"regime": {"signals": regime}}))
+
+    def scene(truths, found, detections, false_alarms):
+        return {
+            "signals": truths > 0,
+            "truths": truths,
+            "found": found,
+            "detections": detections,
+            "false_alarms": false_alarms,
+        }
+
+    per_scene = [scene(2, 2, 2, 0), scene(2, 1, 1, 0), scene(3, 0, 1, 1), scene(0, 0, 1, 1)]
+    result = {"scenes": [f"scene-{i:03d}" for i in range(4)], "rows": [{"name": "cnn", "per_scene": per_scene}]}
+    parts = held_out.breakdown(result, str(tmp_path))["signals"]
+    assert parts["large"]["scenes"] == 2 and parts["large"]["truths"] == 4
+    assert parts["large"]["f1"]["cnn"] == pytest.approx(2 * 0.75 * 1.0 / 1.75)  # recall 3/4, precision 3/3
+    assert parts["small"]["f1"]["cnn"] == 0.0 and parts["none"]["f1"]["cnn"] is None  # no truths: no F1
+    (tmp_path / "scene-000.json").write_text("{}")
+    assert held_out.breakdown(result, str(tmp_path)) == {}  # scenes without regimes (Tay): no breakdown

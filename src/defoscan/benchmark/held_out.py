@@ -139,6 +139,7 @@ def run_benchmark(benchmark, work_dir, *, real_data=None, rows=DEFAULT_ROWS, tun
     )
     result["benchmark"] = benchmark.name
     result["tuning"] = tuning
+    result["breakdown"] = breakdown(result, test)
     result["goals"] = scene_suite.goals(result, goal_f1=benchmark.goal_f1, goal_margin=benchmark.goal_margin)
     write_json(os.path.join(work_dir, "results.json"), result)
     return result
@@ -169,7 +170,50 @@ def tune_baselines(scene_dir, work_dir):
     return tuning
 
 
+def breakdown(result, scene_dir):
+    """Pooled F1 of every row per regime of each factor, where the scenes record one (``info["regime"]``).
+
+    Returns
+    -------
+    dict
+        ``{factor: {regime: {"scenes": n, "truths": t, "f1": {row: value or None}}}}``; empty when the scenes
+        record no regimes (the Tay scenes).
+    """
+    from defoscan.benchmark.intervals import pooled_scores, scene_counts
+
+    infos = []
+    for name in result["scenes"]:
+        with open(os.path.join(scene_dir, name + ".json")) as handle:
+            infos.append(json.load(handle).get("regime"))
+    if not infos or any(info is None for info in infos):
+        return {}
+    table = {}
+    for factor in infos[0]:
+        for regime in sorted({info[factor] for info in infos}):
+            picked = [k for k, info in enumerate(infos) if info[factor] == regime]
+            cell = {"scenes": len(picked), "f1": {}}
+            for entry in result["rows"]:
+                counts = scene_counts([entry["per_scene"][k] for k in picked])
+                f1 = float(pooled_scores(counts.sum(axis=0))["f1"]) if len(counts) else float("nan")
+                cell["truths"] = int(counts[:, 0].sum()) if len(counts) else 0
+                cell["f1"][entry["name"]] = None if f1 != f1 else f1  # NaN: no truths among these scenes
+            table.setdefault(factor, {})[regime] = cell
+    return table
+
+
 def benchmark_table(result):
-    """The benchmark's table (Markdown), :func:`defoscan.benchmark.suite.results_table` with its goals."""
+    """The benchmark's table (Markdown): :func:`defoscan.benchmark.suite.results_table` with its goals, then F1 by
+    regime where the scenes record regimes (few scenes each: indicative only)."""
     benchmark = BENCHMARKS[result["benchmark"]]
-    return scene_suite.results_table(result, goal_f1=benchmark.goal_f1, goal_margin=benchmark.goal_margin)
+    text = scene_suite.results_table(result, goal_f1=benchmark.goal_f1, goal_margin=benchmark.goal_margin)
+    parts = result.get("breakdown") or {}
+    if not parts:
+        return text
+    names = [entry["name"] for entry in result["rows"]]
+    lines = ["", "F1 by regime (scenes, truths; few scenes each: indicative only):", ""]
+    lines += ["| factor | regime | scenes | truths | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 4)]
+    for factor, regimes in parts.items():
+        for regime, cell in regimes.items():
+            values = ["-" if cell["f1"][name] is None else f"{cell['f1'][name]:.2f}" for name in names]
+            lines.append(f"| {factor} | {regime} | {cell['scenes']} | {cell['truths']} | " + " | ".join(values) + " |")
+    return text + "\n".join(lines) + "\n"
