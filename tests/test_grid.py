@@ -489,6 +489,23 @@ def test_model_cell_size_where_the_data_support_it(data_cell, model_cell, expect
         assert f"{data_cell:g} m" in why and f"{model_cell:g} m" in why
 
 
+@pytest.mark.parametrize(
+    "data_cell, expected, warned",
+    [
+        (20.0, 50.0, False),  # finer than the finest: the finest, as for a one-size model
+        (50.0, 50.0, False),
+        (100.0, 100.0, False),  # within the trained range: the data's own, no warning
+        (500.0, 500.0, False),  # up to MODEL_SUPPORT_RATIO x the coarsest (200 m)
+        (1000.0, 1000.0, True),  # beyond: the data's own, warned
+    ],
+)
+def test_a_model_of_several_cell_sizes_scans_at_the_data_cell_within_its_range(data_cell, expected, warned):
+    cell, why = model_cell_size(data_cell, 50.0, cell_sizes=[50.0, 100.0, 200.0])
+    assert cell == expected and (why is not None) == warned
+    if why:
+        assert "50-200 m cells" in why and "1000 m" in why
+
+
 def _block(row0, col0, size):
     rows, cols = np.mgrid[row0 : row0 + size, col0 : col0 + size]
     return np.stack([rows.ravel(), cols.ravel()], axis=1)

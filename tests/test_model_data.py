@@ -46,3 +46,17 @@ def test_concatenated_sets_keep_order_and_refuse_other_shapes(tiny_dataset):
     small.velocity = small.velocity[:, :16, :16]
     with pytest.raises(ValueError, match="differ in window shape"):
         concat_windows([a, small])
+
+
+def test_sets_of_several_cell_sizes_are_joined_and_listed(tiny_dataset):
+    from defoscan.model.data import concat_windows
+
+    a = load_windows(tiny_dataset, limit=4)
+    coarse = load_windows(tiny_dataset, limit=2)
+    coarse.cell_size = 200.0
+    for info in coarse.info:
+        info["cell_size"] = 200.0
+    both = concat_windows([coarse, a])
+    assert both.cell_size == 50.0 and both.cell_sizes == [50.0, 200.0]
+    np.testing.assert_array_equal(both.window_cell_sizes(), [200.0, 200.0, 50.0, 50.0, 50.0, 50.0])
+    assert both.subset(np.arange(2)).cell_sizes == [200.0]  # a subset lists only the sizes it holds

@@ -35,6 +35,19 @@ def test_training_writes_a_model_and_card_and_removes_its_checkpoint(split, tmp_
     assert not os.path.exists(tmp_path / "m.checkpoint")
 
 
+def test_a_model_trained_across_cell_sizes_lists_them_in_its_recipe(split, tmp_path):
+    from defoscan.model.data import concat_windows
+
+    train_windows, val_windows = split
+    coarse = train_windows.subset(np.arange(8))
+    coarse.cell_size = 100.0
+    coarse.info = [{**info, "cell_size": 100.0} for info in coarse.info]
+    out = tmp_path / "m.safetensors"
+    card = train(concat_windows([train_windows, coarse]), val_windows, str(out), TrainConfig(**{**TINY, "epochs": 1}))
+    assert card["input"]["cell_size"] == 50.0 and card["input"]["cell_sizes"] == [50.0, 100.0]
+    assert card["data_profile"]["cell_sizes"] == [50.0, 100.0] and card["input"]["fill"] is False
+
+
 def test_same_seed_same_weights_and_a_resumed_run_ends_the_same(split, tmp_path):
     first = tmp_path / "a.safetensors"
     train(*split, str(first), TrainConfig(**TINY))

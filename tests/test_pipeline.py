@@ -275,6 +275,15 @@ def test_data_too_sparse_for_the_models_cells_are_gridded_at_their_own_with_a_wa
     assert html.escape(warning) in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_a_model_of_several_cell_sizes_scans_data_within_its_range_at_their_own(tmp_path, small_raster):
+    # 10 and 20 m cells: the 50 m raster lies within [10, 2.5 x 20] m, so it is gridded at 50 m without a warning
+    model = write_model(
+        tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 10.0, "cell_sizes": [10.0, 20.0]}
+    )
+    result = detect([str(small_raster)], str(tmp_path / "out"), model=str(model), parameters=NO_FLOOR)
+    assert result["grid"]["cell_size_m"] == 50.0 and result["warnings"] == []
+
+
 def test_cell_size_chosen_far_from_the_models_gives_a_warning(tmp_path, small_raster, caplog):
     model = write_model(tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 500.0})
     with caplog.at_level("WARNING", logger="defoscan"):

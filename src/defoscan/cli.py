@@ -689,6 +689,13 @@ def synth(
         help="Profile JSON from --fit: draw noise, coverage and spikes around a real map.",
         show_default=False,
     ),
+    conditions: str = typer.Option(
+        "default",
+        "--conditions",
+        metavar="MODE",
+        help="How noise, coverage and signals are drawn: default (the generic ranges, or around --profile) or "
+        "broad (wide noise, coverage 3-90 %, signal sizes scaled with the cell, 1-500 mm/yr; docs/MODEL.md).",
+    ),
     shape: str = typer.Option("128", "--shape", metavar="SHAPE", help="Cells per sample: N (square) or ROWSxCOLS."),
     cell_size: float = typer.Option(
         None,
@@ -787,6 +794,7 @@ def synth(
             workers=workers,
             positive_fraction=positive_fraction,
             hard_fraction=hard_fraction,
+            conditions=conditions,
             progress=update,
         )
     elapsed = time.perf_counter() - start
@@ -957,11 +965,12 @@ def train(
         help="Model file NAME.safetensors (card NAME.json beside it).",
         show_default=False,
     ),
-    val: Path = typer.Option(
+    val: list[Path] = typer.Option(
         None,
         "--val",
         metavar="DIR",
-        help="Validation set (default: every tenth sample of the training sets).",
+        help="Validation set; repeat for several, e.g. one per cell size (default: every tenth sample of the "
+        "training sets).",
         show_default=False,
     ),
     arch: str = typer.Option(
@@ -1069,20 +1078,24 @@ def train(
         config = TrainConfig(**{**config.__dict__, **QUICK})
     # --max-train N over several datasets: the first N / k samples of each, so that all of them are drawn on
     # (and a gap-filled prefix already cached is reused).
-    limit = -(-config.max_train // len(datasets)) if val is not None and config.max_train else None
+    limit = -(-config.max_train // len(datasets)) if val and config.max_train else None
     _log("loading" + (" and gap-filling (cached after the first run)" if fill else ""))
     try:
         windows = concat_windows(load_windows(d, limit=limit, fill=fill, workers=threads) for d in datasets)
     except ValueError as err:
         raise InputError(datasets[-1], str(err)) from None
-    if val is None:
+    if not val:
         held_out = windows.index % 10 == 0
         train_windows, val_windows = windows.subset(~held_out), windows.subset(held_out)
     else:
         train_windows = windows
-        val_windows = load_windows(val, limit=config.max_val, fill=fill, workers=threads)
+        val_limit = -(-config.max_val // len(val)) if config.max_val else None  # each set drawn on alike
+        try:
+            val_windows = concat_windows(load_windows(d, limit=val_limit, fill=fill, workers=threads) for d in val)
+        except ValueError as err:
+            raise InputError(val[-1], str(err)) from None
     if val_windows.velocity.shape[1:] != train_windows.velocity.shape[1:]:
-        raise InputError(val, "validation windows differ in shape from the training windows")
+        raise InputError(val[0], "validation windows differ in shape from the training windows")
     bar, update = _train_progress()
     with bar:
         try:

@@ -17,7 +17,9 @@ With a model (the CNN detector), the default is the model's own cell size wherev
 cells of 100 m or 20 m. The data support it when their own default (above) is at most ``MODEL_SUPPORT_RATIO`` times
 the model's cell: finer data are averaged (more points or pixels per cell); data up to 2.5 times sparser leave more
 cells empty, which the gap filling bridges. Sparser data are gridded at their own default, with a warning that the
-model was not trained at that scale.
+model was not trained at that scale. A model trained across scales (its card's ``cell_sizes``, issue 18) is
+supported by any data cell within [smallest, largest x ``MODEL_SUPPORT_RATIO``]: they are gridded at their own
+default, without a warning.
 """
 
 import sys
@@ -414,7 +416,7 @@ def _warp(values, src_crs, src_transform, grid, resampling):
     return out
 
 
-def model_cell_size(data_cell, model_cell, scannable=1.0):
+def model_cell_size(data_cell, model_cell, scannable=1.0, cell_sizes=None):
     """The cell size to scan at with a model: the model's own where the data support it, else the data's.
 
     Parameters
@@ -426,6 +428,10 @@ def model_cell_size(data_cell, model_cell, scannable=1.0):
     scannable : float
         Share of the data's cells that the scanner's windows would reach at the model's cell size
         (:func:`scannable_share`); under ``MIN_SCANNABLE_SHARE`` the data do not support it.
+    cell_sizes : sequence of float, optional
+        The cell sizes of a model trained across scales (its card's ``input.cell_sizes``): data whose own default
+        lies in [smallest, largest x ``MODEL_SUPPORT_RATIO``] are scanned at it; finer data as for a model of the
+        smallest size (``model_cell`` and ``scannable`` are then that size's).
 
     Returns
     -------
@@ -435,6 +441,16 @@ def model_cell_size(data_cell, model_cell, scannable=1.0):
         Why the model's cell size was not used, for the user; None when it was.
     """
     data_cell, model_cell = float(data_cell), float(model_cell)
+    if cell_sizes:
+        low, high = min(cell_sizes), MODEL_SUPPORT_RATIO * max(cell_sizes)
+        if low <= data_cell <= high:
+            return data_cell, None
+        if data_cell > high:
+            return data_cell, (
+                f"the data are too sparse for the model's {low:g}-{max(cell_sizes):g} m cells (their own default is "
+                f"{data_cell:g} m, more than {MODEL_SUPPORT_RATIO:g} times the coarsest): gridded at {data_cell:g} m, "
+                "a scale the model was not trained for; its probabilities may not hold (set --cell-size to choose)"
+            )
     if data_cell <= MODEL_SUPPORT_RATIO * model_cell and scannable >= MIN_SCANNABLE_SHARE:
         return model_cell, None
     if data_cell <= model_cell:  # fine data, but too scattered for the scanner's windows at any finer scale

@@ -416,7 +416,8 @@ def choose_cell_size(tracks, requested, recipe):
     requested : float or None
         Metres; a requested size far from a model's is warned about.
     recipe : dict or None
-        The model card's input recipe (``cell_size``, ``window``, ``min_valid``); None for a detector without one.
+        The model card's input recipe (``cell_size``, ``cell_sizes`` when trained across scales, ``window``,
+        ``min_valid``); None for a detector without one.
 
     Returns
     -------
@@ -433,18 +434,22 @@ def choose_cell_size(tracks, requested, recipe):
     model_cell = float(recipe["cell_size"])
     cells = np.unique(np.concatenate([track.occupied_cells(model_cell) for track in tracks]), axis=0)
     share = scannable_share(cells, int(recipe["window"]), float(recipe.get("min_valid", 0.5)))
-    cell, why = model_cell_size(own, model_cell, share)
+    cell, why = model_cell_size(own, model_cell, share, recipe.get("cell_sizes"))
     if why:
         warn(why)
     return cell
 
 
 def check_cell_size(cell_size, recipe):
-    """Warn when a cell size the user chose is far from the model's (a default one is warned about when chosen)."""
-    trained = float(recipe["cell_size"])
-    if not trained / CELL_SIZE_TOLERANCE <= float(cell_size) <= trained * CELL_SIZE_TOLERANCE:
+    """Warn when a cell size the user chose is far from the model's (a default one is warned about when chosen).
+
+    For a model trained across scales (``cell_sizes``) "far" is outside [smallest, largest], by the same tolerance.
+    """
+    sizes = [float(c) for c in recipe.get("cell_sizes") or [recipe["cell_size"]]]
+    if not min(sizes) / CELL_SIZE_TOLERANCE <= float(cell_size) <= max(sizes) * CELL_SIZE_TOLERANCE:
+        trained = "-".join(f"{c:g}" for c in sorted({min(sizes), max(sizes)}))
         warn(
-            f"grid cells of {float(cell_size):g} m, the model was trained on {trained:g} m cells; "
+            f"grid cells of {float(cell_size):g} m, the model was trained on {trained} m cells; "
             "its probabilities may not hold at this scale"
         )
 

@@ -65,7 +65,7 @@ def window_scores(scores, windows, *, fpr=FPR):
     result["by_band"] = {
         band_name(band): _group(scores, labels, (peak >= band[0]) & (peak < band[1]), cutoff) for band in VELOCITY_BANDS
     }
-    diameter = 2.0 * np.sqrt(windows.mask.sum(axis=(1, 2)) * windows.cell_size**2 / np.pi)
+    diameter = 2.0 * np.sqrt(windows.mask.sum(axis=(1, 2)) * windows.window_cell_sizes() ** 2 / np.pi)
     result["by_size"] = {
         band_name(band, "m"): _group(scores, labels, (diameter >= band[0]) & (diameter < band[1]), cutoff)
         for band in SIZE_BANDS

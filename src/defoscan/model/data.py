@@ -41,9 +41,9 @@ class WindowSet:
         Sample numbers in the dataset.
     info : list of dict
         Per sample: ``kinds``, ``hard``, ``peak`` (largest ``|LOS deformation|`` on a masked cell, mm/yr, 0 for
-        negatives), ``coverage_fraction``.
+        negatives), ``coverage_fraction``, ``cell_size`` (metres).
     cell_size : float
-        Metres.
+        Metres; the smallest when the windows have several (:func:`concat_windows`, :attr:`cell_sizes`).
     fingerprint : str
         The dataset manifest's fingerprint.
     filled : bool
@@ -61,6 +61,15 @@ class WindowSet:
 
     def __len__(self):
         return int(self.label.size)
+
+    @property
+    def cell_sizes(self):
+        """The windows' distinct cell sizes, metres, ascending (a list)."""
+        return sorted({float(info.get("cell_size", self.cell_size)) for info in self.info} or {self.cell_size})
+
+    def window_cell_sizes(self):
+        """Each window's cell size, metres, ``(n,)``."""
+        return np.array([float(info.get("cell_size", self.cell_size)) for info in self.info])
 
     def subset(self, which):
         """The samples selected by a boolean mask or an index array."""
@@ -118,6 +127,7 @@ def load_windows(directory, *, limit=None, fill=False, workers=2):
                     "hard": bool(line.get("hard")),
                     "peak": peak,
                     "coverage_fraction": line.get("coverage_fraction"),
+                    "cell_size": float(manifest["cell_size"]),
                 }
             )
         loaded += take
@@ -138,17 +148,19 @@ def load_windows(directory, *, limit=None, fill=False, workers=2):
 
 
 def concat_windows(sets):
-    """One :class:`WindowSet` of several (datasets of one shape and cell size), in order.
+    """One :class:`WindowSet` of several (datasets of one window shape), in order.
 
-    The fingerprint is that of the parts joined, so a model card still names exactly the data it saw.
+    The parts may differ in cell size (a network trained across scales, issue 18): each window keeps its own in
+    its ``info``, :attr:`WindowSet.cell_sizes` lists them and ``cell_size`` is the smallest. The fingerprint is
+    that of the parts joined, so a model card still names exactly the data it saw.
     """
     sets = list(sets)
     if len(sets) == 1:
         return sets[0]
     first = sets[0]
     for other in sets[1:]:
-        if other.velocity.shape[1:] != first.velocity.shape[1:] or other.cell_size != first.cell_size:
-            raise ValueError("datasets differ in window shape or cell size")
+        if other.velocity.shape[1:] != first.velocity.shape[1:]:
+            raise ValueError("datasets differ in window shape")
         if other.filled != first.filled:
             raise ValueError("filled and unfilled datasets cannot be mixed")
     return WindowSet(
@@ -158,7 +170,7 @@ def concat_windows(sets):
         np.concatenate([w.label for w in sets]),
         np.concatenate([w.index for w in sets]),
         [info for w in sets for info in w.info],
-        first.cell_size,
+        min(w.cell_size for w in sets),
         "+".join(w.fingerprint for w in sets),
         first.filled,
     )

@@ -12,9 +12,10 @@ between the two. Steps:
 A recipe is a plain dict (it is stored in the model card): ``mode`` (``enhanced``, ``single`` or ``raw``),
 ``intervals`` (mm/yr, or None for the mode's default), ``representation`` (``cos_sin`` or ``phase``), ``scale``
 (mm/yr, for ``raw``), ``fill`` (whether windows are cut from the gap-filled map), ``window`` (cells per side),
-``cell_size`` (metres, the training data's) and ``min_valid`` (the smallest share of a window with data that the
-scanner reads: training windows, thinned by coverage dropout, go down to about 8 %; the authors' 50 % would leave
-coasts, islands and rural land unscanned).
+``cell_size`` (metres, the training data's; the smallest for a network trained across scales, whose card also
+holds ``cell_sizes``, the list, see :func:`defoscan.grid.model_cell_size`) and ``min_valid`` (the smallest share
+of a window with data that the scanner reads: training windows, thinned by coverage dropout, go down to about 8 %;
+the authors' 50 % would leave coasts, islands and rural land unscanned).
 """
 
 import numpy as np

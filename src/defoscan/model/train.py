@@ -54,7 +54,8 @@ class TrainConfig:
     fcn : bool
         Train the compact net's per-pixel head too (loss on the deformation mask, weighted by ``mask_weight``).
     recipe : dict
-        Input recipe (:mod:`defoscan.model.inputs`); ``window`` and ``cell_size`` are set from the dataset.
+        Input recipe (:mod:`defoscan.model.inputs`); ``window``, ``cell_size`` (the smallest) and, for windows of
+        several cell sizes, ``cell_sizes`` (all of them) are set from the dataset.
     epochs : int
         Most epochs.
     batch : int
@@ -124,16 +125,19 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
         The model card.
     """
     log = log or (lambda line: None)
-    recipe = {**config.recipe, "window": int(train_windows.velocity.shape[-1]), "cell_size": train_windows.cell_size}
-    recipe["fill"] = bool(train_windows.filled)
+    if config.max_train:
+        train_windows = train_windows.subset(np.arange(min(config.max_train, len(train_windows))))
+    sizes = train_windows.cell_sizes
+    recipe = {**config.recipe, "window": int(train_windows.velocity.shape[-1]), "cell_size": sizes[0]}
+    if len(sizes) > 1:  # trained across scales: the scanner may grid at any size in range (grid.model_cell_size)
+        recipe["cell_sizes"] = sizes
+    recipe["fill"] = bool(train_windows.filled)  # the scanner reads the gap-filled map only for a model trained so
     # A per-pixel head gives the measured better map (docs/MODEL.md): the scanner blends per-pixel times window
     # probability instead of the window probability alone.
     recipe["localise"] = "product" if config.fcn and config.arch == "compact" else "window"
     if val_windows.velocity.shape[1:] != train_windows.velocity.shape[1:]:
         raise ValueError("training and validation windows differ in shape")
     config = TrainConfig(**{**asdict(config), "recipe": recipe})
-    if config.max_train:
-        train_windows = train_windows.subset(np.arange(min(config.max_train, len(train_windows))))
     if config.max_val:
         val_windows = val_windows.subset(np.arange(min(config.max_val, len(val_windows))))
     torch.set_num_threads(config.threads)
@@ -182,7 +186,8 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
         "data_profile": {
             "train": {"fingerprint": train_windows.fingerprint, "n": len(train_windows)},
             "val": {"fingerprint": val_windows.fingerprint, "n": len(val_windows)},
-            "cell_size": train_windows.cell_size,
+            "cell_size": sizes[0],
+            "cell_sizes": sizes,
             "filled": train_windows.filled,
         },
         "metrics": {

@@ -94,7 +94,9 @@ def sample_rng(seed, index):
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(index),)))
 
 
-def make_sample(seed, index, *, positive, hard, shape=(128, 128), cell_size=50.0, profile=None, kinds=None):
+def make_sample(
+    seed, index, *, positive, hard, shape=(128, 128), cell_size=50.0, profile=None, kinds=None, conditions="default"
+):
     """Draw sample ``index`` of a dataset, alone.
 
     A positive whose deformation is not seen (all of it in data gaps; :data:`~defoscan.synth.sample.MIN_SEEN`)
@@ -106,7 +108,7 @@ def make_sample(seed, index, *, positive, hard, shape=(128, 128), cell_size=50.0
     seed, index : int
     positive, hard : bool
         The class, from :func:`sample_plan`.
-    shape, cell_size, profile, kinds
+    shape, cell_size, profile, kinds, conditions
         As :func:`~defoscan.synth.sample.draw_sample`; ``profile`` one profile dict.
 
     Returns
@@ -123,6 +125,7 @@ def make_sample(seed, index, *, positive, hard, shape=(128, 128), cell_size=50.0
             hard=bool(hard),
             profile=profile,
             kinds=kinds,
+            conditions=conditions,
         )
         if sample.label == int(bool(positive)):
             sample.info["attempts"] = attempt
@@ -175,6 +178,7 @@ def write_dataset(
     positive_fraction=0.5,
     hard_fraction=0.5,
     kinds=None,
+    conditions="default",
     progress=None,
 ):
     """Generate ``n`` samples into ``out_dir`` (shards, labels, manifest), in parallel; resume a partial run.
@@ -204,6 +208,9 @@ def write_dataset(
     kinds : sequence of str, optional
         Kinds of source to draw from (all of :data:`defoscan.synth.sources.KINDS` by default); their order does
         not matter.
+    conditions : str
+        A key of :data:`defoscan.synth.sample.CONDITION_MODES` (``broad``: :mod:`defoscan.synth.broad`; not with a
+        profile). Recorded in the manifest when not ``default``.
     progress : callable, optional
         Called as ``progress(done, total)`` with samples done (including those of shards kept from a previous run).
 
@@ -221,6 +228,7 @@ def write_dataset(
     profiles, profile_path = _profiles(profile)
     shape = (int(shape[0]), int(shape[1]))
     kinds = _checked_kinds(kinds)
+    _check_conditions(conditions, profiles)
     parameters = {
         "format_version": FORMAT_VERSION,
         "n": int(n),
@@ -234,6 +242,8 @@ def write_dataset(
         "profile_sha256": _sha256_bytes(_canonical(profiles)) if profiles else None,
         "versions": software_versions(),
     }
+    if conditions != "default":  # absent for the default, so the fingerprints of earlier datasets stand
+        parameters["conditions"] = conditions
     fingerprint = _sha256_bytes(_canonical(parameters))
     out_dir = os.path.abspath(os.fspath(out_dir))
     check_writable_dir(out_dir)
@@ -262,6 +272,7 @@ def write_dataset(
                     "cell_size": float(cell_size),
                     "profiles": profiles,
                     "kinds": kinds,
+                    "conditions": conditions,
                     "fingerprint": fingerprint,
                 }
             )
@@ -436,6 +447,7 @@ def remake_sample(directory, index):
         cell_size=manifest["cell_size"],
         profile=profiles[index % len(profiles)] if profiles else None,
         kinds=manifest["kinds"],
+        conditions=manifest.get("conditions", "default"),
     )
 
 
@@ -495,7 +507,7 @@ def write_shard(task, on_sample=None):
     ----------
     task : dict
         ``out_dir``, ``number``, ``start``, ``stop``, ``seed``, ``positive``, ``hard`` (lists for the range),
-        ``shape``, ``cell_size``, ``profiles``, ``kinds``, ``fingerprint``.
+        ``shape``, ``cell_size``, ``profiles``, ``kinds``, ``conditions``, ``fingerprint``.
     on_sample : callable, optional
         Called after each sample (in a pool worker the progress queue is used instead).
 
@@ -516,6 +528,7 @@ def write_shard(task, on_sample=None):
             cell_size=task["cell_size"],
             profile=profiles[index % len(profiles)] if profiles else None,
             kinds=task["kinds"],
+            conditions=task.get("conditions", "default"),
         )
         samples.append(sample)
         record = {
@@ -656,6 +669,15 @@ def load_profiles(path):
             problem = str(err).removeprefix(f"{where}: ")
             raise InputError(where, problem) from None
     return profiles
+
+
+def _check_conditions(conditions, profiles):
+    from defoscan.synth.sample import CONDITION_MODES
+
+    if conditions not in CONDITION_MODES:
+        raise InputError(None, f"unknown conditions {conditions!r}; choose from {', '.join(CONDITION_MODES)}")
+    if conditions != "default" and profiles:
+        raise InputError(None, f"the {conditions} conditions are drawn from their own ranges, not around a profile")
 
 
 def _checked_kinds(kinds):

@@ -21,12 +21,13 @@ Half of the negatives are *hard*: stronger and shorter-range atmosphere, steeper
 things a detector trained on clean data mistakes for deformation.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from defoscan.synth import broad, geometry, noise, sources
 from defoscan.synth import coverage as coverage_model
-from defoscan.synth import geometry, noise, sources
 
 LABEL_THRESHOLD = 2.0  # mm/yr of LOS deformation: below, a cell is not labelled as deforming ...
 LABEL_FRACTION = 0.2  # ... nor below this share of its source's peak (a 50 mm/yr bowl's 2 mm/yr rim is far out)
@@ -66,7 +67,8 @@ class Sample:
     spikes : numpy.ndarray of bool
         Cells carrying a spike.
     label : int
-        1 when deformation is present and seen by at least :data:`MIN_SEEN` observed cells, else 0.
+        1 when deformation is present and seen by at least :data:`MIN_SEEN` observed cells (in the ``broad`` mode:
+        where it is detectable, :func:`defoscan.synth.broad.seen_cells`), else 0.
     info : dict
         Everything drawn, JSON-serialisable: ``kinds``, ``sources`` (kind and parameters), ``geometry``,
         ``conditions``, ``coverage``, ``hard``, ``cell_size``, ``shape``.
@@ -153,8 +155,11 @@ def deformation_field(kinds_params, shape, cell_size, look, built_up):
 
     Parameters
     ----------
-    kinds_params : list of (str, dict)
-        Each source's kind and parameters (:func:`defoscan.synth.sources.draw_source`).
+    kinds_params : list of (str, dict) or (str, dict, dict)
+        Each source's kind and parameters (:func:`defoscan.synth.sources.draw_source`), optionally with a
+        similarity ``{"scale": s, "peak": p}``: the source is evaluated at ``(x / s, y / s)`` (``s`` times larger)
+        and its LOS scaled so that its largest ``|LOS|`` on the grid is ``p`` mm/yr
+        (:func:`defoscan.synth.broad.draw_source`).
     shape : tuple of int
     cell_size : float
     look : dict
@@ -169,25 +174,88 @@ def deformation_field(kinds_params, shape, cell_size, look, built_up):
     mask : numpy.ndarray of bool
         ``|deformation| >= LABEL_THRESHOLD`` where some source reaches ``LABEL_FRACTION`` of its own peak.
     """
-    factor = max(1, int(np.ceil(cell_size / SUPERSAMPLE_CELL)))
-    x, y = cell_centres(shape, cell_size, factor)
-    fine_built = np.repeat(np.repeat(built_up, factor, axis=0), factor, axis=1) if factor > 1 else built_up
     total = np.zeros(shape)
     core = np.zeros(shape, dtype=bool)
-    for kind, params in kinds_params:
-        east, north, up = sources.evaluate_source(kind, params, x, y, built_up=fine_built)
+    for kind, params, *similarity in kinds_params:
+        similar = similarity[0] if similarity else {}
+        scale = similar.get("scale", 1.0)
+        # sub-cells of at most SUPERSAMPLE_CELL in the source's own frame: a stretched source needs fewer
+        factor = max(1, int(np.ceil(cell_size / (SUPERSAMPLE_CELL * scale))))
+        x, y = cell_centres(shape, cell_size, factor)
+        fine_built = np.repeat(np.repeat(built_up, factor, axis=0), factor, axis=1) if factor > 1 else built_up
+        east, north, up = sources.evaluate_source(kind, params, x / scale, y / scale, built_up=fine_built)
         los = block_mean(
             geometry.project_to_los(
                 east, north, up, look["incidence_deg"], look["heading_deg"], looking=look.get("looking", "right")
             ),
             factor,
         )
-        core |= np.abs(los) >= LABEL_FRACTION * np.abs(los).max()
+        peak = np.abs(los).max()
+        if "peak" in similar and peak > 0:
+            los, peak = los * (similar["peak"] / peak), similar["peak"]
+        core |= np.abs(los) >= LABEL_FRACTION * peak
         total += los
     return total, core & (np.abs(total) >= LABEL_THRESHOLD)
 
 
-def draw_sample(rng, *, shape=(128, 128), cell_size=50.0, positive=None, hard=None, profile=None, kinds=None):
+@dataclass(frozen=True)
+class ConditionMode:
+    """How a sample's conditions, sources and class are drawn (an entry of :data:`CONDITION_MODES`).
+
+    Attributes
+    ----------
+    conditions : callable
+        ``(rng, hard, cell_size, profile) -> dict`` (:func:`draw_conditions`).
+    source : callable
+        ``(rng, kind, shape, cell_size) -> (kind, params)`` or ``(kind, params, similarity)``
+        (:func:`deformation_field`).
+    seen : callable
+        ``(deformation, mask, observed, noise_field) -> (cells, extra info)``: the observed cells that make a
+        positive (at least :data:`MIN_SEEN`).
+    """
+
+    conditions: Callable
+    source: Callable
+    seen: Callable
+
+
+def _default_source(rng, kind, shape, cell_size):
+    return sources.draw_source(kind, rng, _inner_extent(shape, cell_size))[::-1]
+
+
+def _seen_observed(deformation, mask, observed, noise_field):
+    return int((observed & mask).sum()), {}
+
+
+def _broad_conditions(rng, hard, cell_size, profile):
+    if profile is not None:
+        raise ValueError("the broad conditions are not drawn around a profile")
+    return broad.draw_conditions(rng, hard=hard, cell_size=cell_size)
+
+
+CONDITION_MODES = {
+    # wide default ranges, or around a fitted profile (the shipped model's data)
+    "default": ConditionMode(
+        lambda rng, hard, cell_size, profile: draw_conditions(rng, hard=hard, profile=profile),
+        _default_source,
+        _seen_observed,
+    ),
+    # issue 18: wider noise, coverage, sizes (scaled with the cell) and rates; positives only where detectable
+    "broad": ConditionMode(_broad_conditions, broad.draw_source, broad.seen_cells),
+}
+
+
+def draw_sample(
+    rng,
+    *,
+    shape=(128, 128),
+    cell_size=50.0,
+    positive=None,
+    hard=None,
+    profile=None,
+    kinds=None,
+    conditions="default",
+):
     """Draw one synthetic sample.
 
     Parameters
@@ -205,55 +273,62 @@ def draw_sample(rng, *, shape=(128, 128), cell_size=50.0, positive=None, hard=No
         Draw the conditions around this fitted profile (:mod:`defoscan.synth.profile`).
     kinds : sequence of str, optional
         Kinds of source to choose from; all of :data:`defoscan.synth.sources.KINDS` by default.
+    conditions : str
+        A key of :data:`CONDITION_MODES`: ``default`` or ``broad`` (:mod:`defoscan.synth.broad`).
 
     Returns
     -------
     Sample
     """
+    if conditions not in CONDITION_MODES:
+        raise ValueError(f"conditions must be one of {', '.join(CONDITION_MODES)}, got {conditions!r}")
+    mode = CONDITION_MODES[conditions]
     if positive is None:
         positive = bool(rng.random() < 0.5)
     hard = (bool(rng.random() < 0.5) if hard is None else bool(hard)) and not positive
-    conditions = draw_conditions(rng, hard=hard, profile=profile)
-    observed, count, coverage_info = _draw_coverage(rng, shape, cell_size, conditions)
+    drawn = mode.conditions(rng, hard, cell_size, profile)
+    observed, count, coverage_info = _draw_coverage(rng, shape, cell_size, drawn)
     look = geometry.draw_geometry(rng)
 
     chosen, deformation, mask = [], np.zeros(shape), np.zeros(shape, dtype=bool)
     if positive:
         kinds = tuple(kinds or sources.KINDS)
-        extent = _inner_extent(shape, cell_size)
         n = int(rng.choice([1, 1, 1, 2, 2, 3]))
         for _ in range(MAX_PLACEMENTS):  # place again when nothing of it is seen (all of it in a data gap)
-            chosen = [sources.draw_source(str(rng.choice(kinds)), rng, extent)[::-1] for _ in range(n)]
+            chosen = [mode.source(rng, str(rng.choice(kinds)), shape, cell_size) for _ in range(n)]
             deformation, mask = deformation_field(chosen, shape, cell_size, look, observed)
             if (observed & mask).sum() >= MIN_SEEN:
                 break
 
-    atmosphere = noise.correlated_field(shape, rng, cell_size=cell_size, **conditions["atmosphere"])
-    ramp = noise.planar_ramp(shape, rng, max_gradient=conditions["ramp_gradient"], cell_size=cell_size)
-    point_noise = noise.white_noise(shape, rng, noise.cell_sigma(conditions["point_noise"], count))
+    atmosphere = noise.correlated_field(shape, rng, cell_size=cell_size, **drawn["atmosphere"])
+    ramp = noise.planar_ramp(shape, rng, max_gradient=drawn["ramp_gradient"], cell_size=cell_size)
+    point_noise = noise.white_noise(shape, rng, noise.cell_sigma(drawn["point_noise"], count))
     spike_values, spike_mask = noise.spikes(
         observed,
         rng,
-        rate=conditions["spike_rate"],
-        amplitude_scale=conditions["spike_scale"],
-        tail=conditions["spike_tail"],
+        rate=drawn["spike_rate"],
+        amplitude_scale=drawn["spike_scale"],
+        tail=drawn["spike_tail"],
     )
     signal = deformation + atmosphere + ramp + point_noise + spike_values
     velocity = np.where(observed, signal, np.nan).astype(np.float32)
-    seen = int((observed & mask).sum())
+    seen, extra = mode.seen(deformation, mask, observed, atmosphere + point_noise)
     info = {
         "label": int(positive and seen >= MIN_SEEN),
-        "kinds": sorted({kind for kind, _ in chosen}),
-        "sources": [{"kind": kind, "params": params} for kind, params in chosen],
+        "kinds": sorted({source[0] for source in chosen}),
+        "sources": [_source_record(*source) for source in chosen],
         "geometry": look,
-        "conditions": conditions,
+        "conditions": drawn,
         "coverage": coverage_info,
         "hard": hard,
         "cell_size": float(cell_size),
         "shape": [int(s) for s in shape],
         "seen_cells": seen,
         "peak_deformation": float(np.abs(deformation).max()) if chosen else 0.0,
+        **extra,
     }
+    if conditions != "default":
+        info["conditions_mode"] = conditions
     return Sample(
         velocity=velocity,
         count=np.where(observed, count, 0).astype(np.int32),
@@ -263,6 +338,11 @@ def draw_sample(rng, *, shape=(128, 128), cell_size=50.0, positive=None, hard=No
         label=info["label"],
         info=info,
     )
+
+
+def _source_record(kind, params, similarity=None):
+    """A source as the sample's info holds it: kind, parameters and (``broad``) its similarity."""
+    return {"kind": kind, "params": params, **(similarity or {})}
 
 
 def _inner_extent(shape, cell_size, margin=0.1):
