@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from defoscan.noise_level import NOISE_FLOOR, noise_sigma, region_floor, sample_stride
+from defoscan.noise_level import noise_sigma, region_floor, sample_stride
 
 
 def noisy_map(sigma=3.0, shape=(400, 400), seed=0):
@@ -32,6 +32,7 @@ def test_the_same_number_whatever_the_chunking_and_with_few_samples():
 
 
 def test_the_floor_follows_the_noise_and_never_drops_below_the_fixed_floor():
-    assert region_floor(2.0, 4.0) == NOISE_FLOOR * 4.0
-    assert region_floor(2.0, 0.5) == 2.0
-    assert region_floor(2.0, float("nan")) == 2.0
+    assert region_floor(2.0, 4.0, 1.5) == 6.0
+    assert region_floor(2.0, 0.5, 1.5) == 2.0
+    assert region_floor(2.0, float("nan"), 1.5) == 2.0
+    assert region_floor(0.0, 4.0, 0.0) == 0.0  # switched off

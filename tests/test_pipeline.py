@@ -143,7 +143,7 @@ def test_points_input_end_to_end_with_an_injected_bowl(tmp_path, amsterdam_csv):
 RECIPE = {**DEFAULT_RECIPE, "window": 32}
 # The small model's probability is the same everywhere, so its one region is the whole map, whose mean against its
 # own background is near zero: these plumbing tests lift the 2 mm/yr floor (tested in test_cnn_regions).
-NO_FLOOR = ThresholdParameters(min_velocity=0.0)
+NO_FLOOR = ThresholdParameters(min_velocity=0.0, noise_floor=0.0)
 
 
 def bowl(frame):

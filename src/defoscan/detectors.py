@@ -98,7 +98,7 @@ def _run_cnn(store, settings):
         origin=tuple(int(v) for v in group.attrs["origin"]),
         chunk=settings.chunk,
     )
-    floor = region_floor(parameters.min_velocity, sigma)
+    floor = region_floor(parameters.min_velocity, sigma, parameters.noise_floor)
     regions = regions_store(
         store,
         cell_size=settings.grid.cell_size,

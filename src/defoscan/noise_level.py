@@ -4,12 +4,13 @@ A fixed floor (a region's mean 2 mm/yr from its surroundings, or its peak 10 mm/
 of small regions: where residual atmosphere and point noise reach 3-5 mm/yr, blobs of that size are everywhere,
 and the CNN, trained on quieter maps, takes some of them for deformation. The floor is therefore tied to the map's
 noise: the robust standard deviation (1.4826 x MAD) of the gridded velocity against the robust background
-(:func:`defoscan.threshold.robust_background`'s blocks), and a region needs a mean of :data:`NOISE_FLOOR` times
-it (or its peak :data:`defoscan.cnn_regions.STRONG_PEAK_RATIO` times that), never less than the fixed floor. The
-median absolute deviation ignores the deformation itself as long as it covers less than half the map.
+(:func:`defoscan.threshold.robust_background`'s blocks). A region needs a mean of
+``ThresholdParameters.noise_floor`` times it (or a peak :data:`defoscan.cnn_regions.STRONG_PEAK_RATIO` times
+that), never less than the fixed floor. The median absolute deviation ignores the deformation itself as long as
+it covers less than half the map.
 
 Chosen on the validation splits only (issue 18's held-out benchmarks' validation scenes and the own suite's
-validation scenes, docs/EVALUATION.md): 1.5 sigma.
+validation scenes; docs/DESIGN-NOTES.md): 1.5 sigma.
 
 The level is computed tile by tile on a global lattice of sample cells (every ``stride``-th row and column of the
 global grid, ``stride`` chosen from the map's size so at most :data:`MAX_SAMPLES` cells are read): the same number
@@ -21,7 +22,6 @@ import numpy as np
 from defoscan.robust import robust_sigma
 from defoscan.threshold import background_at, block_medians
 
-NOISE_FLOOR = 1.5  # noise sigmas a region's mean must reach against its surroundings
 MAX_SAMPLES = 4_000_000  # cells the noise level is measured on at most
 
 
@@ -80,10 +80,8 @@ def noise_sigma(velocity, cell_size, background_size, *, origin=(0, 0), chunk=10
     return float(robust_sigma(np.concatenate(residuals)))
 
 
-def region_floor(min_velocity, sigma, factor=None):
-    """The velocity floor of a region, mm/yr: ``factor`` (:data:`NOISE_FLOOR`) noise sigmas, never under
-    ``min_velocity``."""
-    factor = NOISE_FLOOR if factor is None else factor
+def region_floor(min_velocity, sigma, factor):
+    """The velocity floor of a region, mm/yr: ``factor`` noise sigmas (0: none), never under ``min_velocity``."""
     if not np.isfinite(sigma):
         return float(min_velocity)
     return float(max(min_velocity, factor * sigma))

@@ -45,6 +45,10 @@ class ThresholdParameters:
         Kept cells a region needs.
     min_points : int
         Points a region needs (sum of the cells' point counts).
+    noise_floor : float
+        For the CNN's regions (the detectors share these floors): the mean velocity against the background a
+        region needs, in robust noise sigmas of the map (:mod:`defoscan.noise_level`), when that is more than
+        ``min_velocity``; 0 switches it off.
     """
 
     k: float = 3.0
@@ -53,6 +57,7 @@ class ThresholdParameters:
     gap: int = 1
     min_cells: int = 4
     min_points: int = 4
+    noise_floor: float = 1.5
 
     def as_dict(self):
         """Plain dict, for run.json."""
