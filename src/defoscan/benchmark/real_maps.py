@@ -40,7 +40,7 @@ DEVELOPMENT = "09_cases_for_development"
 LOCALISED_SHARE = 0.5  # share inside and share covered a localised truth needs
 GOAL_CONTROL_DETECTIONS = 2  # on the London control
 CRATER = "Shinmoedake crater"  # Kirishima's truth the goals name
-DEFAULT_ROWS = ("cnn", "threshold", "gistar", "ada", "threshold-val", "gistar-val", "ada-val")
+DEFAULT_ROWS = ("cnn", "threshold", "gistar", "ada", "threshold-val", "gistar-val", "ada-val", "fixed-floor")
 KEPT = (*suite.KEPT, "probability.tif")
 
 

@@ -78,6 +78,12 @@ ROWS = (
         "gistar-val", "baseline", "Gi*, z = 40 (chosen on validation)", {"detector": "gistar", "baseline": {"z": 40.0}}
     ),
     Row("ada-val", "baseline", "ADA, k = 5 (chosen on validation)", {"detector": "ada", "baseline": {"k": 5.0}}),
+    Row(
+        "fixed-floor",
+        "ablation",
+        "regions' floor fixed at 2 mm/yr, not tied to the map's noise (before issue 18)",
+        {"parameters": {"noise_floor": 0.0}},
+    ),
     Row("no-despike", "ablation", "without despiking", {"despike": False}),
     Row("no-fill", "ablation", "without gap filling (scans the gridded map)", {"scan_filled": False}),
     Row("no-hysteresis", "ablation", "without hysteresis (one cut-off)", {"hysteresis": False}),
