@@ -5,7 +5,8 @@ import os
 import numpy as np
 import rasterio
 
-TAY_TILES = ("0to25pp", "25to50pp", "50to100pp", "gt100pp")
+from defoscan.benchmark.tay_scenes import TILES as TAY_TILES
+from defoscan.benchmark.tay_scenes import merged_city
 
 
 def tay_cities(directory):
@@ -30,22 +31,13 @@ def merge_tay_city(directory, city, out, crop=None):
     str
         ``out``.
     """
-    tiles = []
-    for tile in TAY_TILES:
-        with rasterio.open(os.path.join(directory, f"{city}_{tile}.tif")) as src:
-            tiles.append(src.read(1).astype(np.float64))
-            profile, transform = src.profile, src.transform
-    stack = np.stack(tiles)
-    n = np.isfinite(stack).sum(axis=0)
-    velocity = np.where(n > 0, np.nansum(stack, axis=0), np.nan) * 1000.0
+    velocity, transform, crs = merged_city(directory, city)
     if crop is not None:
         r0, r1, c0, c1 = crop
         velocity = velocity[r0:r1, c0:c1]
         transform = transform * transform.translation(c0, r0)
-    velocity = velocity.astype(np.float32)
-    profile.update(
-        dtype="float32", nodata=np.nan, count=1, height=velocity.shape[0], width=velocity.shape[1], transform=transform
-    )
+    profile = {"driver": "GTiff", "dtype": "float32", "nodata": np.nan, "count": 1, "crs": crs}
+    profile.update(height=velocity.shape[0], width=velocity.shape[1], transform=transform)
     with rasterio.open(out, "w", **profile) as dst:
         dst.write(velocity, 1)
         dst.update_tags(units="mm/yr")
