@@ -4,6 +4,7 @@ resumes, the real-data checks, and the command's bad input."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 import defoscan.benchmark.suite
@@ -247,3 +248,33 @@ def test_detect_options_make_parameter_classes_from_plain_dicts():
     assert options["parameters"] == {"k": 4.5}  # the row's own options are left as they are
     assert detect_options({"detector": "gistar", "baseline": {"z": 6.0}})["baseline"] == HotspotParameters(z=6.0)
     assert detect_options({"detector": "ada", "baseline": {"k": 3.0}})["baseline"] == AdaParameters(k=3.0)
+
+
+def test_a_tiny_suite_with_a_known_answer_scores_it(tmp_path):
+    """One scene with a single strong bowl over quiet ground, one quiet scene: thresholding finds the bowl and
+    nothing else, so recall, precision and F1 are 1 and there is no false alarm (issue 22: a score, not a shape)."""
+    import shapely.geometry
+
+    from defoscan.synth.scene import SCENE_ORIGIN
+
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[0:100, 0:100]
+    x = SCENE_ORIGIN[0] + (cols.ravel() + 0.5) * 50.0
+    y = SCENE_ORIGIN[1] - (rows.ravel() + 0.5) * 50.0
+    centre = (SCENE_ORIGIN[0] + 2500.0, SCENE_ORIGIN[1] - 2500.0)
+    distance = np.hypot(x - centre[0], y - centre[1])
+    for index, signals in enumerate((True, False)):
+        velocity = rng.normal(0.0, 0.5, x.size) + (np.where(distance < 400.0, -50.0, 0.0) if signals else 0.0)
+        truths = []
+        if signals:
+            disc = shapely.geometry.Point(centre).buffer(400.0)
+            truths = [{"geometry": disc, "kind": "quarry", "peak_velocity": -50.0, "sign": "subsidence"}]
+        info = {"signals": truths and [{"kind": "quarry"}], "cell_size": 50.0}
+        write_scene(
+            str(tmp_path / "scenes"), f"scene-{index:03d}", {"x": x, "y": y, "velocity": velocity}, truths, info
+        )
+    suite = run_suite(str(tmp_path / "scenes"), str(tmp_path / "work"), rows=[THRESHOLD], real=False)
+    pooled = suite["rows"][0]["pooled"]
+    assert (pooled["truths"], pooled["found"], pooled["detections"], pooled["matched"]) == (1, 1, 1, 1)
+    assert pooled["f1"] == 1.0 and pooled["false_alarms"] == 0 and pooled["false_alarms_with_signals"] == 0
+    assert pooled["share_inside"] > 0.8 and pooled["iou"] > 0.6  # the bowl outlined, not the map
