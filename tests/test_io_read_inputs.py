@@ -44,10 +44,13 @@ def test_every_real_file_is_read(
 
 
 def test_the_package_ships_no_real_data():
-    """Only the project's own files: the model and the derived coverage masks (real maps live in ../shared)."""
+    """Only the project's own files: the model, the derived coverage masks, the benchmarks' city split and the truth
+    circles the project read off its real datasets (real maps live in ../shared)."""
     data = files("defoscan") / "data"
     names = {p.relative_to(data).as_posix() for p in Path(str(data)).rglob("*") if p.is_file()}
     assert names == {
+        "benchmarks/real_truth.json",
+        "benchmarks/tay_split.json",
         "coverage/PROVENANCE.md",
         "coverage/real_masks.npz",
         "model/defoscan-compact.json",
