@@ -115,8 +115,8 @@ def run_benchmark(benchmark, work_dir, *, real_data=None, rows=DEFAULT_ROWS, tun
     -------
     dict
         :func:`defoscan.benchmark.suite.run_suite`'s result and ``benchmark`` (its name), ``tuning`` (each
-        baseline's sweep and choice on the validation scenes) and ``goals`` (the benchmark's, as
-        :func:`defoscan.benchmark.suite.goals` gives them).
+        baseline's sweep and choice on the validation scenes), ``breakdown`` (:func:`breakdown`) and ``goals`` (the
+        benchmark's, as :func:`defoscan.benchmark.suite.goals` gives them).
     """
     from defoscan.errors import InputError
     from defoscan.real_data import real_data_dir
