@@ -37,7 +37,15 @@ def test_scenes_are_made_once(tmp_path):
     assert again == folder and made == []  # the stamp says the scenes are complete
 
 
-def test_rows_run_at_default_settings_and_the_table_has_the_benchmarks_goals(tmp_path, monkeypatch):
+def test_tay_without_real_data_is_bad_input(tmp_path, monkeypatch):
+    from defoscan.errors import InputError
+
+    monkeypatch.setattr("defoscan.real_data.real_data_dir", lambda explicit=None: None)
+    with pytest.raises(InputError, match="needs the real-data folder"):
+        run_benchmark("tay", str(tmp_path), real_data=str(tmp_path / "none"), tune=False)
+
+
+def test_rows_run_at_defaults_the_baselines_tuned_on_validation_and_the_goals_are_the_benchmarks(tmp_path, monkeypatch):
     seen = []
     real_detect = held_out.scene_suite._detect
 
@@ -46,9 +54,17 @@ def test_rows_run_at_default_settings_and_the_table_has_the_benchmarks_goals(tmp
         return real_detect(row, inputs, out, models_dir, cell_size=cell_size, **kwargs)
 
     monkeypatch.setattr(held_out.scene_suite, "_detect", recording)
-    result = run_benchmark(TINY, str(tmp_path), rows=("threshold",), tune=False)
-    assert seen == [None, None]  # no cell size given: detect's defaults
-    assert result["benchmark"] == "tiny" and result["tuning"] == {} and result["scenes"] == ["scene-000", "scene-001"]
+    result = run_benchmark(TINY, str(tmp_path), rows=("threshold",))
+    names = [entry["name"] for entry in result["rows"]]
+    assert names == ["threshold", "threshold-tuned", "gistar-tuned", "ada-tuned"]
+    assert seen == [None] * 8  # four rows on two test scenes, no cell size given: detect's defaults
+    assert result["benchmark"] == "tiny" and result["scenes"] == ["scene-000", "scene-001"]
+    assert set(result["tuning"]) == {"threshold", "gistar", "ada"}
+    chosen = result["tuning"]["threshold"]
+    assert chosen["scenes"] == 2 and len(chosen["sweep"]) == 24  # the validation scenes, the whole grid
+    assert "tuned on this benchmark's validation split" in result["rows"][1]["row"]["label"]
+    validation = json.load(open(tmp_path / "validation-scenes" / held_out.STAMP))
+    assert validation["split"] == "validation"  # made apart from the test scenes the rows are scored on
     assert list(result["goals"]) == [
         "F1 >= 0.85",
         "F1 >= best baseline + 0.15",
@@ -58,26 +74,6 @@ def test_rows_run_at_default_settings_and_the_table_has_the_benchmarks_goals(tmp
     monkeypatch.setitem(BENCHMARKS, "tiny", TINY)
     table = benchmark_table(result)
     assert "Kirishima" not in table and "- Goal F1 >= 0.85:" in table and "F1 (95 % interval)" in table
-
-
-def test_tay_without_real_data_is_bad_input(tmp_path, monkeypatch):
-    from defoscan.errors import InputError
-
-    monkeypatch.setattr("defoscan.real_data.real_data_dir", lambda explicit=None: None)
-    with pytest.raises(InputError, match="needs the real-data folder"):
-        run_benchmark("tay", str(tmp_path), real_data=str(tmp_path / "none"), tune=False)
-
-
-def test_baselines_are_tuned_on_the_validation_split_only(tmp_path):
-    result = run_benchmark(TINY, str(tmp_path), rows=("threshold",))
-    names = [entry["name"] for entry in result["rows"]]
-    assert names == ["threshold", "threshold-tuned", "gistar-tuned", "ada-tuned"]
-    assert set(result["tuning"]) == {"threshold", "gistar", "ada"}
-    chosen = result["tuning"]["threshold"]
-    assert chosen["scenes"] == 2 and len(chosen["sweep"]) == 24  # the validation scenes, the whole grid
-    assert "tuned on this benchmark's validation split" in result["rows"][1]["row"]["label"]
-    validation = json.load(open(tmp_path / "validation-scenes" / held_out.STAMP))
-    assert validation["split"] == "validation"  # made apart from the test scenes the rows are scored on
 
 
 def test_f1_is_broken_down_by_the_regimes_the_scenes_record(tmp_path):
