@@ -20,7 +20,7 @@ from defoscan.errors import InputError
 from defoscan.hotspot import HotspotParameters, gistar_detect
 from defoscan.noise_level import noise_sigma, region_floor
 from defoscan.store import create_array, store_like
-from defoscan.threshold import threshold_detect
+from defoscan.threshold import block_medians, threshold_detect
 
 
 @dataclass(frozen=True)
@@ -90,13 +90,13 @@ def _run_cnn(store, settings):
     parameters = settings.parameters
     # The regions' velocity floor is tied to the map's own noise (defoscan.noise_level): on a noisy map a fixed
     # 2 mm/yr floor passes hundreds of noise blobs.
+    # The background's block medians are read once, for the noise level and for the regions.
     group = zarr.open_group(store_like(store), mode="r")
+    origin = tuple(int(v) for v in group.attrs["origin"])
+    cell_size = settings.grid.cell_size
+    medians = block_medians(group["velocity"], cell_size, parameters.background_size, origin=origin)
     sigma = noise_sigma(
-        group["velocity"],
-        settings.grid.cell_size,
-        parameters.background_size,
-        origin=tuple(int(v) for v in group.attrs["origin"]),
-        chunk=settings.chunk,
+        group["velocity"], cell_size, parameters.background_size, origin=origin, chunk=settings.chunk, medians=medians
     )
     floor = region_floor(parameters.min_velocity, sigma, parameters.noise_floor)
     regions = regions_store(
@@ -109,6 +109,7 @@ def _run_cnn(store, settings):
         min_points=parameters.min_points,
         min_velocity=floor,
         chunk=settings.chunk,
+        medians=medians,
     )
     return regions, {"sigma_mm_yr": sigma, "region_floor_mm_yr": floor}
 

@@ -31,7 +31,9 @@ def sample_stride(shape, max_samples=MAX_SAMPLES):
     return max(1, int(np.ceil(np.sqrt(cells / max_samples))))
 
 
-def noise_sigma(velocity, cell_size, background_size, *, origin=(0, 0), chunk=1024, max_samples=MAX_SAMPLES):
+def noise_sigma(
+    velocity, cell_size, background_size, *, origin=(0, 0), chunk=1024, max_samples=MAX_SAMPLES, medians=None
+):
     """Robust standard deviation of the velocity against the robust background, mm/yr (module notes).
 
     Parameters
@@ -45,6 +47,8 @@ def noise_sigma(velocity, cell_size, background_size, *, origin=(0, 0), chunk=10
     chunk : int
         Tile side read at a time.
     max_samples : int
+    medians : tuple, optional
+        :func:`defoscan.threshold.block_medians` of ``velocity`` at ``background_size``, when already computed.
 
     Returns
     -------
@@ -53,7 +57,7 @@ def noise_sigma(velocity, cell_size, background_size, *, origin=(0, 0), chunk=10
     """
     height, width = velocity.shape
     stride = sample_stride((height, width), max_samples)
-    medians, first = block_medians(velocity, cell_size, background_size, origin=origin)
+    medians, first = medians or block_medians(velocity, cell_size, background_size, origin=origin)
     residuals = []
     # Sample rows/columns on the global lattice: global index a multiple of the stride.
     rows = np.flatnonzero((np.arange(height) + int(origin[0])) % stride == 0)

@@ -75,6 +75,7 @@ def regions_store(
     probability="probability",
     velocity="velocity",
     count="count",
+    medians=None,
 ):
     """Regions of a store's probability map, written to its ``labels`` array, chunk by chunk.
 
@@ -100,6 +101,9 @@ def regions_store(
     probability, velocity, count : str
         Names of the arrays: probability (NaN where not scanned), gridded velocity (mm/yr, NaN where no data),
         points per cell.
+    medians : tuple, optional
+        :func:`defoscan.threshold.block_medians` of the velocity at ``background_size``, when the caller has them
+        (the map is then read once less).
 
     Returns
     -------
@@ -135,9 +139,11 @@ def regions_store(
     # if it is wider than a block (probability_regions' rule): its bounding box first.
     start_row, start_col, end_row, end_col = _boxes(parents, n + 1, chunk)
     wide = np.r_[False, ((np.maximum(end_row - start_row, end_col - start_col) + 1) * cell_size > background_size)[1:]]
+    fine_medians = medians or block_medians(vel_array, cell_size, background_size, origin=origin)
+    coarse_size = COARSE_BACKGROUND_RATIO * background_size
     backgrounds = [
-        (block_medians(vel_array, cell_size, blocks, origin=origin), blocks)
-        for blocks in (background_size, COARSE_BACKGROUND_RATIO * background_size)
+        (fine_medians, background_size),
+        (block_medians(vel_array, cell_size, coarse_size, origin=origin), coarse_size),
     ]
 
     def relative(key):  # relative velocity of a slice of cells, NaN outside the components
