@@ -264,14 +264,19 @@ def test_default_cell_size_is_the_models_where_the_data_support_it(tmp_path, sma
     assert result["grid"]["cell_size_m"] == 50.0
 
 
-def test_data_too_sparse_for_the_models_cells_are_gridded_at_their_own_with_a_warning(tmp_path, small_raster):
+def test_data_too_sparse_for_the_models_cells_are_gridded_at_their_own_and_scanned_on_its(tmp_path, small_raster):
     model = write_model(tmp_path / "model.safetensors", recipe={**RECIPE, "cell_size": 10.0})
     result = detect([str(small_raster)], str(tmp_path / "out"), model=str(model), parameters=NO_FLOOR)
     assert result["grid"]["cell_size_m"] == 50.0
     (warning,) = result["warnings"]
     assert "too sparse for the model's 10 m cells" in warning and "gridded at 50 m" in warning
+    assert "scanned on 10 m cells" in warning
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert record["warnings"] == [warning]
+    (track,) = record["tracks"]
+    assert track["noise"]["scan_cell_size_m"] == 10.0  # scanned five times finer (defoscan.scan_upsampled)
+    with rasterio.open(tmp_path / "out" / "probability.tif") as src:
+        assert np.isfinite(src.read(1)).any()
     assert html.escape(warning) in (tmp_path / "out" / "report.html").read_text()
 
 

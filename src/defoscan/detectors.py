@@ -75,6 +75,7 @@ def _run_cnn(store, settings):
 
     from defoscan.regions_store import regions_store
     from defoscan.scan_store import scan_store
+    from defoscan.scan_upsampled import scan_factor
 
     started = time.perf_counter()
     scan_store(
@@ -111,7 +112,8 @@ def _run_cnn(store, settings):
         chunk=settings.chunk,
         medians=medians,
     )
-    return regions, {"sigma_mm_yr": sigma, "region_floor_mm_yr": floor}
+    factor = scan_factor(cell_size, settings.recipe)
+    return regions, {"sigma_mm_yr": sigma, "region_floor_mm_yr": floor, "scan_cell_size_m": cell_size / factor}
 
 
 def _whole_map(function):

@@ -16,10 +16,10 @@ With a model (the CNN detector), the default is the model's own cell size wherev
 (:func:`model_cell_size`): a network trained on 50 m windows sees a signal of another size, and other noise, on
 cells of 100 m or 20 m. The data support it when their own default (above) is at most ``MODEL_SUPPORT_RATIO`` times
 the model's cell: finer data are averaged (more points or pixels per cell); data up to 2.5 times sparser leave more
-cells empty, which the gap filling bridges. Sparser data are gridded at their own default, with a warning that the
-model was not trained at that scale. A model trained across scales (its card's ``cell_sizes``, issue 18) is
-supported by any data cell within [smallest, largest x ``MODEL_SUPPORT_RATIO``]: they are gridded at their own
-default, without a warning.
+cells empty, which the gap filling bridges. Sparser data are gridded at their own default and scanned on the
+model's cells interpolated from it (:mod:`defoscan.scan_upsampled`), with a warning of the scale they resolve.
+A model trained across scales (its card's ``cell_sizes``, issue 18) is supported by any data cell within
+[smallest, largest x ``MODEL_SUPPORT_RATIO``]: they are gridded at their own default, without a warning.
 """
 
 import sys
@@ -456,14 +456,17 @@ def model_cell_size(data_cell, model_cell, scannable=1.0, cell_sizes=None):
     if data_cell <= model_cell:  # fine data, but too scattered for the scanner's windows at any finer scale
         why = f"only {scannable:.0%} of the data would be scanned on the model's {model_cell:g} m cells"
         return model_cell, why + ": the rest lies where windows hold too few cells with data"
-    why = f"the data are too sparse for the model's {model_cell:g} m cells (their own default is {data_cell:g} m" + (
-        f", more than {MODEL_SUPPORT_RATIO:g} times coarser)"
-        if data_cell > MODEL_SUPPORT_RATIO * model_cell
-        else f"; only {scannable:.0%} of them would be scanned at {model_cell:g} m)"
-    )
+    if data_cell > MODEL_SUPPORT_RATIO * model_cell:  # scanned on the model's cells (defoscan.scan_upsampled)
+        return data_cell, (
+            f"the data are too sparse for the model's {model_cell:g} m cells (their own default is {data_cell:g} m, "
+            f"more than {MODEL_SUPPORT_RATIO:g} times coarser): gridded at {data_cell:g} m and scanned on "
+            f"{model_cell:g} m cells interpolated from it; signals under about {2 * data_cell:g} m across are not "
+            "resolved (set --cell-size to choose)"
+        )
     return data_cell, (
-        f"{why}: gridded at {data_cell:g} m, a scale the model was not trained for; its probabilities may not hold "
-        "(set --cell-size to choose)"
+        f"the data are too sparse for the model's {model_cell:g} m cells (their own default is {data_cell:g} m; "
+        f"only {scannable:.0%} of them would be scanned at {model_cell:g} m): gridded at {data_cell:g} m, a scale "
+        "the model was not trained for; its probabilities may not hold (set --cell-size to choose)"
     )
 
 

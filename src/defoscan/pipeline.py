@@ -444,9 +444,17 @@ def check_cell_size(cell_size, recipe):
     """Warn when a cell size the user chose is far from the model's (a default one is warned about when chosen).
 
     For a model trained across scales (``cell_sizes``) "far" is outside [smallest, largest], by the same tolerance.
+    A far coarser grid is scanned on the model's cells interpolated from it (:mod:`defoscan.scan_upsampled`): the
+    warning says which signals it cannot resolve.
     """
     sizes = [float(c) for c in recipe.get("cell_sizes") or [recipe["cell_size"]]]
-    if not min(sizes) / CELL_SIZE_TOLERANCE <= float(cell_size) <= max(sizes) * CELL_SIZE_TOLERANCE:
+    if float(cell_size) > max(sizes) * CELL_SIZE_TOLERANCE:  # scanned on the model's cells, interpolated
+        warn(
+            f"grid cells of {float(cell_size):g} m, coarser than the model's {max(sizes):g} m: scanned on "
+            f"{max(sizes):g} m cells interpolated from them; signals under about {2 * float(cell_size):g} m across "
+            "are not resolved"
+        )
+    elif not min(sizes) / CELL_SIZE_TOLERANCE <= float(cell_size):
         trained = "-".join(f"{c:g}" for c in sorted({min(sizes), max(sizes)}))
         warn(
             f"grid cells of {float(cell_size):g} m, the model was trained on {trained} m cells; "

@@ -7,8 +7,9 @@ then reads; and the attributes ``origin`` and ``shape`` (:mod:`defoscan.store`).
 :func:`scan_store` adds ``probability`` (float32). Each chunk is scanned by :func:`defoscan.scan.scan_probability`
 from its block read with ``window - 1`` cells of context, on the map's global window lattice, so the result equals
 the whole-map scan whatever the chunking, the order, or the workers; chunks done are not scanned again when a
-stopped run is started again. Workers load the model themselves from its file (they must see the same file
-system), once per process.
+stopped run is started again. A map gridded coarser than the model's cells is scanned at the model's own cell size
+(:mod:`defoscan.scan_upsampled`; the store's ``cell_size`` attribute says how coarse). Workers load the model
+themselves from its file (they must see the same file system), once per process.
 """
 
 import functools
@@ -109,6 +110,7 @@ def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None, recipe=None)
         In place of the card's input recipe.
     """
     from defoscan.scan import scan_probability
+    from defoscan.scan_upsampled import scan_factor, scan_upsampled
 
     if threads is not None:
         torch.set_num_threads(int(threads))
@@ -117,18 +119,18 @@ def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None, recipe=None)
     group = zarr.open_group(path, mode="r+")
     top, left = (int(v) for v in group.attrs["origin"])
     height, width = (int(v) for v in group.attrs["shape"])
-    block, core, target, origin = chunk_window((height, width), (top, left), i, j, chunk, int(recipe["window"]) - 1)
+    factor = scan_factor(group.attrs.get("cell_size"), recipe)
+    context = int(recipe["window"]) - 1 if factor == 1 else -(-(int(recipe["window"]) - 1) // factor) + 1
+    block, core, target, origin = chunk_window((height, width), (top, left), i, j, chunk, context)
     observed = group["velocity"][block]
     source = group["velocity_filled"][block] if recipe.get("fill") else observed
-    group[PROBABILITY][target] = scan_probability(
-        source,
-        model,
-        recipe,
-        origin=origin,
-        core=core,
-        bounds=(top, top + height, left, left + width),
-        valid=np.isfinite(observed),
-    )
+    bounds = (top, top + height, left, left + width)
+    where = {"origin": origin, "core": core, "bounds": bounds, "valid": np.isfinite(observed)}
+    if factor > 1:
+        probability = scan_upsampled(source, model, recipe, factor, **where)
+    else:
+        probability = scan_probability(source, model, recipe, **where)
+    group[PROBABILITY][target] = probability
 
 
 @functools.lru_cache(maxsize=2)
