@@ -69,6 +69,35 @@ def check_writable_dir(path):
         raise InputError(path, f"output directory is not writable ({err.strerror})") from None
 
 
+def check_output_file(path, option="--out"):
+    """Refuse an output file that cannot be written, before any work is done.
+
+    A directory in its place is refused, and so is a directory to hold it that does not exist: a file output's
+    directory is never created (an output directory, :func:`staged_directory`, is, with its parents).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    option : str or None
+        The option that named the file, for the message (None: a file the command names itself).
+
+    Raises
+    ------
+    InputError
+    """
+    path = os.fspath(path)
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        wanted = f"{option} names the file to write" if option else "defoscan writes a file of that name"
+        raise InputError(path, f"is a directory; {wanted}")
+    directory = os.path.dirname(full)
+    if not os.path.exists(directory):
+        raise InputError(path, f"no such directory {directory} to write it in (create it first)")
+    if not os.path.isdir(directory):
+        raise InputError(path, f"cannot write it: {directory} is not a directory")
+    check_writable_dir(directory)
+
+
 @contextlib.contextmanager
 def staged_directory(out_dir):
     """Stage outputs in a temporary directory beside ``out_dir``; move them in only if the block succeeds.
