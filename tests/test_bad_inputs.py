@@ -362,3 +362,32 @@ def test_an_output_file_that_cannot_be_written_is_one_line(tmp_path, capsys, com
     status, err = _run_cli([out if a == "OUT" else a for a in args], capsys)
     _one_line(status, err, out, says)
     assert _tree(tmp_path) == before  # no temporary file, no directory made
+
+
+@pytest.fixture
+def read_only_parent(tmp_path):
+    """A writable directory ``out`` in a directory that cannot be written (skipped where permissions do not bind)."""
+    parent = tmp_path / "read-only"
+    (parent / "out").mkdir(parents=True)
+    parent.chmod(0o555)
+    try:
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=parent))
+        except PermissionError:
+            yield parent / "out"
+        else:  # root (with its capabilities) writes anyway
+            pytest.skip("permissions are not enforced here (running as root)")
+    finally:
+        parent.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [([], "cannot create the staging directory of its outputs beside it"), (["--chunk", "64"], "work directory")],
+)
+def test_a_writable_out_in_a_read_only_directory_is_one_line(tmp_path, capsys, read_only_parent, options, says):
+    out = read_only_parent
+    status, err = _run_cli(["detect", *BASELINE, table(tmp_path), "--out", out, *options], capsys)
+    _one_line(status, err, out, says)
+    assert f"{out.parent} is not writable" in err
+    assert os.listdir(out) == [] and os.listdir(out.parent) == ["out"]

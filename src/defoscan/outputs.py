@@ -69,6 +69,47 @@ def check_writable_dir(path):
         raise InputError(path, f"output directory is not writable ({err.strerror})") from None
 
 
+STAGING = "the staging directory of its outputs"  # what a run keeps beside its output directory (check_run_dir)
+
+
+def check_run_dir(path, beside=STAGING):
+    """Refuse an output directory of a run that cannot be written, or beside which the run cannot work.
+
+    :func:`check_writable_dir`, and for an existing directory its parent probed as well: a run stages its outputs
+    in a hidden sibling (:func:`staged_directory`), a chunked run keeps its work directory there too, so a writable
+    ``--out`` in a read-only directory (a mount point, say) would fail only once the work is done.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    beside : str
+        What the run keeps beside ``path``, for the message.
+
+    Raises
+    ------
+    InputError
+    """
+    path = os.path.abspath(os.fspath(path))
+    check_writable_dir(path)
+    if os.path.isdir(path):  # else its nearest existing ancestor, the parent or above, was probed
+        _probe_beside(path, beside)
+
+
+def _probe_beside(path, beside):
+    parent = os.path.dirname(path)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".defoscan-probe-", dir=parent))
+    except OSError as err:
+        raise InputError(path, _not_beside(path, beside, err)) from None
+
+
+def _not_beside(path, beside, err):
+    return (
+        f"cannot create {beside} beside it: {os.path.dirname(path)} is not writable ({err.strerror}); make it "
+        f"writable or give an --out in a writable directory, such as {os.path.join(path, 'run')}"
+    )
+
+
 def check_output_file(path, option="--out"):
     """Refuse an output file that cannot be written, before any work is done.
 
@@ -108,7 +149,7 @@ def staged_directory(out_dir):
         The staging directory to write into.
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
-    check_writable_dir(out_dir)
+    check_run_dir(out_dir)
     parent = os.path.dirname(out_dir)
     existing = parent
     while not os.path.exists(existing):
@@ -117,7 +158,7 @@ def staged_directory(out_dir):
         os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
     except OSError as err:
-        raise InputError(out_dir, f"output directory is not writable ({err.strerror})") from None
+        raise InputError(out_dir, _not_beside(out_dir, STAGING, err)) from None
     succeeded = False
     try:
         yield staging
