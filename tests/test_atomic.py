@@ -34,6 +34,16 @@ def test_failed_block_leaves_the_old_file_and_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
+def test_a_directory_in_the_targets_place_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out.tif"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError), atomic_path(target) as temporary:
+        with open(temporary, "w") as handle:
+            handle.write("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    assert not list(target.iterdir())
+
+
 def test_a_file_created_0600_gets_the_umask_mode(tmp_path):
     target = tmp_path / "weights.bin"
     with atomic_path(target) as temporary:

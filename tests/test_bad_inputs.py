@@ -292,3 +292,102 @@ def test_any_header_value_gives_a_run_or_one_line(capsys, mutation):
             assert (out / "detections.geojson").is_file() and (out / "run.json").is_file()
         else:
             assert_one_line(status, err, path, out)
+
+
+# --- output paths: a directory where a file goes, a directory that is missing, a read-only parent (issue 24) -------
+
+
+def _feature_collection(directory, name):
+    path = Path(directory) / name
+    gpd.GeoDataFrame(geometry=[shapely.box(13.1, 38.7, 13.11, 38.71)], crs="EPSG:4326").to_file(path)
+    return path
+
+
+def _scenes(directory):
+    from defoscan.synth.scene import make_scene, write_scene
+
+    scenes = Path(directory) / "scenes"
+    write_scene(str(scenes), "scene-000", *make_scene(3, shape=(96, 96), cell_size=50.0))
+    return scenes
+
+
+# command: (file name, the command line with OUT for the output file)
+FILE_OUTPUTS = {
+    "grid": ("g.tif", lambda d: ["grid", table(d), "--out", "OUT"]),
+    "fill": ("f.tif", lambda d: ["fill", table(d), "--method", "nearest", "--out", "OUT"]),
+    "synth --fit": ("profile.json", lambda d: ["synth", "--fit", table(d), "--out", "OUT"]),
+    "evaluate --out": (
+        "scores.json",
+        lambda d: ["evaluate", _feature_collection(d, "d.geojson"), _feature_collection(d, "t.json"), "--out", "OUT"],
+    ),
+    "evaluate-scenes --table": (
+        "table.md",
+        lambda d: ["evaluate-scenes", _scenes(d), "--out", Path(d) / "suite", "--no-real", "--table", "OUT"],
+    ),
+    "train": ("m.safetensors", lambda d: ["train", Path(d) / "dataset", "--out", "OUT"]),
+}
+
+
+def _tree(directory):
+    return sorted(str(p.relative_to(directory)) for p in Path(directory).rglob("*"))
+
+
+def _run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def _one_line(status, err, path, says):
+    lines = err.strip().splitlines()
+    assert status == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"defoscan: error: {path}: ") and says in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", list(FILE_OUTPUTS))
+@pytest.mark.parametrize(
+    ("place", "says"),
+    [("existing directory", "is a directory; "), ("missing parent", "no such directory")],
+)
+def test_an_output_file_that_cannot_be_written_is_one_line(tmp_path, capsys, command, place, says):
+    name, arguments = FILE_OUTPUTS[command]
+    args = arguments(tmp_path)
+    if place == "existing directory":
+        out = tmp_path / name
+        out.mkdir()
+    else:
+        out = tmp_path / "missing" / "parent" / name
+    before = _tree(tmp_path)
+    status, err = _run_cli([out if a == "OUT" else a for a in args], capsys)
+    _one_line(status, err, out, says)
+    assert _tree(tmp_path) == before  # no temporary file, no directory made
+
+
+@pytest.fixture
+def read_only_parent(tmp_path):
+    """A writable directory ``out`` in a directory that cannot be written (skipped where permissions do not bind)."""
+    parent = tmp_path / "read-only"
+    (parent / "out").mkdir(parents=True)
+    parent.chmod(0o555)
+    try:
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=parent))
+        except PermissionError:
+            yield parent / "out"
+        else:  # root (with its capabilities) writes anyway
+            pytest.skip("permissions are not enforced here (running as root)")
+    finally:
+        parent.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [([], "cannot create the staging directory of its outputs beside it"), (["--chunk", "64"], "work directory")],
+)
+def test_a_writable_out_in_a_read_only_directory_is_one_line(tmp_path, capsys, read_only_parent, options, says):
+    out = read_only_parent
+    status, err = _run_cli(["detect", *BASELINE, table(tmp_path), "--out", out, *options], capsys)
+    _one_line(status, err, out, says)
+    assert f"{out.parent} is not writable" in err
+    assert os.listdir(out) == [] and os.listdir(out.parent) == ["out"]

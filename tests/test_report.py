@@ -42,6 +42,13 @@ def run_cli(args, capsys):
     return exit_info.value.code, captured.out, captured.err
 
 
+def truncate(path, kept):
+    """Cut a file to ``kept`` of its size (0: its first 100 bytes, the TIFF header without its directory)."""
+    size = int(path.stat().st_size * kept) if kept else 100
+    with open(path, "r+b") as handle:
+        handle.truncate(size)
+
+
 def card_ids(page):
     return [int(i) for i in re.findall(r'<article class="card" id="detection-(\d+)">', page)]
 
@@ -136,6 +143,11 @@ def test_cards_read_small_windows_only(kirishima_run, tmp_path, monkeypatch):
         (lambda d: (d / "run.json").write_text("{}"), "not a defoscan run record"),
         (lambda d: (d / "velocity.tif").unlink(), "missing: not a finished defoscan run"),
         (lambda d: [(d / n).unlink() for n in ("detections.gpkg", "detections.geojson")], "missing"),
+        (lambda d: truncate(d / "velocity.tif", 1 / 8), "velocity.tif: cannot read the raster, truncated or damaged"),
+        (lambda d: truncate(d / "probability.tif", 1 / 8), "probability.tif: cannot read the raster, truncated"),
+        (lambda d: truncate(d / "velocity_filled.tif", 0), "velocity_filled.tif: cannot read the raster, truncated"),
+        (lambda d: truncate(d / "overview.png", 1 / 2), "overview.png: not a whole PNG image, truncated or damaged"),
+        (lambda d: (d / "report.html").mkdir(), "report.html: is a directory"),
     ],
 )
 def test_bad_run_directory(kirishima_run, tmp_path, capsys, prepare, says):
@@ -149,7 +161,7 @@ def test_bad_run_directory(kirishima_run, tmp_path, capsys, prepare, says):
     assert len(lines) == 1 and "Traceback" not in err, err
     assert str(copy) in lines[0] and says in lines[0]
     if copy.exists():
-        assert "report.html" not in os.listdir(copy)
+        assert "report.html" not in os.listdir(copy) or not os.listdir(copy / "report.html")
         assert not [n for n in os.listdir(copy) if n.startswith(".")]  # no temporary file left
 
 

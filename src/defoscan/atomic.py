@@ -57,14 +57,22 @@ class _AtomicPath(contextlib.AbstractContextManager):
             if os.path.isfile(self.temporary):
                 # Some writers create their file 0600 (as mkstemp does); an output is as readable as any other file.
                 os.chmod(self.temporary, 0o666 & ~_UMASK)
-            os.replace(self.temporary, self.path)
+            try:
+                os.replace(self.temporary, self.path)
+            except BaseException:  # a directory in the target's place, say: the temporary goes too
+                _remove(self.temporary)
+                raise
             return False
         full = isinstance(value, Exception) and not disk_full(value) and _nearly_full(os.path.dirname(self.temporary))
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(self.temporary)
+        _remove(self.temporary)
         if full:  # GDAL and SQLite fail without an errno ("IO error writing tag data", "no such table"): say why
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path) from value
         return False
+
+
+def _remove(temporary):
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(temporary)
 
 
 def _nearly_full(directory):

@@ -573,10 +573,10 @@ def grid(
 ):
     """Grid the inputs: a COG with a velocity (median, mm/yr) and a count band per track."""
     from defoscan.io import read_inputs
-    from defoscan.outputs import check_writable_dir, write_cog
+    from defoscan.outputs import check_output_file, write_cog
     from defoscan.tracks import grid_inputs
 
-    check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    check_output_file(out)
     _log("reading")
     datasets = read_inputs(
         [str(p) for p in inputs],
@@ -627,12 +627,12 @@ def fill(
 
     from defoscan.fill import METHODS, fill_grid
     from defoscan.io import read_inputs
-    from defoscan.outputs import check_writable_dir, write_cog
+    from defoscan.outputs import check_output_file, write_cog
     from defoscan.tracks import grid_inputs
 
     if method not in METHODS:
         raise InputError(None, f"unknown fill method {method!r}; choose from {', '.join(METHODS)}")
-    check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    check_output_file(out)
     _log("reading")
     datasets = read_inputs(
         [str(p) for p in inputs],
@@ -746,16 +746,14 @@ def synth(
     """
     import time
 
-    from defoscan.outputs import check_writable_dir
+    from defoscan.outputs import check_output_file
 
     if fit:
         if not inputs:
             raise InputError(None, "--fit needs the real maps: defoscan synth --fit INPUT [INPUT ...] --out FILE.json")
         if n is not None or profile is not None:
             raise InputError(None, "--n and --profile make a dataset; they do not go with --fit")
-        if out.is_dir():
-            raise InputError(out, "is a directory; --fit writes a profile JSON file")
-        check_writable_dir(os.path.dirname(os.path.abspath(out)))
+        check_output_file(out)
         _synth_fit(
             inputs,
             out,
@@ -845,10 +843,10 @@ def evaluate(
 ):
     """Score detections against truth polygons: recall (per type, per velocity band), precision, F1, false alarms."""
     from defoscan.evaluate import evaluate_files
-    from defoscan.outputs import check_writable_dir, write_json
+    from defoscan.outputs import check_output_file, write_json
 
     if out is not None:
-        check_writable_dir(os.path.dirname(os.path.abspath(out)))
+        check_output_file(out)
     result = evaluate_files(
         str(detections),
         str(truth),
@@ -902,7 +900,7 @@ def evaluate_scenes(
 ):
     """Run the detector, the baselines and the ablations on a scene suite and pool their scores into one table."""
     from defoscan.benchmark.suite import ROWS, results_table, run_suite, scene_names, write_table
-    from defoscan.outputs import check_writable_dir, write_json
+    from defoscan.outputs import check_output_file, check_writable_dir, write_json
 
     if not scenes.is_dir() or not scene_names(str(scenes)):
         raise InputError(scenes, "no scenes here (defoscan synth --scenes --out DIR writes them)")
@@ -917,7 +915,7 @@ def evaluate_scenes(
         raise InputError(real_data, "no such real-data folder")
     check_writable_dir(str(out))
     if table is not None:
-        check_writable_dir(os.path.dirname(os.path.abspath(table)))
+        check_output_file(table, "--table")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -1042,7 +1040,7 @@ def train(
     from defoscan.model.inputs import recipe_with
     from defoscan.model.train import QUICK, TrainConfig
     from defoscan.model.train import train as run_train
-    from defoscan.outputs import check_writable_dir
+    from defoscan.outputs import check_output_file
     from defoscan.wrap import MODES
 
     if arch not in ("compact", "alexnet"):
@@ -1055,9 +1053,7 @@ def train(
         raise InputError(imagenet, "no such file")
     if not str(out).endswith(".safetensors"):
         raise InputError(out, "the model file name must end in .safetensors")
-    if out.is_dir():
-        raise InputError(out, "is a directory; --out names the model file")
-    check_writable_dir(os.path.dirname(os.path.abspath(out)))
+    check_output_file(out)
     config = TrainConfig(
         arch=arch,
         width=width,

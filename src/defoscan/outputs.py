@@ -69,6 +69,76 @@ def check_writable_dir(path):
         raise InputError(path, f"output directory is not writable ({err.strerror})") from None
 
 
+STAGING = "the staging directory of its outputs"  # what a run keeps beside its output directory (check_run_dir)
+
+
+def check_run_dir(path, beside=STAGING):
+    """Refuse an output directory of a run that cannot be written, or beside which the run cannot work.
+
+    :func:`check_writable_dir`, and for an existing directory its parent probed as well: a run stages its outputs
+    in a hidden sibling (:func:`staged_directory`), a chunked run keeps its work directory there too, so a writable
+    ``--out`` in a read-only directory (a mount point, say) would fail only once the work is done.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    beside : str
+        What the run keeps beside ``path``, for the message.
+
+    Raises
+    ------
+    InputError
+    """
+    path = os.path.abspath(os.fspath(path))
+    check_writable_dir(path)
+    if os.path.isdir(path):  # else its nearest existing ancestor, the parent or above, was probed
+        _probe_beside(path, beside)
+
+
+def _probe_beside(path, beside):
+    parent = os.path.dirname(path)
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".defoscan-probe-", dir=parent))
+    except OSError as err:
+        raise InputError(path, _not_beside(path, beside, err)) from None
+
+
+def _not_beside(path, beside, err):
+    return (
+        f"cannot create {beside} beside it: {os.path.dirname(path)} is not writable ({err.strerror}); make it "
+        f"writable or give an --out in a writable directory, such as {os.path.join(path, 'run')}"
+    )
+
+
+def check_output_file(path, option="--out"):
+    """Refuse an output file that cannot be written, before any work is done.
+
+    A directory in its place is refused, and so is a directory to hold it that does not exist: a file output's
+    directory is never created (an output directory, :func:`staged_directory`, is, with its parents).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    option : str or None
+        The option that named the file, for the message (None: a file the command names itself).
+
+    Raises
+    ------
+    InputError
+    """
+    path = os.fspath(path)
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        wanted = f"{option} names the file to write" if option else "defoscan writes a file of that name"
+        raise InputError(path, f"is a directory; {wanted}")
+    directory = os.path.dirname(full)
+    if not os.path.exists(directory):
+        raise InputError(path, f"no such directory {directory} to write it in (create it first)")
+    if not os.path.isdir(directory):
+        raise InputError(path, f"cannot write it: {directory} is not a directory")
+    check_writable_dir(directory)
+
+
 @contextlib.contextmanager
 def staged_directory(out_dir):
     """Stage outputs in a temporary directory beside ``out_dir``; move them in only if the block succeeds.
@@ -79,7 +149,7 @@ def staged_directory(out_dir):
         The staging directory to write into.
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
-    check_writable_dir(out_dir)
+    check_run_dir(out_dir)
     parent = os.path.dirname(out_dir)
     existing = parent
     while not os.path.exists(existing):
@@ -88,7 +158,7 @@ def staged_directory(out_dir):
         os.makedirs(parent, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
     except OSError as err:
-        raise InputError(out_dir, f"output directory is not writable ({err.strerror})") from None
+        raise InputError(out_dir, _not_beside(out_dir, STAGING, err)) from None
     succeeded = False
     try:
         yield staging

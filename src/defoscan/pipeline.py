@@ -60,7 +60,7 @@ from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
 from defoscan.log import collected_warnings, warn
 from defoscan.mask import keep_cells, read_mask
-from defoscan.outputs import check_writable_dir
+from defoscan.outputs import STAGING, check_run_dir
 from defoscan.raster import make_raster
 from defoscan.regions import detections_frame
 from defoscan.regions_store import store_polygons
@@ -224,7 +224,7 @@ def run_detect(
         chunk = DEFAULT_CHUNK if chunk is None else int(chunk)
         _check_chunking(chunk, workers, scheduler, out_dir)
     if out_dir is not None:
-        check_writable_dir(out_dir)
+        check_run_dir(out_dir, beside="the work directory of a chunked run" if chunked else STAGING)
     started = time.perf_counter()
     model_path, card, threshold = _model_settings(entry, model, probability_threshold, localise, scan_filled)
     low_threshold = None if threshold is None else (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * threshold

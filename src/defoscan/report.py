@@ -18,10 +18,12 @@ import rasterio
 
 from defoscan.errors import InputError
 from defoscan.figures import MAX_LABELS
-from defoscan.outputs import atomic_path
+from defoscan.outputs import atomic_path, check_output_file
 from defoscan.report_assets import SCRIPT, STYLE
-from defoscan.report_images import card_panels, colorbar_stops
+from defoscan.report_images import card_panels, colorbar_stops, unreadable_raster
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk and its CRC: the last 8 bytes of every PNG file
 DEFAULT_TOP = 50  # cards; the other detections are in the table only, so a country's page stays quick to open
 RASTERS = ("velocity", "velocity_filled", "probability")
 DETECTION_COLUMNS = ("id", "score", "area_km2", "n_points", "mean_velocity", "peak_velocity", "sign")
@@ -73,8 +75,9 @@ def write_report_from_run(run_dir, *, top=DEFAULT_TOP, path=None, rows_per_page=
     if int(top) < 0:
         raise InputError(None, f"--top must be 0 or more, got {top}")
     record, frame = load_run(run_dir)
-    document = render_report(run_dir, record, frame, top=int(top), rows_per_page=rows_per_page)
     path = os.path.join(run_dir, "report.html") if path is None else os.fspath(path)
+    check_output_file(path, option=None)
+    document = render_report(run_dir, record, frame, top=int(top), rows_per_page=rows_per_page)
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
         handle.write(document)
     return path
@@ -127,8 +130,7 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS
     str
     """
     rows = _table_rows(frame)
-    with open(os.path.join(run_dir, "overview.png"), "rb") as handle:
-        overview = base64.b64encode(handle.read()).decode("ascii")
+    overview = base64.b64encode(_read_png(os.path.join(run_dir, "overview.png"))).decode("ascii")
     cards = _cards(run_dir, record, frame.head(top), rows[:top]) if top and len(frame) else ""
     shown = min(top, len(frame))
     if not len(frame):
@@ -175,6 +177,15 @@ outlined, the {MAX_LABELS} highest-scoring numbered as in the cards and the tabl
 <script>{SCRIPT}</script>
 </body></html>
 """
+
+
+def _read_png(path):
+    """The bytes of a whole PNG file (its signature first, its IEND chunk last): a cut one would show broken."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not (data.startswith(PNG_SIGNATURE) and data.endswith(PNG_END)):
+        raise InputError(path, "not a whole PNG image, truncated or damaged; run detect again to rewrite it")
+    return data
 
 
 def _truth_section(run_dir):
@@ -345,8 +356,14 @@ def _cards(run_dir, record, frame, rows):
     recipe = (record["parameters"].get("model") or {}).get("input")
     detector = record["parameters"].get("detector", "cnn")
     crs = record["grid"]["crs"]
-    sources = {name: rasterio.open(os.path.join(run_dir, f"{name}.tif")) for name in RASTERS}
+    sources = {}
     try:
+        for name in RASTERS:
+            path = os.path.join(run_dir, f"{name}.tif")
+            try:
+                sources[name] = rasterio.open(path)
+            except rasterio.errors.RasterioError as error:
+                raise unreadable_raster(path, error) from None
         out = []
         for geometry, row in zip(frame.geometry, rows, strict=True):
             bands = {name: _band(src, f"{name} {row['track']}") for name, src in sources.items()}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
+import rasterio.errors
 import rasterio.features
 import rasterio.windows
 from affine import Affine
@@ -20,6 +21,7 @@ from PIL import Image
 from rasterio.enums import Resampling
 from scipy import ndimage
 
+from defoscan.errors import InputError
 from defoscan.figures import VELOCITY_CMAP, symmetric_limit
 from defoscan.wrap import ENHANCED_INTERVALS, FRINGE_BAND, SENTINEL1_HALF_WAVELENGTH_MM, fringe_counts, wrap_phase
 
@@ -102,13 +104,29 @@ def read_window(src, band, window, shape):
     Returns
     -------
     numpy.ndarray of float64
+
+    Raises
+    ------
+    InputError
+        Naming the file, when its blocks cannot be read (a truncated or damaged file).
     """
-    values = src.read(
-        band, window=window, out_shape=shape, boundless=True, fill_value=np.nan, resampling=Resampling.average
-    ).astype(np.float64)
+    try:
+        values = src.read(
+            band, window=window, out_shape=shape, boundless=True, fill_value=np.nan, resampling=Resampling.average
+        ).astype(np.float64)
+    except rasterio.errors.RasterioError as error:
+        raise unreadable_raster(src.name, error) from None
     if src.nodata is not None and np.isfinite(src.nodata):
         values[values == src.nodata] = np.nan
     return values
+
+
+def unreadable_raster(path, error):
+    """The :class:`InputError` of a raster GDAL cannot open or read, with GDAL's first reason (the innermost)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return InputError(path, f"cannot read the raster, truncated or damaged ({reason}); run detect again to rewrite it")
 
 
 def window_shape(window, max_cells=MAX_CELLS):
