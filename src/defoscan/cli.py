@@ -480,6 +480,12 @@ def detect(
         "must see the output directory's parent at the same path.",
         show_default=False,
     ),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        metavar="",
+        help="When another run is writing OUT, wait for it to end and then run (default: refuse, exit status 2).",
+    ),
 ):
     """Detect deformation and write detections, grids, overview, report and run record into OUT."""
     from defoscan.pipeline import detect as run_detect
@@ -502,6 +508,7 @@ def detect(
             scheduler=scheduler,
             log=_log if bar is None else bar.log,
             progress=None if bar is None else bar.update,
+            wait=wait,
         )
     _print_summary(result, out)
 

@@ -1,8 +1,8 @@
 """Writing results: atomically (temporary name, then rename), reproducibly, and never half a directory.
 
-A run stages every output in a hidden sibling directory of the output directory and moves the files into place
-only once all of them are written; a failure removes the staging directory and leaves the output directory as it
-was.
+A run stages every output in a hidden sibling directory of the output directory (``.OUT.partial-*``), holding the
+output directory's lock (:mod:`defoscan.locking`), and moves the files into place only once all of them are
+written; a failure removes the staging directory and leaves the output directory as it was.
 """
 
 import contextlib
@@ -23,6 +23,7 @@ from rasterio.io import MemoryFile
 from defoscan.atomic import atomic_path, json_default, write_json  # noqa: F401 (write_json: re-exported)
 from defoscan.crs import WGS84, straddles_antimeridian, unwrap_longitudes
 from defoscan.errors import InputError
+from defoscan.locking import STAGING_INFIX, output_lock
 
 GEOJSON_DECIMALS = 7  # about 1 cm in longitude/latitude: RFC 7946 advises no more
 GEOPACKAGE_VERSION = "1.2"  # GDAL >= 3.7 writes 1.4, which GDAL 3.6 "may only partially support"
@@ -70,8 +71,11 @@ def check_writable_dir(path):
 
 
 @contextlib.contextmanager
-def staged_directory(out_dir):
+def staged_directory(out_dir, *, wait=False):
     """Stage outputs in a temporary directory beside ``out_dir``; move them in only if the block succeeds.
+
+    The output directory's lock (:func:`defoscan.locking.output_lock`) is held meanwhile: taking it removes what
+    killed runs left, and another run into ``out_dir`` is refused (or waited for, with ``wait``).
 
     Yields
     ------
@@ -80,29 +84,30 @@ def staged_directory(out_dir):
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     check_writable_dir(out_dir)
-    parent = os.path.dirname(out_dir)
-    existing = parent
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    try:
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    except OSError as err:
-        raise InputError(out_dir, f"output directory is not writable ({err.strerror})") from None
-    succeeded = False
-    try:
-        yield staging
-        os.makedirs(out_dir, exist_ok=True)
-        for name in sorted(os.listdir(staging)):
-            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
-        succeeded = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not succeeded:  # remove the parents this run created, so a failure leaves the disk as it was
-            created = parent
-            while created != existing and not os.listdir(created):
-                os.rmdir(created)
-                created = os.path.dirname(created)
+    with output_lock(out_dir, wait=wait):
+        parent = os.path.dirname(out_dir)
+        existing = parent
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}{STAGING_INFIX}", dir=parent)
+        except OSError as err:
+            raise InputError(out_dir, f"output directory is not writable ({err.strerror})") from None
+        succeeded = False
+        try:
+            yield staging
+            os.makedirs(out_dir, exist_ok=True)
+            for name in sorted(os.listdir(staging)):
+                os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+            succeeded = True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not succeeded:  # remove the parents this run created, so a failure leaves the disk as it was
+                created = parent
+                while created != existing and not os.listdir(created):
+                    os.rmdir(created)
+                    created = os.path.dirname(created)
 
 
 # One place for the GeoTIFF layout of every raster output (write_cog, and store_outputs writing block by block):
