@@ -630,6 +630,38 @@ def test_disk_full_on_a_real_small_file_system(small_tmpfs, capfd, scene_csv, ch
     assert os.listdir(mount) == ["out"]
 
 
+# --- runs killed or interrupted (issue 24) --------------------------------------------------------------------------
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def test_a_rerun_killed_in_its_final_move_leaves_one_whole_set(tmp_path, capsys, scene_csv):
+    out = tmp_path / "out"
+    assert run_cli(["detect", *BASELINE, scene_csv, "--out", out, "--cell-size", "100"], capsys)[0] == 0
+    killed_after_the_exchange = (
+        "import os, signal\n"
+        "import defoscan.outputs as outputs\n"
+        "exchange = outputs._exchange\n"
+        "def exchanging(a, b):\n"
+        "    assert exchange(a, b)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "outputs._exchange = exchanging\n"
+        "from defoscan.cli import main\n"
+        f"main(['detect', '--detector', 'threshold', {scene_csv!r}, '--out', {str(out)!r}, '--cell-size', '50'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", killed_after_the_exchange], capture_output=True, text=True, env=ENV)
+    assert done.returncode == -9, done.stderr
+    # The new set whole in OUT (before the fix: the new detections beside the old run.json), the old one aside.
+    assert json.loads((out / "run.json").read_text())["grid"]["cell_size_m"] == 50.0
+    with rasterio.open(out / "velocity.tif") as src:
+        assert src.res == (50.0, 50.0)
+    (old,) = [n for n in os.listdir(tmp_path) if n.startswith(".out.partial-")]
+    assert json.loads((tmp_path / old / "run.json").read_text())["grid"]["cell_size_m"] == 100.0
+    assert run_cli(["report", out], capsys)[0] == 0
+    assert run_cli(["detect", *BASELINE, scene_csv, "--out", out, "--cell-size", "50"], capsys)[0] == 0
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # what the killed run left removed by the next
+
+
 # --- a map across the antimeridian (issue 23, case 2) --------------------------------------------------------------
 
 
