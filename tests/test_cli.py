@@ -3,8 +3,10 @@
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import h5py
@@ -660,6 +662,37 @@ def test_a_rerun_killed_in_its_final_move_leaves_one_whole_set(tmp_path, capsys,
     assert run_cli(["report", out], capsys)[0] == 0
     assert run_cli(["detect", *BASELINE, scene_csv, "--out", out, "--cell-size", "50"], capsys)[0] == 0
     assert sorted(os.listdir(tmp_path)) == ["out"]  # what the killed run left removed by the next
+
+
+def test_sigint_in_a_chunked_run_says_how_to_resume(tmp_path, scene_csv):
+    """A real SIGINT (Ctrl-C): exit 130, one line saying what to do; the same command then resumes."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "defoscan", "detect", *BASELINE, scene_csv, "--out", str(out), "--chunk", "64"]
+    command.append("-q")
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    kept = tmp_path / ".out.defoscan-work" / "fingerprint.json"
+    deadline = time.monotonic() + 120
+    while not kept.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=120)[1]
+    assert child.returncode == 130, err
+    assert err == "defoscan: interrupted; rerun the same command to resume\n"
+    assert sorted(os.listdir(tmp_path)) == [".out.defoscan-work"]  # no lock file, no staging, no output
+    resumed = subprocess.run([*command[:-1], "-v"], capture_output=True, text=True, env=ENV, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming the run kept in" in resumed.stderr
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_an_interrupted_run_in_memory_says_so(tmp_path, capsys, scene_csv, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("defoscan.result.write_geojson", interrupted)
+    status, _, err = run_cli(["detect", *BASELINE, scene_csv, "--out", tmp_path / "out"], capsys)
+    assert (status, err) == (130, "defoscan: interrupted\n")
+    assert os.listdir(tmp_path) == []
 
 
 # --- a map across the antimeridian (issue 23, case 2) --------------------------------------------------------------

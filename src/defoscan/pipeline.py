@@ -882,8 +882,29 @@ def _client(workers, scheduler):
             return Client(scheduler, timeout=SCHEDULER_TIMEOUT), None
         except (OSError, TimeoutError, ValueError) as error:
             raise InputError(None, f"cannot reach the dask scheduler at {scheduler} ({error})") from None
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
+    with _sigint_ignored():  # the worker processes inherit it: Ctrl-C stops this process, which closes them
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in the block (in the main thread; elsewhere nothing changes).
+
+    A terminal's Ctrl-C goes to every process of its group: a LocalCluster's worker processes, started here, would
+    each print a traceback of their own.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _close(client, cluster):
