@@ -502,6 +502,13 @@ def detect(
         metavar="",
         help="When another run is writing OUT, wait for it to end and then run (default: refuse, exit status 2).",
     ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        metavar="",
+        help="Start a chunked run afresh, discarding the work an interrupted run kept beside OUT (by default the "
+        "same command resumes it, unless an input's size, time or sampled content changed).",
+    ),
 ):
     """Detect deformation and write detections, grids, overview, report and run record into OUT."""
     from defoscan.pipeline import detect as run_detect
@@ -525,6 +532,7 @@ def detect(
             log=_log if bar is None else bar.log,
             progress=None if bar is None else bar.update,
             wait=wait,
+            fresh=fresh,
         )
     _print_summary(result, out)
 

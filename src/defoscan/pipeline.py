@@ -163,6 +163,7 @@ def run_detect(
     progress=None,
     warnings=None,
     wait=False,
+    fresh=False,
 ):
     """Find deformation in the inputs (see :func:`detect`).
 
@@ -215,6 +216,8 @@ def run_detect(
     wait : bool
         When another run holds ``out_dir`` (:func:`defoscan.locking.output_lock`), wait for it to end instead of
         refusing.
+    fresh : bool
+        A chunked run: discard the work an interrupted run kept, instead of resuming it.
 
     Returns
     -------
@@ -240,7 +243,7 @@ def run_detect(
             work = work_directory(out_dir)
             settings = {"cell_size": cell_size, "fill_method": fill_method, "despike": bool(despike), "mask": mask}
             settings.update(parameters=parameters, baseline=baseline, threshold=threshold, low=low_threshold)
-            _prepare(work, _fingerprint(inputs, options, entry, model_path, card, chunk, settings), log)
+            _prepare(work, _fingerprint(inputs, options, entry, model_path, card, chunk, settings), log, fresh)
         timings = {}
         client = cluster = None
         try:
@@ -850,12 +853,16 @@ def work_directory(out_dir):
     return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.defoscan-work")
 
 
-def _prepare(work, fingerprint, log):
-    """Keep the work directory of the same run (resume); start afresh when the inputs or parameters changed."""
+def _prepare(work, fingerprint, log, fresh=False):
+    """Keep the work directory of the same run (resume); start afresh when the inputs or parameters changed.
+
+    ``fresh``: start afresh whatever the kept fingerprint says (an input changed in a way its identity misses:
+    :func:`defoscan.fingerprint.file_identity`).
+    """
     from defoscan.atomic import write_json
 
     record = os.path.join(work, "fingerprint.json")
-    if os.path.exists(record):
+    if os.path.exists(record) and not fresh:
         import json
 
         with open(record) as handle:
@@ -865,6 +872,8 @@ def _prepare(work, fingerprint, log):
         log("the inputs or parameters changed since the interrupted run: starting afresh")
         shutil.rmtree(work)
     elif os.path.exists(work):
+        if fresh:
+            log(f"starting afresh: the work kept in {work} is discarded")
         shutil.rmtree(work)
     os.makedirs(work)
     write_json(record, fingerprint)
