@@ -121,6 +121,23 @@ def test_the_lock_is_reentrant_in_its_thread_and_refused_to_another(tmp_path):
     assert not (tmp_path / "new").exists()  # the parent made for the lock file removed with it
 
 
+def test_a_file_system_without_locks_is_warned_about_and_the_run_goes_on(tmp_path, monkeypatch):
+    import errno
+
+    from defoscan.log import collected_warnings
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr("defoscan.locking.fcntl.flock", no_locks)
+    out = tmp_path / "out"
+    with collected_warnings() as messages, staged_directory(out) as staging:
+        (open(os.path.join(staging, "a.txt"), "w")).close()
+    (message,) = messages
+    assert message == f"cannot lock {lock_path(out)} (No locks available): another run into {out} would not be stopped"
+    assert os.listdir(tmp_path) == ["out"]
+
+
 def test_a_second_run_is_refused_in_one_line_or_waits(scene_csv, reference, tmp_path, capsys):
     out = tmp_path / "out"
     child, _ = holder(out)

@@ -16,15 +16,22 @@ again); another thread or process is refused.
 
 import contextlib
 import errno
-import fcntl
 import glob
 import os
 import shutil
 import threading
 
 from defoscan.errors import InputError
+from defoscan.log import warn
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: runs are not locked
+    fcntl = None
 
 LOCK_SUFFIX = ".defoscan-lock"
+# flock's errors on a file system that has no locks (some network file systems): the run goes on, with a warning.
+UNLOCKABLE = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL})
 STAGING_INFIX = ".partial-"  # staging directories: .OUT.partial-XXXXXXXX (defoscan.outputs.staged_directory)
 
 _held = threading.local()  # lock file path -> times taken, in this thread
@@ -120,6 +127,8 @@ def _acquire(path, out_dir, wait, log):
             continue
         except OSError as error:
             raise InputError(out_dir, f"cannot create the lock file {path} ({error.strerror})") from None
+        if fcntl is None:
+            return descriptor
         try:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -136,9 +145,10 @@ def _acquire(path, out_dir, wait, log):
                     waited = True
                 fcntl.flock(descriptor, fcntl.LOCK_EX)
             except OSError as error:
-                if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                if error.errno not in UNLOCKABLE:
                     raise
-                raise InputError(out_dir, f"cannot lock {path} ({error.strerror})") from None
+                warn(f"cannot lock {path} ({error.strerror}): another run into {out_dir} would not be stopped")
+                return descriptor
             if _same_file(descriptor, path):
                 os.ftruncate(descriptor, 0)
                 os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
