@@ -3,8 +3,10 @@
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 
 import h5py
@@ -628,6 +630,69 @@ def test_disk_full_on_a_real_small_file_system(small_tmpfs, capfd, scene_csv, ch
     assert status == 0, err
     assert OUTPUTS <= set(os.listdir(out))
     assert os.listdir(mount) == ["out"]
+
+
+# --- runs killed or interrupted (issue 24) --------------------------------------------------------------------------
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def test_a_rerun_killed_in_its_final_move_leaves_one_whole_set(tmp_path, capsys, scene_csv):
+    out = tmp_path / "out"
+    assert run_cli(["detect", *BASELINE, scene_csv, "--out", out, "--cell-size", "100"], capsys)[0] == 0
+    killed_after_the_exchange = (
+        "import os, signal\n"
+        "import defoscan.outputs as outputs\n"
+        "exchange = outputs._exchange\n"
+        "def exchanging(a, b):\n"
+        "    assert exchange(a, b)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "outputs._exchange = exchanging\n"
+        "from defoscan.cli import main\n"
+        f"main(['detect', '--detector', 'threshold', {scene_csv!r}, '--out', {str(out)!r}, '--cell-size', '50'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", killed_after_the_exchange], capture_output=True, text=True, env=ENV)
+    assert done.returncode == -9, done.stderr
+    # The new set whole in OUT (before the fix: the new detections beside the old run.json), the old one aside.
+    assert json.loads((out / "run.json").read_text())["grid"]["cell_size_m"] == 50.0
+    with rasterio.open(out / "velocity.tif") as src:
+        assert src.res == (50.0, 50.0)
+    (old,) = [n for n in os.listdir(tmp_path) if n.startswith(".out.partial-")]
+    assert json.loads((tmp_path / old / "run.json").read_text())["grid"]["cell_size_m"] == 100.0
+    assert run_cli(["report", out], capsys)[0] == 0
+    assert run_cli(["detect", *BASELINE, scene_csv, "--out", out, "--cell-size", "50"], capsys)[0] == 0
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # what the killed run left removed by the next
+
+
+def test_sigint_in_a_chunked_run_says_how_to_resume(tmp_path, scene_csv):
+    """A real SIGINT (Ctrl-C): exit 130, one line saying what to do; the same command then resumes."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "defoscan", "detect", *BASELINE, scene_csv, "--out", str(out), "--chunk", "64"]
+    command.append("-q")
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    kept = tmp_path / ".out.defoscan-work" / "fingerprint.json"
+    deadline = time.monotonic() + 120
+    while not kept.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)
+    err = child.communicate(timeout=120)[1]
+    assert child.returncode == 130, err
+    assert err == "defoscan: interrupted; rerun the same command to resume\n"
+    assert sorted(os.listdir(tmp_path)) == [".out.defoscan-work"]  # no lock file, no staging, no output
+    resumed = subprocess.run([*command[:-1], "-v"], capture_output=True, text=True, env=ENV, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming the run kept in" in resumed.stderr
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_an_interrupted_run_in_memory_says_so(tmp_path, capsys, scene_csv, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("defoscan.result.write_geojson", interrupted)
+    status, _, err = run_cli(["detect", *BASELINE, scene_csv, "--out", tmp_path / "out"], capsys)
+    assert (status, err) == (130, "defoscan: interrupted\n")
+    assert os.listdir(tmp_path) == []
 
 
 # --- a map across the antimeridian (issue 23, case 2) --------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 import json
 import os
+import signal
 import sqlite3
+import stat
+import subprocess
+import sys
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +29,7 @@ from defoscan.outputs import (
 )
 from defoscan.regions import detections_frame
 from defoscan.regions_store import label_polygons
+from defoscan.report import load_run
 from defoscan.styles import detections_qml
 
 
@@ -229,3 +234,133 @@ def test_output_path_that_is_a_file_is_refused(tmp_path):
     blocker.write_text("")
     with pytest.raises(InputError, match="not a directory"), staged_directory(blocker):
         pass
+
+
+# --- the switch: the staged set takes the old one's place in one rename (issue 24, item 6) -------------------------
+
+
+def a_set(directory, tag, names=("detections.geojson", "run.json", "velocity.tif")):
+    """A directory of output files whose contents say which set they belong to."""
+    os.makedirs(directory, exist_ok=True)
+    for name in names:
+        with open(os.path.join(directory, name), "w") as handle:
+            handle.write(f"{tag} {name}")
+    return directory
+
+
+def contents(directory):
+    return {name: open(os.path.join(directory, name)).read() for name in sorted(os.listdir(directory))}
+
+
+def staged(out, source):
+    """Stage a copy of the set in ``source`` and put it in place of ``out``'s."""
+    with staged_directory(out) as staging:
+        for name in os.listdir(source):
+            with open(os.path.join(source, name)) as a, open(os.path.join(staging, name), "w") as b:
+                b.write(a.read())
+
+
+def test_the_staged_set_takes_the_old_ones_place_in_one_rename(tmp_path, monkeypatch):
+    out = a_set(tmp_path / "out", "old")
+    os.chmod(out, 0o750)
+    new = a_set(tmp_path / "new", "new", names=("detections.geojson", "run.json", "velocity.tif", "report.html"))
+    before = os.stat(out).st_ino
+    moved = []
+    monkeypatch.setattr("defoscan.outputs.os.replace", lambda *a: moved.append(a))  # never called: no file moved
+    staged(out, new)
+    assert contents(out) == contents(new) and moved == []
+    assert os.stat(out).st_ino != before  # another directory now bears the name
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o750  # with the old one's permissions
+    assert sorted(os.listdir(tmp_path)) == ["new", "out"]  # the old set removed, no lock file left
+    staged(tmp_path / "fresh", new)
+    current = os.umask(0)
+    os.umask(current)
+    assert stat.S_IMODE(os.stat(tmp_path / "fresh").st_mode) == 0o777 & ~current  # not mkdtemp's 0700
+
+
+@pytest.mark.parametrize("case", ["other files", "working directory", "symbolic link"])
+def test_files_are_moved_in_one_by_one_the_run_record_last_where_a_rename_would_lose_something(
+    tmp_path, monkeypatch, case
+):
+    old = a_set(tmp_path / "old", "old")
+    out = tmp_path / "out"
+    if case == "symbolic link":
+        os.symlink(old, out)
+    else:
+        os.rename(old, out)
+    if case == "other files":
+        (out / "notes.txt").write_text("the user's")
+    if case == "working directory":
+        monkeypatch.chdir(out)
+    new = a_set(tmp_path / "new", "new")
+    replace = os.replace
+    moved = []
+
+    def replacing(source, target):
+        moved.append((os.path.basename(target), os.path.exists(out / "run.json")))
+        replace(source, target)
+
+    monkeypatch.setattr("defoscan.outputs.os.replace", replacing)
+    staged(out, new)
+    # The old record removed before the first file moves in, the new one moved in last.
+    assert moved == [("detections.geojson", False), ("velocity.tif", False), ("run.json", False)]
+    assert {k: v for k, v in contents(out).items() if k != "notes.txt"} == contents(new)
+    assert (case == "other files") == ("notes.txt" in os.listdir(out))
+    assert os.path.islink(out) == (case == "symbolic link")
+
+
+# A process putting the set in argv[2] in place of argv[1]'s, killed (SIGKILL) at argv[3] of the final move.
+KILLED_IN_THE_MOVE = """
+import os, signal, sys
+import defoscan.outputs as outputs
+
+out, new, when = sys.argv[1:]
+exchange, replace = outputs._exchange, os.replace
+moved = []
+
+def kill():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def exchanging(a, b):
+    if when == "before the exchange":
+        kill()
+    done = exchange(a, b)
+    kill()
+
+def replacing(a, b):
+    replace(a, b)
+    moved.append(b)
+    if len(moved) == 2:
+        kill()
+
+outputs._exchange = exchanging
+outputs.os.replace = replacing
+with outputs.staged_directory(out) as staging:
+    for name in os.listdir(new):
+        with open(os.path.join(new, name)) as a, open(os.path.join(staging, name), "w") as b:
+            b.write(a.read())
+"""
+
+
+@pytest.mark.parametrize("when", ["before the exchange", "after the exchange", "in the moves of the files"])
+def test_a_kill_in_the_final_move_leaves_the_old_set_or_the_new_never_a_mix(tmp_path, when):
+    out = a_set(tmp_path / "out", "old")
+    if when == "in the moves of the files":
+        (out / "notes.txt").write_text("the user's: the files are moved in one by one")
+    old = contents(out)
+    new = a_set(tmp_path / "new", "new")
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_THE_MOVE, str(out), str(new), when], env=environment)
+    assert killed.returncode == -signal.SIGKILL
+    if when == "before the exchange":
+        assert contents(out) == old
+    elif when == "after the exchange":
+        assert contents(out) == contents(new)
+    else:  # two of the three files moved in: the run record is not among them, and the old one was removed first
+        assert "run.json" not in os.listdir(out)
+        with pytest.raises(InputError, match="an unfinished run"):
+            load_run(str(out))
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".out.partial-")]  # what the killed run left
+    staged(out, new)  # the next run removes it
+    assert {k: v for k, v in contents(out).items() if k != "notes.txt"} == contents(new)
+    assert sorted(os.listdir(tmp_path)) == ["new", "out"]

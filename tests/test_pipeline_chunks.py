@@ -111,6 +111,49 @@ def test_changed_parameters_start_afresh(points_csv, tmp_path):
     assert "the inputs or parameters changed since the interrupted run: starting afresh" in messages
 
 
+def test_an_input_rewritten_in_place_is_not_resumed_and_fresh_starts_afresh(tmp_path, monkeypatch):
+    """The same size and modification time (restored from an archive): its content sample tells (issue 24, 10)."""
+    import errno
+
+    import defoscan.pipeline
+    from defoscan.synth.scene import make_scene, write_scene
+
+    points, truths, info = make_scene(5, shape=(128, 128), cell_size=50.0)
+    csv, _, _ = write_scene(str(tmp_path / "scene"), "scene", points, truths, info)
+    grid_chunk = defoscan.pipeline.grid_chunk
+
+    def stopped_at_the_last_chunk(store, i, j, chunk, **options):
+        if (i, j) == (1, 1):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return grid_chunk(store, i, j, chunk, **options)
+
+    def stopped_run():
+        monkeypatch.setattr("defoscan.pipeline.grid_chunk", stopped_at_the_last_chunk)
+        with pytest.raises(OSError):
+            detect([csv], out, detector="threshold", chunk=CHUNK)
+        monkeypatch.setattr("defoscan.pipeline.grid_chunk", grid_chunk)
+        assert os.path.isdir(work_directory(out))
+
+    out = str(tmp_path / "out")
+    stopped_run()
+    stat = os.stat(csv)
+    text = open(csv).read()
+    header, first, rest = text.split("\n", 2)
+    digit = first.rstrip()[-1]
+    with open(csv, "w") as handle:  # one velocity's last digit changed: same size, and the same time set back
+        handle.write(f"{header}\n{first.rstrip()[:-1]}{'2' if digit != '2' else '3'}\n{rest}")
+    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(csv).st_size == stat.st_size
+    messages = []
+    detect([csv], out, detector="threshold", chunk=CHUNK, log=messages.append)
+    assert "the inputs or parameters changed since the interrupted run: starting afresh" in messages
+    stopped_run()
+    messages = []
+    detect([csv], out, detector="threshold", chunk=CHUNK, log=messages.append, fresh=True)
+    assert f"starting afresh: the work kept in {work_directory(out)} is discarded" in messages
+    assert not any(m.startswith("resuming") for m in messages)
+
+
 def test_bad_input_leaves_nothing_behind(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("longitude,latitude,velocity\n")

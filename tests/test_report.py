@@ -138,7 +138,8 @@ def test_cards_read_small_windows_only(kirishima_run, tmp_path, monkeypatch):
     ("prepare", "says"),
     [
         (lambda d: shutil.rmtree(d), "no such run directory"),
-        (lambda d: (d / "run.json").unlink(), "not a defoscan run directory (no run.json)"),
+        (lambda d: [p.unlink() for p in d.iterdir()], "not a defoscan run directory (no run.json)"),
+        (lambda d: (d / "run.json").unlink(), "an unfinished run (no run.json"),  # moved in last: killed before
         (lambda d: (d / "run.json").write_text("{not json"), "cannot read the run record"),
         (lambda d: (d / "run.json").write_text("{}"), "not a defoscan run record"),
         (lambda d: (d / "velocity.tif").unlink(), "missing: not a finished defoscan run"),

@@ -38,6 +38,7 @@ DEMO_DATASETS = ("kirishima", "ustica")  # real datasets of defoscan.real_data, 
 MIN_CHUNK = 64  # cells a side; the pipeline refuses smaller chunks too (defoscan.pipeline.MIN_CHUNK)
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+INTERRUPTED = 130  # exit status of a command stopped by SIGINT: 128 + 2, as the shell reports it
 
 
 # --- help: -h, and metavars that read as words ----------------------------------------------------------------
@@ -129,6 +130,8 @@ def _command(name=None):
                 return function(*args, **kwargs)
             except InputError:
                 raise
+            except KeyboardInterrupt:  # typer would exit 130 without a word
+                raise _Interrupted(_interrupted(kwargs.get("out"))) from None
             except Exception as error:
                 if not disk_full(error):
                     raise
@@ -144,6 +147,19 @@ def _command(name=None):
         return app.command(name, cls=_Command, context_settings=HELP_OPTIONS)(run)
 
     return register
+
+
+class _Interrupted(Exception):
+    """A command stopped by SIGINT, with the line to say."""
+
+
+def _interrupted(out):
+    """The line of a command stopped by SIGINT (Ctrl-C): what to do when a chunked run's work was kept."""
+    from defoscan.pipeline import work_directory
+
+    if out is not None and os.path.isdir(work_directory(out)):
+        return "interrupted; rerun the same command to resume"
+    return "interrupted"
 
 
 def _no_space(out):
@@ -480,6 +496,19 @@ def detect(
         "must see the output directory's parent at the same path.",
         show_default=False,
     ),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        metavar="",
+        help="When another run is writing OUT, wait for it to end and then run (default: refuse, exit status 2).",
+    ),
+    fresh: bool = typer.Option(
+        False,
+        "--fresh",
+        metavar="",
+        help="Start a chunked run afresh, discarding the work an interrupted run kept beside OUT (by default the "
+        "same command resumes it, unless an input's size, time or sampled content changed).",
+    ),
 ):
     """Detect deformation and write detections, grids, overview, report and run record into OUT."""
     from defoscan.pipeline import detect as run_detect
@@ -502,6 +531,8 @@ def detect(
             scheduler=scheduler,
             log=_log if bar is None else bar.log,
             progress=None if bar is None else bar.update,
+            wait=wait,
+            fresh=fresh,
         )
     _print_summary(result, out)
 
@@ -1368,7 +1399,9 @@ def main(argv=None):
     """Entry point of the ``defoscan`` script: exit status 0, or 2 and one line on stderr for any failure.
 
     Bad options (click's usage errors and the option checks) become ``defoscan: error: --OPTION: problem (see
-    'defoscan CMD -h')``, :class:`InputError` from any stage ``defoscan: error: FILE: problem``.
+    'defoscan CMD -h')``, :class:`InputError` from any stage ``defoscan: error: FILE: problem``. SIGINT (Ctrl-C)
+    exits 130 with ``defoscan: interrupted`` (``...; rerun the same command to resume`` where a chunked run kept
+    its work).
     """
     configure_cli_logging(0, terminal=progress.is_terminal)
     try:
@@ -1385,6 +1418,11 @@ def main(argv=None):
     except typer.Abort:  # typer 0.2x's own click has no Abort of its own: typer's is the one raised
         print("defoscan: error: aborted", file=sys.stderr)
         sys.exit(1)
+    except _Interrupted as interruption:
+        print(f"defoscan: {interruption}", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+    if status == INTERRUPTED:  # SIGINT outside a command (typer returns 130 and says nothing)
+        print("defoscan: interrupted", file=sys.stderr)
     sys.exit(status if isinstance(status, int) else 0)
 
 

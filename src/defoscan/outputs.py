@@ -1,15 +1,18 @@
 """Writing results: atomically (temporary name, then rename), reproducibly, and never half a directory.
 
-A run stages every output in a hidden sibling directory of the output directory and moves the files into place
-only once all of them are written; a failure removes the staging directory and leaves the output directory as it
-was.
+A run stages every output in a hidden sibling directory of the output directory (``.OUT.partial-*``), holding the
+output directory's lock (:mod:`defoscan.locking`), and puts the staged set in place of the old one only once all
+of it is written, in one rename wherever that is safe (:func:`switch_in`); a failure removes the staging directory
+and leaves the output directory as it was.
 """
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 
 import numpy as np
@@ -20,9 +23,12 @@ from pyproj import CRS
 from rasterio.enums import ColorInterp
 from rasterio.io import MemoryFile
 
-from defoscan.atomic import atomic_path, json_default, write_json  # noqa: F401 (write_json: re-exported)
+from defoscan.atomic import _UMASK, atomic_path, json_default, write_json  # noqa: F401 (write_json: re-exported)
 from defoscan.crs import WGS84, straddles_antimeridian, unwrap_longitudes
 from defoscan.errors import InputError
+from defoscan.locking import STAGING_INFIX, output_lock
+
+RECORD = "run.json"  # a run's record: moved in last when the files are moved in one by one (switch_in)
 
 GEOJSON_DECIMALS = 7  # about 1 cm in longitude/latitude: RFC 7946 advises no more
 GEOPACKAGE_VERSION = "1.2"  # GDAL >= 3.7 writes 1.4, which GDAL 3.6 "may only partially support"
@@ -140,8 +146,12 @@ def check_output_file(path, option="--out"):
 
 
 @contextlib.contextmanager
-def staged_directory(out_dir):
-    """Stage outputs in a temporary directory beside ``out_dir``; move them in only if the block succeeds.
+def staged_directory(out_dir, *, wait=False):
+    """Stage outputs in a temporary directory beside ``out_dir``; put them in its place only if the block succeeds.
+
+    The output directory's lock (:func:`defoscan.locking.output_lock`) is held meanwhile: taking it removes what
+    killed runs left, and another run into ``out_dir`` is refused (or waited for, with ``wait``). The staged set
+    takes the place of the old one in one step (:func:`switch_in`).
 
     Yields
     ------
@@ -150,29 +160,100 @@ def staged_directory(out_dir):
     """
     out_dir = os.path.abspath(os.fspath(out_dir))
     check_run_dir(out_dir)
-    parent = os.path.dirname(out_dir)
-    existing = parent
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    with output_lock(out_dir, wait=wait):
+        parent = os.path.dirname(out_dir)
+        existing = parent
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}{STAGING_INFIX}", dir=parent)
+        except OSError as err:
+            raise InputError(out_dir, _not_beside(out_dir, STAGING, err)) from None
+        succeeded = False
+        try:
+            yield staging
+            switch_in(staging, out_dir)
+            succeeded = True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # after a swap: the old set
+            if not succeeded:  # remove the parents this run created, so a failure leaves the disk as it was
+                created = parent
+                while created != existing and not os.listdir(created):
+                    os.rmdir(created)
+                    created = os.path.dirname(created)
+
+
+def switch_in(staging, out_dir):
+    """Put the directory ``staging`` in the place of ``out_dir``: in one rename wherever that is safe.
+
+    - ``out_dir`` absent: ``staging`` is renamed to it.
+    - ``out_dir`` holding only names the staged set has too (an earlier run's outputs, each replaced): the two
+      directories are exchanged in one ``renameat2(RENAME_EXCHANGE)`` (Linux); ``staging`` then holds the old
+      set, for the caller to remove. A reader, or a kill, sees the old set or the new one, never a mix.
+    - Otherwise (other files in ``out_dir``, which must be kept; a symbolic link, a mount point, the working
+      directory; no ``renameat2`` on this system or file system): the files are moved in one by one, the run
+      record :data:`RECORD` removed first and moved in last, so that a directory with a run record is always a
+      whole set (`defoscan report` refuses one without).
+
+    The new ``out_dir`` keeps the old one's permissions (a new one gets the umask's).
+    """
+    staging = os.path.abspath(staging)
+    out_dir = os.path.abspath(out_dir)
+    if not os.path.lexists(out_dir):
+        os.chmod(staging, 0o777 & ~_UMASK)
+        with contextlib.suppress(OSError):  # created meanwhile by someone else: moved in below
+            os.rename(staging, out_dir)
+            return
+    names = sorted(os.listdir(staging))
+    if _exchangeable(staging, out_dir, names):
+        mode = stat.S_IMODE(os.stat(out_dir).st_mode)
+        os.chmod(staging, mode)
+        if _exchange(staging, out_dir):
+            return
+    os.makedirs(out_dir, exist_ok=True)
+    if RECORD in names:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out_dir, RECORD))  # from here on the old set is unfinished, and says so
+    for name in sorted(names, key=lambda n: n == RECORD):
+        os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+
+
+def _exchangeable(staging, out_dir, names):
+    """Whether ``out_dir`` can be exchanged whole for ``staging``: nothing of it would be lost or pulled away."""
+    if os.path.islink(out_dir) or not os.path.isdir(out_dir) or os.path.ismount(out_dir):
+        return False
+    if not set(os.listdir(out_dir)) <= set(names):
+        return False
     try:
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    except OSError as err:
-        raise InputError(out_dir, _not_beside(out_dir, STAGING, err)) from None
-    succeeded = False
+        here = os.path.realpath(os.getcwd())
+    except OSError:
+        return False
+    real = os.path.realpath(out_dir)
+    return here != real and not here.startswith(real + os.sep)
+
+
+def _exchange(a, b):
+    """Exchange the paths ``a`` and ``b`` atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where it cannot."""
+    libc = _libc()
+    if libc is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    # Any failure (EINVAL: not on this file system, ENOSYS: not in this kernel, EXDEV, EBUSY, ...): moved instead.
+    return libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@functools.cache
+def _libc():
+    import ctypes
+    import ctypes.util
+
     try:
-        yield staging
-        os.makedirs(out_dir, exist_ok=True)
-        for name in sorted(os.listdir(staging)):
-            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
-        succeeded = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if not succeeded:  # remove the parents this run created, so a failure leaves the disk as it was
-            created = parent
-            while created != existing and not os.listdir(created):
-                os.rmdir(created)
-                created = os.path.dirname(created)
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    except (OSError, AttributeError, TypeError):
+        return None
+    return libc
 
 
 # One place for the GeoTIFF layout of every raster output (write_cog, and store_outputs writing block by block):

@@ -29,8 +29,8 @@ redoes only what was not finished; with other inputs or parameters it starts afr
 rasters and detections at any chunk size.
 """
 
+import contextlib
 import dataclasses
-import glob
 import inspect
 import os
 import platform
@@ -58,6 +58,7 @@ from defoscan.grid import median_grid, model_cell_size, scannable_share
 from defoscan.gridspec import GridSpec
 from defoscan.hashing import file_sha256
 from defoscan.io import ReadOptions
+from defoscan.locking import output_lock
 from defoscan.log import collected_warnings, warn
 from defoscan.mask import keep_cells, read_mask
 from defoscan.outputs import STAGING, check_run_dir
@@ -161,6 +162,8 @@ def run_detect(
     log=None,
     progress=None,
     warnings=None,
+    wait=False,
+    fresh=False,
 ):
     """Find deformation in the inputs (see :func:`detect`).
 
@@ -210,6 +213,11 @@ def run_detect(
         ``progress(stage, done, total)`` in chunks, as chunks finish.
     warnings : list, optional
         Messages to record as the run's warnings.
+    wait : bool
+        When another run holds ``out_dir`` (:func:`defoscan.locking.output_lock`), wait for it to end instead of
+        refusing.
+    fresh : bool
+        A chunked run: discard the work an interrupted run kept, instead of resuming it.
 
     Returns
     -------
@@ -225,85 +233,87 @@ def run_detect(
         _check_chunking(chunk, workers, scheduler, out_dir)
     if out_dir is not None:
         check_run_dir(out_dir, beside="the work directory of a chunked run" if chunked else STAGING)
-    started = time.perf_counter()
-    model_path, card, threshold = _model_settings(entry, model, probability_threshold, localise, scan_filled)
-    low_threshold = None if threshold is None else (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * threshold
-    work = None
-    if chunked:  # resume the same run, or start afresh
-        work = work_directory(out_dir)
-        settings = {"cell_size": cell_size, "fill_method": fill_method, "despike": bool(despike), "mask": mask}
-        settings.update(parameters=parameters, baseline=baseline, threshold=threshold, low=low_threshold)
-        _prepare(work, _fingerprint(inputs, options, entry, model_path, card, chunk, settings), log)
-        _remove_stale_staging(out_dir)
-    timings = {}
-    client = cluster = None
-    try:
-        mark = time.perf_counter()
-        try:  # bad input or an unreachable cluster: one line, and nothing to resume is kept
-            if chunked:
-                client, cluster = _client(workers, scheduler)
-            log("reading")
-            crs, tracks = read_tracks(list(inputs), options, work)
-            grid = map_grid(crs, tracks, choose_cell_size(tracks, cell_size, None if card is None else card["input"]))
-            if mask is not None:
-                read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked
+    lock = contextlib.nullcontext() if out_dir is None else output_lock(out_dir, wait=wait, log=log)
+    with lock:  # one run at a time into out_dir: held for the run's life, work directory included
+        started = time.perf_counter()
+        model_path, card, threshold = _model_settings(entry, model, probability_threshold, localise, scan_filled)
+        low_threshold = None if threshold is None else (LOW_THRESHOLD_RATIO if hysteresis else 1.0) * threshold
+        work = None
+        if chunked:  # resume the same run, or start afresh
+            work = work_directory(out_dir)
+            settings = {"cell_size": cell_size, "fill_method": fill_method, "despike": bool(despike), "mask": mask}
+            settings.update(parameters=parameters, baseline=baseline, threshold=threshold, low=low_threshold)
+            _prepare(work, _fingerprint(inputs, options, entry, model_path, card, chunk, settings), log, fresh)
+        timings = {}
+        client = cluster = None
+        try:
+            mark = time.perf_counter()
+            try:  # bad input or an unreachable cluster: one line, and nothing to resume is kept
+                if chunked:
+                    client, cluster = _client(workers, scheduler)
+                log("reading")
+                crs, tracks = read_tracks(list(inputs), options, work)
+                recipe = None if card is None else card["input"]
+                grid = map_grid(crs, tracks, choose_cell_size(tracks, cell_size, recipe))
+                if mask is not None:
+                    read_mask(mask, crs)  # a bad mask fails now, in one line, before any chunk is worked
+            finally:
+                timings["read_s"] = time.perf_counter() - mark
+            chunk = chunk if chunked else max(grid.shape)  # in memory: one chunk
+            _release_arrow_memory()
+            mask_path = None if mask is None else os.path.abspath(mask)
+            stores, spikes = _grid_tracks(tracks, grid, chunk, work, client, progress, despike, mask_path, log, timings)
+            if not any(_cells_with_data(store) for _, store in stores):
+                if mask is not None and any(_chunk_total(store, "cells") for _, store in stores):
+                    raise InputError(mask, "the mask leaves no cell with data")
+                raise InputError(inputs[0], "no valid velocity values to grid")
+            detecting = DetectorSettings(
+                grid=grid,
+                chunk=chunk,
+                parameters=parameters,
+                baseline=baseline,
+                model_path=model_path,
+                recipe=None if card is None else card["input"],
+                threshold=threshold,
+                low_threshold=low_threshold,
+                client=client,
+                timings=timings,
+            )
+            records, noise = _detect_tracks(stores, entry, detecting, fill_method, progress, log, timings)
+        except InputError:
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
         finally:
-            timings["read_s"] = time.perf_counter() - mark
-        chunk = chunk if chunked else max(grid.shape)  # in memory: one chunk
-        _release_arrow_memory()
-        mask_path = None if mask is None else os.path.abspath(mask)
-        stores, spikes = _grid_tracks(tracks, grid, chunk, work, client, progress, despike, mask_path, log, timings)
-        if not any(_cells_with_data(store) for _, store in stores):
-            if mask is not None and any(_chunk_total(store, "cells") for _, store in stores):
-                raise InputError(mask, "the mask leaves no cell with data")
-            raise InputError(inputs[0], "no valid velocity values to grid")
-        detecting = DetectorSettings(
-            grid=grid,
-            chunk=chunk,
-            parameters=parameters,
-            baseline=baseline,
-            model_path=model_path,
-            recipe=None if card is None else card["input"],
-            threshold=threshold,
-            low_threshold=low_threshold,
-            client=client,
-            timings=timings,
+            _close(client, cluster)
+        frame = detections_frame(records, crs)
+        release_memory()
+        record = _run_record(inputs, tracks, stores, grid, options, cell_size, parameters, noise, spikes, frame)
+        record["parameters"].update(
+            fill_method=fill_method,
+            detector=entry.name,
+            model=_model_record(model_path, card),
+            probability_threshold=threshold,
+            low_probability_threshold=low_threshold,
+            despike=bool(despike),
+            baseline=None if baseline is None else baseline.as_dict(),
+            mask=None if mask is None else _mask_record(mask_path, stores),
+            chunk=chunk if chunked else None,
+            workers=workers,
+            scheduler=scheduler,
+            threads=(usable_cores() if chunked and workers is None and scheduler is None else None),
         )
-        records, noise = _detect_tracks(stores, entry, detecting, fill_method, progress, log, timings)
-    except InputError:
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-    finally:
-        _close(client, cluster)
-    frame = detections_frame(records, crs)
-    release_memory()
-    record = _run_record(inputs, tracks, stores, grid, options, cell_size, parameters, noise, spikes, frame)
-    record["parameters"].update(
-        fill_method=fill_method,
-        detector=entry.name,
-        model=_model_record(model_path, card),
-        probability_threshold=threshold,
-        low_probability_threshold=low_threshold,
-        despike=bool(despike),
-        baseline=None if baseline is None else baseline.as_dict(),
-        mask=None if mask is None else _mask_record(mask_path, stores),
-        chunk=chunk if chunked else None,
-        workers=workers,
-        scheduler=scheduler,
-        threads=(usable_cores() if chunked and workers is None and scheduler is None else None),
-    )
-    record["warnings"] = warnings if warnings is not None else []
-    timings["total_s"] = time.perf_counter() - started
-    record["timings"] = {k: round(v, 3) for k, v in timings.items()}
-    result = DetectionResult(record, frame, stores, grid)
-    if out_dir is not None:
-        log("writing")
-        result.write(out_dir, started=started)
-        if work is not None:
-            shutil.rmtree(work, ignore_errors=True)
-            result.kept_in(out_dir)
-    return result
+        record["warnings"] = warnings if warnings is not None else []
+        timings["total_s"] = time.perf_counter() - started
+        record["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        result = DetectionResult(record, frame, stores, grid)
+        if out_dir is not None:
+            log("writing")
+            result.write(out_dir, started=started)
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
+                result.kept_in(out_dir)
+        return result
 
 
 def _model_settings(entry, model, probability_threshold, localise, scan_filled):
@@ -851,12 +861,16 @@ def work_directory(out_dir):
     return os.path.join(os.path.dirname(out_dir), f".{os.path.basename(out_dir)}.defoscan-work")
 
 
-def _prepare(work, fingerprint, log):
-    """Keep the work directory of the same run (resume); start afresh when the inputs or parameters changed."""
+def _prepare(work, fingerprint, log, fresh=False):
+    """Keep the work directory of the same run (resume); start afresh when the inputs or parameters changed.
+
+    ``fresh``: start afresh whatever the kept fingerprint says (an input changed in a way its identity misses:
+    :func:`defoscan.fingerprint.file_identity`).
+    """
     from defoscan.atomic import write_json
 
     record = os.path.join(work, "fingerprint.json")
-    if os.path.exists(record):
+    if os.path.exists(record) and not fresh:
         import json
 
         with open(record) as handle:
@@ -866,17 +880,11 @@ def _prepare(work, fingerprint, log):
         log("the inputs or parameters changed since the interrupted run: starting afresh")
         shutil.rmtree(work)
     elif os.path.exists(work):
+        if fresh:
+            log(f"starting afresh: the work kept in {work} is discarded")
         shutil.rmtree(work)
     os.makedirs(work)
     write_json(record, fingerprint)
-
-
-def _remove_stale_staging(out_dir):
-    """Staging directories of this output left by a run killed while writing (they are never moved into place)."""
-    out_dir = os.path.abspath(os.fspath(out_dir))
-    pattern = os.path.join(os.path.dirname(out_dir), f".{glob.escape(os.path.basename(out_dir))}.partial-*")
-    for stale in glob.glob(pattern):
-        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _client(workers, scheduler):
@@ -891,8 +899,29 @@ def _client(workers, scheduler):
             return Client(scheduler, timeout=SCHEDULER_TIMEOUT), None
         except (OSError, TimeoutError, ValueError) as error:
             raise InputError(None, f"cannot reach the dask scheduler at {scheduler} ({error})") from None
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
+    with _sigint_ignored():  # the worker processes inherit it: Ctrl-C stops this process, which closes them
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster), cluster
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in the block (in the main thread; elsewhere nothing changes).
+
+    A terminal's Ctrl-C goes to every process of its group: a LocalCluster's worker processes, started here, would
+    each print a traceback of their own.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _close(client, cluster):

@@ -95,6 +95,9 @@ def load_run(run_dir):
         raise InputError(run_dir, "no such run directory" if not os.path.exists(run_dir) else "not a directory")
     record_path = os.path.join(run_dir, "run.json")
     if not os.path.isfile(record_path):
+        if any(os.path.exists(os.path.join(run_dir, f"{r}.tif")) for r in RASTERS):
+            # run.json is moved in last where the files are moved one by one (defoscan.outputs.switch_in)
+            raise InputError(run_dir, "an unfinished run (no run.json: stopped while moving its files in); rerun it")
         raise InputError(run_dir, "not a defoscan run directory (no run.json)")
     try:
         with open(record_path, encoding="utf-8") as handle:
