@@ -7,6 +7,7 @@ the property test draws fields and values at random, and any of them must give e
 one line.
 """
 
+import json
 import os
 import re
 import struct
@@ -292,3 +293,53 @@ def test_any_header_value_gives_a_run_or_one_line(capsys, mutation):
             assert (out / "detections.geojson").is_file() and (out / "run.json").is_file()
         else:
             assert_one_line(status, err, path, out)
+
+
+# --- silent wrong results (issue 24): warned about, refused, or named by an option -------------------------------
+
+
+def _bowl_with_fill(directory, dtype="float32"):
+    """A 160 x 160 raster of 50 m cells, one subsidence bowl (-30 mm/yr), a fifth of it -9999 with no nodata tag."""
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[0:160, 0:160]
+    values = rng.normal(0.0, 1.0, (160, 160)) - 30.0 * np.exp(-((cols - 100) ** 2 + (rows - 100) ** 2) / 128.0)
+    values[:40], values[:, :20] = -9999, -9999
+    path = Path(directory) / "bowl.tif"
+    profile = {"driver": "GTiff", "width": 160, "height": 160, "count": 1, "dtype": dtype, "crs": "EPSG:32633"}
+    with rasterio.open(path, "w", transform=Affine(50.0, 0, 300_000.0, 0, -50.0, 4_290_000.0), **profile) as dst:
+        dst.write(np.rint(values).astype(dtype) if dtype == "int16" else values.astype(dtype), 1)
+    return path
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16"])
+def test_undeclared_fill_values_are_no_data(tmp_path, capsys, dtype):
+    # The -9999 cells were gridded as velocities: their edge made three false detections beside the bowl.
+    path = _bowl_with_fill(tmp_path, dtype)
+    status, err, out = run(path, tmp_path, capsys)
+    assert status == 0, err
+    warning = f"{path}: 8,800 velocities of -9999 (a common fill value) read as no data"
+    assert f"defoscan: warning: {warning}" in err
+    record = json.loads((out / "run.json").read_text())
+    assert any(w.startswith(warning) for w in record["warnings"])
+    assert record["tracks"][0]["dropped"]["fill_values"] == 8800
+    assert record["detections"]["by_sign"] == {"subsidence": 1, "uplift": 0}
+    # Named with --nodata: the same map, without the warning.
+    (tmp_path / "named").mkdir()
+    status, err, again = run(path, tmp_path / "named", capsys, "--nodata", "-9999")
+    assert status == 0 and "warning" not in err, err
+    record = json.loads((again / "run.json").read_text())
+    assert record["parameters"]["nodata"] == -9999.0 and record["detections"]["count"] == 1
+
+
+def test_nodata_must_be_a_number(tmp_path, capsys):
+    path = _bowl_with_fill(tmp_path)
+    status, err, out = run(path, tmp_path, capsys, "--nodata", "nan")
+    assert status == 2 and not out.exists()
+    assert err.strip() == "defoscan: error: --nodata: must be a finite number, got nan (see 'defoscan detect -h')"
+
+
+def test_millimetres_given_as_metres_is_one_line(tmp_path, capsys):
+    path = table(tmp_path, velocity=np.clip(RNG.normal(0.0, 8.0, 256), -27, 27))
+    status, err, out = run(path, tmp_path, capsys, "--units", "m/yr")
+    line = assert_one_line(status, err, path, out)
+    assert "faster than 1 m/yr read in m/yr (--units)" in line and line.endswith("pass --units mm/yr")

@@ -347,6 +347,16 @@ BboxCrs = typer.Option(
     show_default=False,
 )
 
+Nodata = typer.Option(
+    None,
+    "--nodata",
+    metavar="V",
+    callback=_check(lambda v: abs(v) < float("inf"), "a finite number"),
+    help="Velocity value (as the file writes it) that marks no data, besides the file's own nodata (default: "
+    "-9999, -32768 and other common fill values are read as no data, with a warning, in files declaring none).",
+    show_default=False,
+)
+
 
 READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads inputs takes these
     "crs": (str, Crs),
@@ -361,6 +371,7 @@ READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads 
     "min_coherence": (float, MinCoherence),
     "bbox": (tuple[float, float, float, float], Bbox),
     "bbox_crs": (str, BboxCrs),
+    "nodata": (float, Nodata),
 }
 
 
@@ -385,7 +396,7 @@ def _reads_inputs(function):
     return run
 
 
-def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs):
+def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs, nodata):
     columns = {k: v for k, v in {"lon": lon, "lat": lat, "x": x, "y": y, "velocity": velocity}.items() if v}
     if bbox_crs is not None and bbox is None:
         raise InputError(None, "--bbox-crs is the CRS of --bbox; give --bbox W E S N with it")
@@ -406,6 +417,7 @@ def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_
         min_coherence=min_coherence,
         bbox=bbox,
         **({"bbox_crs": bbox_crs} if bbox_crs else {}),
+        nodata=nodata,
     )
 
 

@@ -8,6 +8,8 @@ from defoscan.crs import working_crs
 from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, find_column
 from defoscan.io.filters import (
+    FillValues,
+    SpeedTally,
     bbox_of,
     check_lonlat,
     invalid_velocity,
@@ -16,7 +18,7 @@ from defoscan.io.filters import (
     scale_velocity,
     warn_invalid,
 )
-from defoscan.io.units import mm_per_year
+from defoscan.io.units import velocity_unit
 from defoscan.points import OPTIONAL_VARIABLES, make_points
 
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb")
@@ -71,8 +73,9 @@ def read_vector(path, options):
         table = table.set_crs(options.crs)
         crs = table.crs
     declared = not crs.is_geographic
-    factor = mm_per_year(options.units or UNITS_BY_NAME.get(roles["velocity"].lower(), "mm/yr"), path)
-    keep, counts = _keep(path, table, roles, factor, options)
+    unit = velocity_unit(path, options.units, UNITS_BY_NAME.get(roles["velocity"].lower()))
+    factor = unit.factor
+    keep, counts = _keep(path, table, roles, unit, options)
     table = table[keep].reset_index(drop=True)
     if crs.is_geographic:
         lon, lat = shapely.get_x(table.geometry.values), shapely.get_y(table.geometry.values)
@@ -93,14 +96,24 @@ def read_vector(path, options):
     return points
 
 
-def _keep(path, table, roles, factor, options):
-    """Features to keep (velocity valid, coherent enough, inside ``--bbox``) and the counts of those dropped."""
-    velocity = scale_velocity(_numbers(path, table, roles["velocity"]), factor)
+def _keep(path, table, roles, unit, options):
+    """Features to keep (velocity valid and not a fill value, coherent enough, inside ``--bbox``) and the counts of
+    those dropped; the velocities' plausibility in ``unit`` checked (:class:`defoscan.io.filters.SpeedTally`)."""
+    raw = _numbers(path, table, roles["velocity"])
+    fills = FillValues(path, options)
+    filled = fills.mask(raw)
+    velocity = scale_velocity(np.where(filled, np.nan, raw), unit.factor)
     invalid = invalid_velocity(velocity)
-    counts = {"invalid_velocities": int(invalid.sum())}
-    keep = ~invalid
+    counts = {**fills.counts, "invalid_velocities": int(invalid.sum())}
+    keep = ~invalid & ~filled
+    if fills.count and not (keep & ~np.isnan(velocity)).any() and not invalid.any():
+        raise fills.none_left()
     if not (keep & ~np.isnan(velocity)).any():  # one line then, without the warning
         raise InputError(path, f"no feature has a finite {roles['velocity']!r} value within ±10 m/yr")
+    speeds = SpeedTally()
+    speeds.add(velocity[keep])
+    speeds.check(path, unit)
+    fills.report()
     warn_invalid(path, counts["invalid_velocities"])
     if options.min_coherence is not None:
         low = low_coherence(_numbers(path, table, roles["coherence"]), options) & keep
