@@ -343,3 +343,15 @@ def test_millimetres_given_as_metres_is_one_line(tmp_path, capsys):
     status, err, out = run(path, tmp_path, capsys, "--units", "m/yr")
     line = assert_one_line(status, err, path, out)
     assert "faster than 1 m/yr read in m/yr (--units)" in line and line.endswith("pass --units mm/yr")
+
+
+def test_a_geopackage_of_two_layers_names_the_choice(tmp_path, capsys):
+    path = vector(tmp_path)
+    points = gpd.read_file(path, layer="points")
+    points.assign(velocity=-points["velocity"]).to_file(path, layer="other")
+    status, err, out = run(path, tmp_path, capsys)
+    line = assert_one_line(status, err, path, out)
+    assert line.endswith("2 layers (points (Point), other (Point)); name the one to read with --layer NAME")
+    status, err, out = run(path, tmp_path, capsys, "--layer", "other")
+    assert status == 0 and "warning" not in err.lower(), err  # pyogrio's "More than one layer found" is not printed
+    assert json.loads((out / "run.json").read_text())["parameters"]["layer"] == "other"

@@ -356,6 +356,13 @@ Nodata = typer.Option(
     "-9999, -32768 and other common fill values are read as no data, with a warning, in files declaring none).",
     show_default=False,
 )
+Layer = typer.Option(
+    None,
+    "--layer",
+    metavar="NAME",
+    help="Layer of a vector file holding several, e.g. a GeoPackage (default: its only layer of points).",
+    show_default=False,
+)
 
 
 READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads inputs takes these
@@ -372,6 +379,7 @@ READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads 
     "bbox": (tuple[float, float, float, float], Bbox),
     "bbox_crs": (str, BboxCrs),
     "nodata": (float, Nodata),
+    "layer": (str, Layer),
 }
 
 
@@ -396,7 +404,9 @@ def _reads_inputs(function):
     return run
 
 
-def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs, nodata):
+def _read_options(
+    crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs, nodata, layer
+):
     columns = {k: v for k, v in {"lon": lon, "lat": lat, "x": x, "y": y, "velocity": velocity}.items() if v}
     if bbox_crs is not None and bbox is None:
         raise InputError(None, "--bbox-crs is the CRS of --bbox; give --bbox W E S N with it")
@@ -418,6 +428,7 @@ def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_
         bbox=bbox,
         **({"bbox_crs": bbox_crs} if bbox_crs else {}),
         nodata=nodata,
+        layer=layer,
     )
 
 

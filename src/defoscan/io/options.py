@@ -34,6 +34,8 @@ class ReadOptions:
         A velocity value (in the file's own unit, as written) that marks no data, besides what the file declares
         (a GeoTIFF's nodata tag, MintPy's 0). When given, defoscan does not guess fill values
         (:data:`defoscan.io.filters.FILL_VALUES`).
+    layer : str or None
+        The layer of a vector file holding several (GeoPackage); by default its only layer of points.
     """
 
     columns: dict = field(default_factory=dict)
@@ -46,6 +48,7 @@ class ReadOptions:
     bbox: tuple | None = None
     bbox_crs: str = "EPSG:4326"
     nodata: float | None = None
+    layer: str | None = None
 
     def as_dict(self):
         """Plain dict, for run.json."""

@@ -19,6 +19,7 @@ from defoscan.io.filters import (
     warn_invalid,
 )
 from defoscan.io.units import velocity_unit
+from defoscan.log import logger
 from defoscan.points import OPTIONAL_VARIABLES, make_points
 
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb")
@@ -35,10 +36,14 @@ def read_vector(path, options):
     Returns
     -------
     xarray.Dataset
-        In the layer's CRS if projected, else in the working CRS for its lon/lat.
+        In the layer's CRS if projected, else in the working CRS for its lon/lat. The layer is ``--layer``, the
+        file's only one, or its only layer of points (:func:`_layer`).
     """
     try:
-        info = pyogrio.read_info(path)
+        layer = _layer(path, options)
+        info = pyogrio.read_info(path, layer=layer)
+    except InputError:
+        raise
     except Exception as err:  # pyogrio raises DataSourceError and friends from GDAL
         raise InputError(path, f"corrupt or unreadable vector file ({str(err).splitlines()[0]})") from None
     names = list(info["fields"])
@@ -53,7 +58,7 @@ def read_vector(path, options):
             f"{', '.join(ROLE_NAMES['coherence'])}; fields: {names})",
         )
     wanted = [c for c in roles.values() if c]
-    table = pyogrio.read_dataframe(path, columns=wanted)
+    table = pyogrio.read_dataframe(path, layer=layer, columns=wanted)
     if len(table) == 0:
         raise InputError(path, "no features")
     geom_types = set(table.geometry.geom_type.dropna())
@@ -94,6 +99,33 @@ def read_vector(path, options):
     )
     points.attrs.update(counts)
     return points
+
+
+def _layer(path, options):
+    """The layer to read: ``--layer``, else the file's only layer, else its only layer of points.
+
+    A GeoPackage may hold several layers (the points, an outline of the area, a style table); GDAL reads the first
+    by default, which may not be the points. Tables without geometry (``layer_styles``) never count.
+
+    Raises
+    ------
+    InputError
+        A ``--layer`` the file does not have; several layers of which none or more than one may hold points.
+    """
+    layers = [(str(name), None if kind is None else str(kind)) for name, kind in pyogrio.list_layers(path)]
+    names = [name for name, _ in layers]
+    if options.layer is not None:
+        if options.layer not in names:
+            raise InputError(path, f"no layer named {options.layer!r} (layers: {', '.join(names)})")
+        return options.layer
+    if len(layers) <= 1:
+        return None
+    points = [name for name, kind in layers if kind is not None and (kind.startswith("Point") or kind == "Unknown")]
+    if len(points) == 1:
+        logger.info("%s: reading layer %r, its only layer of points", path, points[0])
+        return points[0]
+    listed = ", ".join(f"{name} ({kind or 'no geometry'})" for name, kind in layers)
+    raise InputError(path, f"the file holds {len(layers)} layers ({listed}); name the one to read with --layer NAME")
 
 
 def _keep(path, table, roles, unit, options):
