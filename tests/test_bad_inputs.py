@@ -355,3 +355,32 @@ def test_a_geopackage_of_two_layers_names_the_choice(tmp_path, capsys):
     status, err, out = run(path, tmp_path, capsys, "--layer", "other")
     assert status == 0 and "warning" not in err.lower(), err  # pyogrio's "More than one layer found" is not printed
     assert json.loads((out / "run.json").read_text())["parameters"]["layer"] == "other"
+
+
+def test_a_wrong_crs_far_from_its_area_is_one_line(tmp_path, capsys):
+    # UTM 33N coordinates (near Ustica) given the Dutch grid: the points would lie at 85 degrees north.
+    x, y = np.meshgrid(300_000.0 + 100 * np.arange(16), 4_290_000.0 + 100 * np.arange(16))
+    path = tmp_path / "points.csv"
+    pd.DataFrame({"easting": x.ravel(), "northing": y.ravel(), "velocity": VELOCITY.ravel()}).to_csv(path, index=False)
+    status, err, out = run(path, tmp_path, capsys, "--crs", "28992")
+    line = assert_one_line(status, err, path, out)
+    assert "EPSG:28992 puts the data at latitude 85.3" in line and line.endswith("check --crs")
+    status, err, out = run(path, tmp_path, capsys, "--crs", "32633")
+    assert status == 0, err
+
+
+def test_the_same_input_twice_is_read_once(tmp_path, capsys):
+    # Read twice, the points counted twice: twice the density, a finer default cell, other detections.
+    path = table(tmp_path)
+    (tmp_path / "once").mkdir()
+    status, err, once = run(path, tmp_path / "once", capsys)
+    assert status == 0, err
+    status, err, out = run(path, tmp_path, capsys, str(tmp_path / "." / "points.csv"))
+    assert status == 0, err
+    warning = f"{tmp_path / '.' / 'points.csv'}: given twice (the same file as {path}): read once"
+    assert f"defoscan: warning: {warning}" in err
+    record, single = (json.loads((d / "run.json").read_text()) for d in (out, once))
+    assert warning in record["warnings"]
+    assert [i["path"] for i in record["inputs"]] == [str(path)]
+    assert record["points"] == single["points"] == 256
+    assert record["grid"] == single["grid"] and record["detections"] == single["detections"]

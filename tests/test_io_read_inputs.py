@@ -222,3 +222,27 @@ def test_corrupt_zip_is_refused(tmp_path):
     path.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(InputError, match="zip"):
         read_input(path)
+
+
+# --- a file given twice (issue 24) ------------------------------------------------------------------------------
+
+
+def test_a_file_given_twice_is_read_once(tmp_path, caplog):
+    caplog.set_level("WARNING", logger="defoscan")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"lon": 4.9 + rng.uniform(0, 0.01, 50), "lat": 52.3 + rng.uniform(0, 0.01, 50)})
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    frame.assign(velocity=rng.normal(0, 2, 50)).to_csv(a, index=False)
+    frame.assign(velocity=rng.normal(0, 2, 50)).to_csv(b, index=False)
+    (tmp_path / "copy.csv").write_bytes(a.read_bytes())
+    (tmp_path / "link.csv").symlink_to(a)
+    again = tmp_path / "sub" / ".." / "a.csv"
+    (tmp_path / "sub").mkdir()
+    paths = [str(a), str(again), str(tmp_path / "link.csv"), str(tmp_path / "copy.csv"), str(b)]
+    (points,) = read_inputs(paths)
+    assert points.sizes["point"] == 100 and points.attrs["sources"] == [str(a), str(b)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{again}: given twice (the same file as {a}): read once",
+        f"{tmp_path / 'link.csv'}: given twice (the same file as {a}): read once",
+        f"{tmp_path / 'copy.csv'}: the same content as {a}, given before it: read once",
+    ]

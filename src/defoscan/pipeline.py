@@ -57,7 +57,7 @@ from defoscan.fingerprint import file_identity, same
 from defoscan.grid import median_grid, model_cell_size, scannable_share
 from defoscan.gridspec import GridSpec
 from defoscan.hashing import file_sha256
-from defoscan.io import ReadOptions
+from defoscan.io import ReadOptions, distinct_inputs
 from defoscan.log import collected_warnings, warn
 from defoscan.mask import keep_cells, read_mask
 from defoscan.outputs import check_writable_dir
@@ -216,6 +216,7 @@ def run_detect(
     defoscan.result.DetectionResult
     """
     options = options or ReadOptions()
+    inputs = distinct_inputs(list(inputs))  # a file given twice is read, fingerprinted and recorded once
     parameters = parameters or ThresholdParameters()
     log = log or (lambda message: None)
     entry = _checked_detector(detector, baseline, model, probability_threshold, localise, scan_filled)
