@@ -7,6 +7,7 @@ the property test draws fields and values at random, and any of them must give e
 one line.
 """
 
+import html
 import json
 import os
 import re
@@ -384,3 +385,32 @@ def test_the_same_input_twice_is_read_once(tmp_path, capsys):
     assert [i["path"] for i in record["inputs"]] == [str(path)]
     assert record["points"] == single["points"] == 256
     assert record["grid"] == single["grid"] and record["detections"] == single["detections"]
+
+
+def test_a_map_the_detector_could_not_scan_is_no_clean_result(tmp_path, capsys, ustica_l3_u_zip):
+    # The EGMS L3 zip (522 points, a 100 m grid as CSV) is gridded at 250 m: the CNN's 128-cell windows never hold
+    # 10 % of cells with data, probability.tif is all NaN. It said "0 detection(s)" and exited 0.
+    def detect(out, *options):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", str(ustica_l3_u_zip), "--out", str(out), *options])
+        return exit_info.value.code, capsys.readouterr()
+
+    status, (printed, err) = detect(tmp_path / "out")
+    assert status == 3, err
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["scan_incomplete"] == ["L3-U"]
+    assert record["tracks"][0]["scanned"] == {"cells_with_data": 133, "cells_scanned": 0, "share": 0.0}
+    (warning,) = [w for w in record["warnings"] if "the detector scanned none" in w]
+    assert warning.startswith(f"{ustica_l3_u_zip}: the detector scanned none of the map's 133 cells with data")
+    assert f"defoscan: warning: {warning}\n" in err
+    assert "not a clean result" in printed
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Not a clean result" in page and html.escape(warning) in page and "0% (0 of 133)" in page
+    with rasterio.open(tmp_path / "out" / "probability.tif") as src:
+        assert np.isnan(src.read(1)).all()
+    # The cell size chosen by the user: the run is complete (exit 0), the warning still in run.json and the report.
+    status, (printed, err) = detect(tmp_path / "chosen", "--cell-size", "250")
+    assert status == 0, err
+    record = json.loads((tmp_path / "chosen" / "run.json").read_text())
+    assert record["scan_incomplete"] == ["L3-U"] and any("the detector scanned none" in w for w in record["warnings"])
+    assert "Not a clean result" in (tmp_path / "chosen" / "report.html").read_text()

@@ -34,6 +34,11 @@ except ImportError:  # pragma: no cover - older typer, on click itself
 console = Console()  # results: stdout
 progress = Console(stderr=True)  # progress bars: stderr, and only on a terminal, so errors stay one line
 
+# Exit status of a detect run that wrote its outputs but whose detector left more than a tenth of the cells with
+# data unscanned (the CNN's windows find too few cells with data: a map gridded far coarser than the model's cells,
+# or too sparse or small for its windows): "no detection" is no result there. With --cell-size the user chose the
+# cells, and the run exits 0 (the warning is in run.json and the report).
+EXIT_NOT_SCANNED = 3
 DEMO_DATASETS = ("kirishima", "ustica")  # real datasets of defoscan.real_data, read from --data
 MIN_CHUNK = 64  # cells a side; the pipeline refuses smaller chunks too (defoscan.pipeline.MIN_CHUNK)
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
@@ -504,7 +509,13 @@ def detect(
         show_default=False,
     ),
 ):
-    """Detect deformation and write detections, grids, overview, report and run record into OUT."""
+    """Detect deformation and write detections, grids, overview, report and run record into OUT.
+
+    Exit status: 0 when done; 2 on bad input or options (one line on stderr, nothing written); 3 when done but the
+    detector left more than a tenth of the cells with data unscanned (a map too coarse, sparse or small for the
+    model's windows; the warning says why): no detection there does not mean no deformation. With --cell-size the
+    choice of cells is the user's, and the exit status is 0.
+    """
     from defoscan.pipeline import detect as run_detect
     from defoscan.threshold import ThresholdParameters
 
@@ -527,6 +538,9 @@ def detect(
             progress=None if bar is None else bar.update,
         )
     _print_summary(result, out)
+    if result.record.get("scan_incomplete") and cell_size is None:
+        return EXIT_NOT_SCANNED
+    return 0
 
 
 @_command()
@@ -1366,10 +1380,15 @@ def _print_summary(result, out):
     grid = result["grid"]
     with_data = sum(t["cells_with_data"] for t in result["tracks"]) * grid["cell_size_m"] ** 2 / 1e6
     coverage = ", ".join(f"{t['coverage']:.0%}" for t in result["tracks"])
+    scanned = [t["scanned"]["share"] for t in result["tracks"] if t.get("scanned")]
+    scanned = f", scanned {', '.join(f'{s:.0%}' for s in scanned)}" if scanned else ""
+    title = f"{len(frame)} detection(s): {by_sign['subsidence']} subsidence, {by_sign['uplift']} uplift"
+    if result.get("scan_incomplete"):
+        title += " (not a clean result: the detector could not scan all of the map)"
     table = Table(
-        title=f"{len(frame)} detection(s): {by_sign['subsidence']} subsidence, {by_sign['uplift']} uplift",
+        title=title,
         caption=f"* against the surrounding ground (as mapped: detections.geojson)\n{with_data:,.1f} km² with data "
-        f"(coverage {coverage}), run time {result['timings']['total_s']:.1f} s",
+        f"(coverage {coverage}{scanned}), run time {result['timings']['total_s']:.1f} s",
     )
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
