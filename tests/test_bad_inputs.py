@@ -169,6 +169,7 @@ CASES = {
     "geotiff zero height": (geotiff, {"shape": (0, 16)}, "corrupt or unreadable"),
     "geotiff metres as degrees": (geotiff, {"crs": "EPSG:4326"}, r"out of \[-90, 90\]"),
     "geotiff engineering CRS": (geotiff, {"crs": 'LOCAL_CS["local",UNIT["metre",1]]'}, "neither projected nor"),
+    "geotiff CRS of another country": (geotiff, {"crs": "EPSG:28992"}, "puts the data at latitude 85.3"),  # issue 24
     # MintPy attributes
     "mintpy X_STEP abc": (mintpy, {"X_STEP": "abc"}, "mintpy attribute x_step is 'abc', not a number"),
     "mintpy X_STEP 0": (mintpy, {"X_STEP": 0}, "mintpy attribute x_step is 0: a pixel size cannot be 0"),

@@ -398,7 +398,8 @@ def check_extent(crs, tracks):
                     f"the data lie at {name} {value:g} in {crs_label(crs)}: no place on the Earth; check the "
                     "coordinates and their CRS",
                 )
-        _check_area_of_use(path, crs, (west + east) / 2.0, (south + north) / 2.0)
+        fix = "check its georeferencing (or --crs)" if getattr(track, "kind", None) == "raster" else "check --crs"
+        _check_area_of_use(path, crs, (west + east) / 2.0, (south + north) / 2.0, fix)
 
 
 # Degrees the centre of the data may lie outside the area of use of their CRS: national grids and UTM zones are used
@@ -438,9 +439,11 @@ def degrees_outside_area_of_use(lon, lat, bounds):
     return float(round(max(dlat, dlon), 6))
 
 
-def _check_area_of_use(path, crs, x, y):
+def _check_area_of_use(path, crs, x, y, fix="check --crs"):
     crs = CRS.from_user_input(crs)
     area = crs.area_of_use
+    if area is None and crs.to_epsg() is not None:  # a GeoTIFF's WKT has no area of use; its EPSG entry has
+        area = CRS.from_epsg(crs.to_epsg()).area_of_use
     if area is None:  # a CRS of the user's own (WKT, PROJ string): nothing to compare with
         return
     with np.errstate(all="ignore"):
@@ -450,7 +453,7 @@ def _check_area_of_use(path, crs, x, y):
         raise InputError(
             path,
             f"the data's centre (easting {x:g}, northing {y:g}) is no place on the Earth in {label}: check the "
-            "coordinates and their CRS (--crs)",
+            f"coordinates and their CRS ({fix})",
         )
     outside = degrees_outside_area_of_use(lon, lat, area.bounds)
     if outside > AREA_OF_USE_MARGIN:
@@ -459,7 +462,7 @@ def _check_area_of_use(path, crs, x, y):
             path,
             f"{label} puts the data at latitude {lat:.2f}, longitude {lon:.2f}, {outside:.0f} degrees outside the "
             f"area it is defined for (latitude {south:g} to {north:g}, longitude {west:g} to {east:g}): are the "
-            "coordinates in another CRS? check --crs",
+            f"coordinates in another CRS? {fix}",
         )
 
 
