@@ -131,8 +131,15 @@ def read_input(path, options=None):
     -------
     xarray.Dataset
         A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``). Its ``attrs`` count
-        what the reader dropped: ``invalid_velocities`` always, ``low_coherence_dropped`` with
-        ``options.min_coherence``, ``outside_bbox`` with ``options.bbox`` (summed per track by :func:`read_inputs`).
+        what the reader dropped: ``invalid_velocities`` always, ``fill_values`` when it found some (or
+        ``options.nodata``'s), ``low_coherence_dropped`` with ``options.min_coherence``, ``outside_bbox`` with
+        ``options.bbox`` (summed per track by :func:`read_inputs`).
+
+    Raises
+    ------
+    InputError
+        On a file defoscan cannot read, or whose velocities are implausible in the unit they are read in
+        (:class:`defoscan.io.filters.SpeedTally`).
     """
     path = os.fspath(path)
     return input_format(path).reader(path, options or ReadOptions())
