@@ -7,6 +7,8 @@ the property test draws fields and values at random, and any of them must give e
 one line.
 """
 
+import html
+import json
 import os
 import re
 import struct
@@ -167,6 +169,7 @@ CASES = {
     "geotiff zero height": (geotiff, {"shape": (0, 16)}, "corrupt or unreadable"),
     "geotiff metres as degrees": (geotiff, {"crs": "EPSG:4326"}, r"out of \[-90, 90\]"),
     "geotiff engineering CRS": (geotiff, {"crs": 'LOCAL_CS["local",UNIT["metre",1]]'}, "neither projected nor"),
+    "geotiff CRS of another country": (geotiff, {"crs": "EPSG:28992"}, "puts the data at latitude 85.3"),  # issue 24
     # MintPy attributes
     "mintpy X_STEP abc": (mintpy, {"X_STEP": "abc"}, "mintpy attribute x_step is 'abc', not a number"),
     "mintpy X_STEP 0": (mintpy, {"X_STEP": 0}, "mintpy attribute x_step is 0: a pixel size cannot be 0"),
@@ -391,3 +394,123 @@ def test_a_writable_out_in_a_read_only_directory_is_one_line(tmp_path, capsys, r
     _one_line(status, err, out, says)
     assert f"{out.parent} is not writable" in err
     assert os.listdir(out) == [] and os.listdir(out.parent) == ["out"]
+
+
+# --- silent wrong results (issue 24): warned about, refused, or named by an option -------------------------------
+
+
+def _bowl_with_fill(directory, dtype="float32"):
+    """A 160 x 160 raster of 50 m cells, one subsidence bowl (-30 mm/yr), a fifth of it -9999 with no nodata tag."""
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[0:160, 0:160]
+    values = rng.normal(0.0, 1.0, (160, 160)) - 30.0 * np.exp(-((cols - 100) ** 2 + (rows - 100) ** 2) / 128.0)
+    values[:40], values[:, :20] = -9999, -9999
+    path = Path(directory) / "bowl.tif"
+    profile = {"driver": "GTiff", "width": 160, "height": 160, "count": 1, "dtype": dtype, "crs": "EPSG:32633"}
+    with rasterio.open(path, "w", transform=Affine(50.0, 0, 300_000.0, 0, -50.0, 4_290_000.0), **profile) as dst:
+        dst.write(np.rint(values).astype(dtype) if dtype == "int16" else values.astype(dtype), 1)
+    return path
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16"])
+def test_undeclared_fill_values_are_no_data(tmp_path, capsys, dtype):
+    # The -9999 cells were gridded as velocities: their edge made three false detections beside the bowl.
+    path = _bowl_with_fill(tmp_path, dtype)
+    status, err, out = run(path, tmp_path, capsys)
+    assert status == 0, err
+    warning = f"{path}: 8,800 velocities of -9999 (a common fill value) read as no data"
+    assert f"defoscan: warning: {warning}" in err
+    record = json.loads((out / "run.json").read_text())
+    assert any(w.startswith(warning) for w in record["warnings"])
+    assert record["tracks"][0]["dropped"]["fill_values"] == 8800
+    assert record["detections"]["by_sign"] == {"subsidence": 1, "uplift": 0}
+    # Named with --nodata: the same map, without the warning.
+    (tmp_path / "named").mkdir()
+    status, err, again = run(path, tmp_path / "named", capsys, "--nodata", "-9999")
+    assert status == 0 and "warning" not in err, err
+    record = json.loads((again / "run.json").read_text())
+    assert record["parameters"]["nodata"] == -9999.0 and record["detections"]["count"] == 1
+
+
+def test_nodata_must_be_a_number(tmp_path, capsys):
+    path = _bowl_with_fill(tmp_path)
+    status, err, out = run(path, tmp_path, capsys, "--nodata", "nan")
+    assert status == 2 and not out.exists()
+    assert err.strip() == "defoscan: error: --nodata: must be a finite number, got nan (see 'defoscan detect -h')"
+
+
+def test_millimetres_given_as_metres_is_one_line(tmp_path, capsys):
+    path = table(tmp_path, velocity=np.clip(RNG.normal(0.0, 8.0, 256), -27, 27))
+    status, err, out = run(path, tmp_path, capsys, "--units", "m/yr")
+    line = assert_one_line(status, err, path, out)
+    assert "faster than 1 m/yr read in m/yr (--units)" in line and line.endswith("pass --units mm/yr")
+
+
+def test_a_geopackage_of_two_layers_names_the_choice(tmp_path, capsys):
+    path = vector(tmp_path)
+    points = gpd.read_file(path, layer="points")
+    points.assign(velocity=-points["velocity"]).to_file(path, layer="other")
+    status, err, out = run(path, tmp_path, capsys)
+    line = assert_one_line(status, err, path, out)
+    assert line.endswith("2 layers (points (Point), other (Point)); name the one to read with --layer NAME")
+    status, err, out = run(path, tmp_path, capsys, "--layer", "other")
+    assert status == 0 and "warning" not in err.lower(), err  # pyogrio's "More than one layer found" is not printed
+    assert json.loads((out / "run.json").read_text())["parameters"]["layer"] == "other"
+
+
+def test_a_wrong_crs_far_from_its_area_is_one_line(tmp_path, capsys):
+    # UTM 33N coordinates (near Ustica) given the Dutch grid: the points would lie at 85 degrees north.
+    x, y = np.meshgrid(300_000.0 + 100 * np.arange(16), 4_290_000.0 + 100 * np.arange(16))
+    path = tmp_path / "points.csv"
+    pd.DataFrame({"easting": x.ravel(), "northing": y.ravel(), "velocity": VELOCITY.ravel()}).to_csv(path, index=False)
+    status, err, out = run(path, tmp_path, capsys, "--crs", "28992")
+    line = assert_one_line(status, err, path, out)
+    assert "EPSG:28992 puts the data at latitude 85.3" in line and line.endswith("check --crs")
+    status, err, out = run(path, tmp_path, capsys, "--crs", "32633")
+    assert status == 0, err
+
+
+def test_the_same_input_twice_is_read_once(tmp_path, capsys):
+    # Read twice, the points counted twice: twice the density, a finer default cell, other detections.
+    path = table(tmp_path)
+    (tmp_path / "once").mkdir()
+    status, err, once = run(path, tmp_path / "once", capsys)
+    assert status == 0, err
+    status, err, out = run(path, tmp_path, capsys, str(tmp_path / "." / "points.csv"))
+    assert status == 0, err
+    warning = f"{tmp_path / '.' / 'points.csv'}: given twice (the same file as {path}): read once"
+    assert f"defoscan: warning: {warning}" in err
+    record, single = (json.loads((d / "run.json").read_text()) for d in (out, once))
+    assert warning in record["warnings"]
+    assert [i["path"] for i in record["inputs"]] == [str(path)]
+    assert record["points"] == single["points"] == 256
+    assert record["grid"] == single["grid"] and record["detections"] == single["detections"]
+
+
+def test_a_map_the_detector_could_not_scan_is_no_clean_result(tmp_path, capsys, ustica_l3_u_zip):
+    # The EGMS L3 zip (522 points, a 100 m grid as CSV) is gridded at 250 m: the CNN's 128-cell windows never hold
+    # 10 % of cells with data, probability.tif is all NaN. It said "0 detection(s)" and exited 0.
+    def detect(out, *options):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["detect", str(ustica_l3_u_zip), "--out", str(out), *options])
+        return exit_info.value.code, capsys.readouterr()
+
+    status, (printed, err) = detect(tmp_path / "out")
+    assert status == 3, err
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["scan_incomplete"] == ["L3-U"]
+    assert record["tracks"][0]["scanned"] == {"cells_with_data": 133, "cells_scanned": 0, "share": 0.0}
+    (warning,) = [w for w in record["warnings"] if "the detector scanned none" in w]
+    assert warning.startswith(f"{ustica_l3_u_zip}: the detector scanned none of the map's 133 cells with data")
+    assert f"defoscan: warning: {warning}\n" in err
+    assert "not a clean result" in printed
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Not a clean result" in page and html.escape(warning) in page and "0% (0 of 133)" in page
+    with rasterio.open(tmp_path / "out" / "probability.tif") as src:
+        assert np.isnan(src.read(1)).all()
+    # The cell size chosen by the user: the run is complete (exit 0), the warning still in run.json and the report.
+    status, (printed, err) = detect(tmp_path / "chosen", "--cell-size", "250")
+    assert status == 0, err
+    record = json.loads((tmp_path / "chosen" / "run.json").read_text())
+    assert record["scan_incomplete"] == ["L3-U"] and any("the detector scanned none" in w for w in record["warnings"])
+    assert "Not a clean result" in (tmp_path / "chosen" / "report.html").read_text()

@@ -18,6 +18,7 @@ from defoscan.grid import (
     check_extent,
     check_grid_size,
     default_cell_size,
+    degrees_outside_area_of_use,
     grid_points,
     grid_raster,
     model_cell_size,
@@ -548,3 +549,30 @@ def test_check_extent_refuses_no_place_on_earth(value):
         check_extent(CRS.from_epsg(3035), [track])
     assert err.value.path == "EGMS.zip" and "in EPSG:3035" in err.value.problem
     check_extent(CRS.from_epsg(3035), [SimpleNamespace(extent=(4.5e6, 4.6e6, 1.7e6, 1.8e6), sources=[])])
+
+
+def test_check_extent_refuses_data_far_from_their_crs_area_of_use():
+    # Issue 24: UTM 33N coordinates of Ustica given --crs 28992 (Amersfoort / RD New) put the points at 85 N.
+    track = SimpleNamespace(extent=(300_000.0, 305_000.0, 4_290_000.0, 4_295_000.0), sources=["p.csv"])
+    with pytest.raises(InputError) as err:
+        check_extent(CRS.from_epsg(28992), [track])
+    assert err.value.path == "p.csv"
+    assert err.value.problem == (
+        "EPSG:28992 puts the data at latitude 85.37, longitude 20.57, 32 degrees outside the area it is defined for "
+        "(latitude 50.75 to 53.7, longitude 3.2 to 7.22): are the coordinates in another CRS? check --crs"
+    )
+    check_extent(CRS.from_epsg(32633), [track])  # their own CRS
+    # A national grid or UTM zone used beyond its area (Germany's east in UTM 32N: 3 degrees) is no mistake.
+    x, y = Transformer.from_crs(4326, 32632, always_xy=True).transform(15.0, 51.0)
+    check_extent(CRS.from_epsg(32632), [SimpleNamespace(extent=(x, x + 1e3, y, y + 1e3), sources=[])])
+    # Beyond the projection's domain (UTM at 1e7 m east): no place on the Earth.
+    with pytest.raises(InputError, match="is no place on the Earth in EPSG:32633"):
+        check_extent(CRS.from_epsg(32633), [SimpleNamespace(extent=(9e8, 9e8, 0.0, 1.0), sources=["f"])])
+
+
+def test_degrees_outside_area_of_use_across_the_antimeridian():
+    fiji = (176.0, -21.0, -178.0, -12.0)
+    assert degrees_outside_area_of_use(179.5, -17.0, fiji) == 0.0
+    assert degrees_outside_area_of_use(-179.5, -17.0, fiji) == 0.0
+    assert degrees_outside_area_of_use(170.0, -17.0, fiji) == 6.0
+    assert degrees_outside_area_of_use(-170.0, -10.0, fiji) == 8.0

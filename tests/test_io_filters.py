@@ -330,3 +330,112 @@ def test_vector_file_filtered_like_a_table(tmp_path):
     ds = read_input(path, ReadOptions(min_coherence=0.5, bbox=(4.0, 4.925, 52.0, 53.0)))
     np.testing.assert_allclose(ds["velocity"].values, [1.0])  # 1e30 invalid, 3.0 incoherent, 4.0 outside
     assert (ds.attrs["invalid_velocities"], ds.attrs["low_coherence_dropped"], ds.attrs["outside_bbox"]) == (1, 1, 1)
+
+
+# --- fill values and plausibility (issue 24) ----------------------------------------------------------------------
+
+
+def _scattered(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"lon": 4.9 + rng.uniform(0, 0.05, n), "lat": 52.3 + rng.uniform(0, 0.05, n)}, rng
+
+
+def test_table_fill_values_are_no_data_in_memory_and_streamed(tmp_path, warnings_logged):
+    columns, rng = _scattered()
+    velocity = rng.normal(0.0, 2.0, 400)
+    velocity[:30] = -9999.0
+    path = _csv(tmp_path / "p.csv", {**columns, "velocity": velocity})
+    ds = read_input(path)
+    assert ds.sizes["point"] == 370 and ds.attrs["fill_values"] == 30
+    streamed, counts = _streamed(path, ReadOptions())
+    assert streamed.size == 370 and counts["fill_values"] == 30
+    messages = [r.getMessage() for r in warnings_logged.records]
+    assert messages == [f"{path}: 30 velocities of -9999 (a common fill value) read as no data: the file declares no "
+                        "nodata value (pass --nodata V to name it)"] * 2  # fmt: skip
+    # --nodata names the value: -1001 is no data then, and -9999 a velocity (30 beyond 1 m/yr: too many for mm/yr).
+    velocity[30:35] = -1001.0
+    path = _csv(tmp_path / "q.csv", {**columns, "velocity": velocity})
+    with pytest.raises(InputError, match="30 of 395 velocities are faster than 1 m/yr"):
+        read_input(path, ReadOptions(nodata=-1001.0))
+    velocity[:30] = 1.0
+    ds = read_input(_csv(tmp_path / "r.csv", {**columns, "velocity": velocity}), ReadOptions(nodata=-1001.0))
+    assert ds.sizes["point"] == 395 and ds.attrs["fill_values"] == 5
+
+
+def test_vector_fill_values_are_no_data(tmp_path, warnings_logged):
+    gpd = pytest.importorskip("geopandas")
+    shapely = pytest.importorskip("shapely")
+    columns, rng = _scattered()
+    velocity = rng.normal(0.0, 2.0, 400)
+    velocity[:5] = -9999.0
+    frame = gpd.GeoDataFrame({"velocity": velocity}, geometry=shapely.points(columns["lon"], columns["lat"]), crs=4326)
+    frame.to_file(tmp_path / "p.gpkg")
+    ds = read_input(tmp_path / "p.gpkg")
+    assert ds.sizes["point"] == 395 and ds.attrs["fill_values"] == 5
+    assert "5 velocities of -9999 (a common fill value) read as no data" in warnings_logged.records[0].getMessage()
+
+
+def test_every_value_a_fill_value_is_one_line(tmp_path, warnings_logged):
+    path = _csv(tmp_path / "p.csv", {"lon": LON, "lat": LAT, "velocity": [-9999.0] * 6})
+    with pytest.raises(InputError, match="every velocity is the fill value -9999: no valid data"):
+        read_input(path)
+    with pytest.raises(InputError, match="every velocity is the fill value -9999"):
+        _streamed(path, ReadOptions())
+    with pytest.raises(InputError, match="every velocity is --nodata 3: no valid data"):
+        read_input(_csv(tmp_path / "q.csv", {"lon": LON, "lat": LAT, "velocity": [3.0] * 6}), ReadOptions(nodata=3))
+    assert not warnings_logged.records
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_millimetres_read_as_metres_are_refused(tmp_path, warnings_logged, streamed):
+    # Issue 24: a map in mm/yr given --units m/yr. Its velocities of ±27 mm/yr became ±27,000 mm/yr: those beyond
+    # ±10 m/yr were dropped as invalid, the rest (most of the map) gridded.
+    columns, rng = _scattered(2000)
+    velocity = np.clip(rng.normal(0.0, 4.0, 2000), -27, 27)
+    path = _csv(tmp_path / "p.csv", {**columns, "velocity": velocity})
+    options = ReadOptions(units="m/yr")
+    with pytest.raises(InputError) as error:
+        _streamed(path, options) if streamed else read_input(path, options)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert "velocities are faster than 1 m/yr read in m/yr (--units)" in message
+    assert message.endswith("is the unit wrong? if the file holds mm/yr, pass --units mm/yr")
+    assert not warnings_logged.records  # the one line, not the invalid values' warning before it
+    assert read_input(path).sizes["point"] == 2000  # read in its own unit, all of it
+
+
+def test_a_few_fast_values_are_spikes_not_a_unit(tmp_path):
+    columns, rng = _scattered(2000)
+    velocity = rng.normal(0.0, 2.0, 2000)
+    velocity[:15] = 3000.0  # 0.75 %: within the 1 % a map may have beyond 1 m/yr
+    ds = read_input(_csv(tmp_path / "p.csv", {**columns, "velocity": velocity}))
+    assert ds.sizes["point"] == 2000
+
+
+def test_metres_read_as_millimetres_are_warned_about(tmp_path, warnings_logged):
+    # A map in m/yr that declares no unit (the Tay et al. city maps): every velocity 1000 times too small.
+    columns, rng = _scattered(2000)
+    path = _csv(tmp_path / "p.csv", {**columns, "velocity": rng.normal(0.0, 0.003, 2000)})
+    assert read_input(path).sizes["point"] == 2000
+    (message,) = [r.getMessage() for r in warnings_logged.records]
+    assert message == (
+        f"{path}: 99 % of the velocities lie within ±0.5 mm/yr read in mm/yr (the default), below the noise of any "
+        "InSAR map: nothing can be detected; if the file holds m/yr, pass --units m/yr"
+    )
+    warnings_logged.clear()
+    assert read_input(path, ReadOptions(units="m/yr")).sizes["point"] == 2000
+    assert not warnings_logged.records
+
+
+def test_raster_plausibility_in_its_declared_unit(tmp_path):
+    # A GeoTIFF whose units tag says m/yr but holds mm/yr: the tag is named in the message.
+    values = np.random.default_rng(2).normal(0.0, 3.0, (40, 40)).astype(np.float32)
+    raster = tmp_path / "v.tif"
+    profile = {"driver": "GTiff", "width": 40, "height": 40, "count": 1, "dtype": "float32", "crs": "EPSG:32631"}
+    with rasterio.open(raster, "w", transform=TIF_TRANSFORM, nodata=np.nan, **profile) as dst:
+        dst.write(values, 1)
+        dst.update_tags(units="m/yr")
+    with pytest.raises(InputError, match=r"read in m/yr \(declared by the file\).* pass --units mm/yr"):
+        read_input(raster)
+    ds = read_input(raster, ReadOptions(units="mm/yr"))
+    assert int(np.isfinite(ds["velocity"].values).sum()) == 1600

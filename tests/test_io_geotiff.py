@@ -42,12 +42,20 @@ def _write(path, arrays, *, crs="EPSG:32631", transform=None, nodata=None, descr
 # --- real files ---------------------------------------------------------------------------------------------------
 
 
-def test_kirishima_height_tif(kirishima_height_tif):
+def test_kirishima_height_tif(kirishima_height_tif, tmp_path):
     assert detect_format(kirishima_height_tif) == "raster"
-    ds = read_input(kirishima_height_tif)
+    # The file is a DEM (0-1700 m): read as velocities, most are faster than any InSAR map (issue 24).
+    with pytest.raises(InputError, match="174,436 of 292,468 velocities are faster than 1 m/yr"):
+        read_input(kirishima_height_tif)
+    # Its georeferencing, read from a copy holding a thousandth of the heights (velocities of 0-1.7 mm/yr).
     with rasterio.open(kirishima_height_tif) as src:
-        band = src.read(1)
+        band = (src.read(1) / 1000.0).astype(np.float32)
         transform, crs = src.transform, src.crs
+        profile = src.profile
+    copy = tmp_path / "height_thousandths.tif"
+    with rasterio.open(copy, "w", **{**profile, "dtype": "float32"}) as dst:
+        dst.write(band, 1)
+    ds = read_input(copy)
     assert ds["velocity"].shape == band.shape == (541, 541)
     assert tuple(raster_transform(ds))[:6] == pytest.approx(tuple(transform)[:6], abs=1e-12)
     assert CRS.from_user_input(ds.rio.crs).to_epsg() == crs.to_epsg() == 4326
@@ -131,6 +139,67 @@ def test_nodata_becomes_nan(tmp_path):
     ds = read_input(_write(tmp_path / "v.tif", values, nodata=-9999.0))
     np.testing.assert_array_equal(ds["velocity"].values, [[1.0, np.nan], [np.nan, 4.0]])
     np.testing.assert_array_equal(ds["count"].values, [[1, 0], [0, 1]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16"])
+def test_undeclared_fill_values_are_no_data(tmp_path, caplog, dtype):
+    # Issue 24: a raster with no nodata tag and -9999 (or int16 -32768) where it has no data. -9999 mm/yr is within
+    # the ±10 m/yr bound of a single value: it was gridded as a velocity.
+    rng = np.random.default_rng(1)
+    values = np.rint(rng.normal(0.0, 3.0, (20, 20))).astype(dtype)
+    values[:5] = -9999
+    values[5, :3] = -32768
+    path = tmp_path / "v.tif"
+    profile = {"driver": "GTiff", "width": 20, "height": 20, "count": 1, "dtype": dtype, "crs": "EPSG:32631"}
+    with rasterio.open(path, "w", transform=Affine(10.0, 0, 6e5, 0, -10.0, 5.8e6), **profile) as dst:
+        dst.write(values, 1)
+    caplog.set_level("WARNING", logger="defoscan")
+    ds = read_input(path)
+    velocity = ds["velocity"].values
+    assert np.isnan(velocity[:5]).all() and np.isnan(velocity[5, :3]).all()
+    assert np.isfinite(velocity[6:]).all() and np.isfinite(velocity[5, 3:]).all()
+    assert ds.attrs["fill_values"] == 103
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message == (
+        f"{path}: 103 velocities of -32768 and -9999 (a common fill value) read as no data: the file declares no "
+        "nodata value (pass --nodata V to name it)"
+    )
+
+
+def test_nodata_option_names_the_fill_value(tmp_path, caplog):
+    values = np.full((20, 20), 2.0, np.float32)
+    values[::2, ::2] = 0.5
+    values[:4] = -999.0  # not a guessed fill value: named with --nodata
+    values[4, :2] = -9999.0  # a guessed one, but --nodata says which value marks no data
+    path = _write(tmp_path / "v.tif", values)
+    caplog.set_level("WARNING", logger="defoscan")
+    ds = read_input(path, ReadOptions(nodata=-999.0))
+    assert np.isnan(ds["velocity"].values[:4]).all() and ds.attrs["fill_values"] == 80
+    assert np.isfinite(ds["velocity"].values[4:]).all()  # -9999 mm/yr is a value now (the user said so)
+    assert not caplog.records  # what the user asked for is a stage message, not a warning
+    # ... and a whole row of them is too many velocities beyond 1 m/yr to be a map in mm/yr.
+    values[4] = -9999.0
+    with pytest.raises(InputError, match="20 of 320 velocities are faster than 1 m/yr .* --nodata V or --units"):
+        read_input(_write(tmp_path / "u.tif", values), ReadOptions(nodata=-999.0))
+    values[4] = 2.0
+    # A declared nodata tag is kept, and --nodata adds to it.
+    values[4] = 7.0
+    ds = read_input(_write(tmp_path / "w.tif", values, nodata=7.0), ReadOptions(nodata=-999.0))
+    assert np.isnan(ds["velocity"].values[:5]).all() and np.isfinite(ds["velocity"].values[5:]).all()
+
+
+def test_a_declared_nodata_stops_the_guessing(tmp_path):
+    values = np.full((2, 2), 1.0, np.float32)
+    values[0, 0], values[1, 1] = -9999.0, np.nan
+    ds = read_input(_write(tmp_path / "v.tif", values, nodata=np.nan))
+    assert ds["velocity"].values[0, 0] == -9999.0 and "fill_values" not in ds.attrs
+
+
+def test_every_cell_a_fill_value_is_one_line(tmp_path, caplog):
+    caplog.set_level("WARNING", logger="defoscan")
+    with pytest.raises(InputError, match="every velocity is the fill value -9999: no valid data"):
+        read_input(_write(tmp_path / "v.tif", np.full((3, 3), -9999.0)))
+    assert not caplog.records
 
 
 def test_no_crs_needs_crs_option(tmp_path):

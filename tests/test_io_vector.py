@@ -141,3 +141,39 @@ def test_corrupt_vector_is_refused(tmp_path):
     path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
     with pytest.raises(InputError, match="vector"):
         read_input(path)
+
+
+# --- GeoPackages of several layers (issue 24) ---------------------------------------------------------------------
+
+
+def _outline():
+    return gpd.GeoDataFrame({"name": ["area"]}, geometry=[shapely.box(4.8, 52.2, 5.0, 52.4)], crs="EPSG:4326")
+
+
+def test_the_only_layer_of_points_is_read(tmp_path, recwarn):
+    # The outline first: GDAL's default layer. Read before, the outline was refused ("expected point features")
+    # after pyogrio's UserWarning "More than one layer found" was printed raw.
+    path = tmp_path / "two.gpkg"
+    _outline().to_file(path, layer="outline")
+    _lonlat_frame().to_file(path, layer="points")
+    ds = read_input(path)
+    np.testing.assert_allclose(np.sort(ds["velocity"].values), np.sort(VEL), rtol=1e-6)
+    assert not [w for w in recwarn if "layer" in str(w.message)]  # pyogrio is told which layer: no warning of its own
+
+
+def test_several_layers_of_points_need_the_layer_option(tmp_path, recwarn):
+    path = tmp_path / "two.gpkg"
+    _lonlat_frame().to_file(path, layer="ascending")
+    _lonlat_frame(velocity=-VEL).to_file(path, layer="descending")
+    _outline().to_file(path, layer="outline")
+    with pytest.raises(InputError) as error:
+        read_input(path)
+    assert str(error.value) == (
+        f"{path}: the file holds 3 layers (ascending (Point), descending (Point), outline (Polygon)); name the one "
+        "to read with --layer NAME"
+    )
+    ds = read_input(path, ReadOptions(layer="descending"))
+    np.testing.assert_allclose(np.sort(ds["velocity"].values), np.sort(-VEL), rtol=1e-6)
+    with pytest.raises(InputError, match=r"no layer named 'both' \(layers: ascending, descending, outline\)"):
+        read_input(path, ReadOptions(layer="both"))
+    assert not [w for w in recwarn if "layer" in str(w.message)]

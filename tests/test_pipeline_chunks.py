@@ -216,8 +216,12 @@ def test_scattered_villages_get_the_same_cell_size_and_warning_chunked(tmp_path)
     a = detect([str(path)], str(tmp_path / "a"))
     b = detect([str(path)], str(tmp_path / "b"), chunk=CHUNK)
     assert a["grid"] == b["grid"] and a["grid"]["cell_size_m"] > 50.0
-    assert a["warnings"] == b["warnings"] and len(a["warnings"]) == 1
+    assert a["warnings"] == b["warnings"] and len(a["warnings"]) == 2
     assert "would be scanned at 50 m" in a["warnings"][0]
+    # ... and at their own 100 m neither (issue 24): said, and recorded alike.
+    assert "the detector scanned none of the map's" in a["warnings"][1]
+    assert a["scan_incomplete"] == b["scan_incomplete"] == ["all"]
+    assert a["tracks"][0]["scanned"] == b["tracks"][0]["scanned"]
 
 
 def test_read_filters_are_recorded_alike_in_memory_and_chunked(points_csv, tmp_path):

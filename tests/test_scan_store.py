@@ -15,7 +15,7 @@ import zarr
 from defoscan.model import build_model, load_model, save_model
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels
 from defoscan.scan import scan_probability
-from defoscan.scan_store import scan_store, write_map
+from defoscan.scan_store import scan_store, scanned_cells, write_map
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -118,3 +118,20 @@ def test_a_killed_scan_resumes_to_the_same_map(tiny_model, a_map, tmp_path):
     assert len(seen) == 25 - flags  # the finished chunks were not scanned again
     uninterrupted = scan_store(tmp_path / "whole.zarr", tiny_model, chunk=20, threads=1)
     assert np.array_equal(resumed[...], uninterrupted[...], equal_nan=True)  # same bytes
+
+
+def test_scanned_cells_counts_the_cells_with_data_the_scan_reached(tiny_model, a_map, tmp_path):
+    # Issue 24: a map the scanner's windows cannot read (too sparse for them) has a probability of NaN everywhere.
+    velocity = a_map[0].copy()
+    sparse = np.full_like(velocity, np.nan)
+    sparse[::16, ::16] = velocity[::16, ::16]  # far under the windows' share of cells with data
+    for name, values in (("full", velocity), ("sparse", sparse), ("empty", np.full_like(velocity, np.nan))):
+        write_map(tmp_path / f"{name}.zarr", values, ORIGIN, chunk=40)
+        scan_store(tmp_path / f"{name}.zarr", tiny_model, chunk=40)
+    full = scanned_cells(tmp_path / "full.zarr", chunk=40)
+    assert full == {"cells_with_data": int(np.isfinite(velocity).sum()), "cells_scanned": full["cells_with_data"],
+                    "share": 1.0}  # fmt: skip
+    sparse_record = scanned_cells(tmp_path / "sparse.zarr", chunk=33)  # any reading chunk: the same counts
+    assert sparse_record["cells_with_data"] == int(np.isfinite(sparse).sum()) > 0
+    assert sparse_record["cells_scanned"] == 0 and sparse_record["share"] == 0.0
+    assert scanned_cells(tmp_path / "empty.zarr") == {"cells_with_data": 0, "cells_scanned": 0, "share": 1.0}

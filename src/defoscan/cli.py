@@ -34,6 +34,11 @@ except ImportError:  # pragma: no cover - older typer, on click itself
 console = Console()  # results: stdout
 progress = Console(stderr=True)  # progress bars: stderr, and only on a terminal, so errors stay one line
 
+# Exit status of a detect run that wrote its outputs but whose detector left more than a tenth of the cells with
+# data unscanned (the CNN's windows find too few cells with data: a map gridded far coarser than the model's cells,
+# or too sparse or small for its windows): "no detection" is no result there. With --cell-size the user chose the
+# cells, and the run exits 0 (the warning is in run.json and the report).
+EXIT_NOT_SCANNED = 3
 DEMO_DATASETS = ("kirishima", "ustica")  # real datasets of defoscan.real_data, read from --data
 MIN_CHUNK = 64  # cells a side; the pipeline refuses smaller chunks too (defoscan.pipeline.MIN_CHUNK)
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "space": " ", "comma": ",", "semicolon": ";", "pipe": "|"}
@@ -363,6 +368,23 @@ BboxCrs = typer.Option(
     show_default=False,
 )
 
+Nodata = typer.Option(
+    None,
+    "--nodata",
+    metavar="V",
+    callback=_check(lambda v: abs(v) < float("inf"), "a finite number"),
+    help="Velocity value (as the file writes it) that marks no data, besides the file's own nodata (default: "
+    "-9999, -32768 and other common fill values are read as no data, with a warning, in files declaring none).",
+    show_default=False,
+)
+Layer = typer.Option(
+    None,
+    "--layer",
+    metavar="NAME",
+    help="Layer of a vector file holding several, e.g. a GeoPackage (default: its only layer of points).",
+    show_default=False,
+)
+
 
 READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads inputs takes these
     "crs": (str, Crs),
@@ -377,6 +399,8 @@ READ_OPTIONS = {  # parameter: (annotation, option) -- every command that reads 
     "min_coherence": (float, MinCoherence),
     "bbox": (tuple[float, float, float, float], Bbox),
     "bbox_crs": (str, BboxCrs),
+    "nodata": (float, Nodata),
+    "layer": (str, Layer),
 }
 
 
@@ -401,7 +425,9 @@ def _reads_inputs(function):
     return run
 
 
-def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs):
+def _read_options(
+    crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_coherence, bbox, bbox_crs, nodata, layer
+):
     columns = {k: v for k, v in {"lon": lon, "lat": lat, "x": x, "y": y, "velocity": velocity}.items() if v}
     if bbox_crs is not None and bbox is None:
         raise InputError(None, "--bbox-crs is the CRS of --bbox; give --bbox W E S N with it")
@@ -422,6 +448,8 @@ def _read_options(crs, units, lon, lat, x, y, velocity, delimiter, decimal, min_
         min_coherence=min_coherence,
         bbox=bbox,
         **({"bbox_crs": bbox_crs} if bbox_crs else {}),
+        nodata=nodata,
+        layer=layer,
     )
 
 
@@ -510,7 +538,13 @@ def detect(
         "same command resumes it, unless an input's size, time or sampled content changed).",
     ),
 ):
-    """Detect deformation and write detections, grids, overview, report and run record into OUT."""
+    """Detect deformation and write detections, grids, overview, report and run record into OUT.
+
+    Exit status: 0 when done; 2 on bad input or options (one line on stderr, nothing written); 3 when done but the
+    detector left more than a tenth of the cells with data unscanned (a map too coarse, sparse or small for the
+    model's windows; the warning says why): no detection there does not mean no deformation. With --cell-size the
+    choice of cells is the user's, and the exit status is 0.
+    """
     from defoscan.pipeline import detect as run_detect
     from defoscan.threshold import ThresholdParameters
 
@@ -535,6 +569,9 @@ def detect(
             fresh=fresh,
         )
     _print_summary(result, out)
+    if result.record.get("scan_incomplete") and cell_size is None:
+        return EXIT_NOT_SCANNED
+    return 0
 
 
 @_command()
@@ -1370,10 +1407,15 @@ def _print_summary(result, out):
     grid = result["grid"]
     with_data = sum(t["cells_with_data"] for t in result["tracks"]) * grid["cell_size_m"] ** 2 / 1e6
     coverage = ", ".join(f"{t['coverage']:.0%}" for t in result["tracks"])
+    scanned = [t["scanned"]["share"] for t in result["tracks"] if t.get("scanned")]
+    scanned = f", scanned {', '.join(f'{s:.0%}' for s in scanned)}" if scanned else ""
+    title = f"{len(frame)} detection(s): {by_sign['subsidence']} subsidence, {by_sign['uplift']} uplift"
+    if result.get("scan_incomplete"):
+        title += " (not a clean result: the detector could not scan all of the map)"
     table = Table(
-        title=f"{len(frame)} detection(s): {by_sign['subsidence']} subsidence, {by_sign['uplift']} uplift",
+        title=title,
         caption=f"* against the surrounding ground (as mapped: detections.geojson)\n{with_data:,.1f} km² with data "
-        f"(coverage {coverage}), run time {result['timings']['total_s']:.1f} s",
+        f"(coverage {coverage}{scanned}), run time {result['timings']['total_s']:.1f} s",
     )
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)

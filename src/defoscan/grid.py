@@ -380,20 +380,90 @@ def check_grid_size(grid, path=None, max_cells=2_000_000_000):
 
 
 def check_extent(crs, tracks):
-    """Refuse tracks whose extent in the working CRS is no place on the Earth (a wrong CRS or unit usually).
+    """Refuse tracks whose extent in the working CRS is no place on the Earth, or far from where the CRS is
+    defined (a wrong CRS or unit usually).
 
     No map CRS reaches :data:`MAX_COORDINATE` (the Earth is 4e7 m round): beyond, or not finite, the coordinates
-    or their CRS are wrong, and the grid's cell indices would overflow.
+    or their CRS are wrong, and the grid's cell indices would overflow. Within it, the centre of the data must lie
+    within :data:`AREA_OF_USE_MARGIN` degrees of the CRS's area of use (:func:`degrees_outside_area_of_use`):
+    UTM coordinates taken for the Dutch grid (EPSG:28992) put Ustica at 85 degrees north.
     """
     for track in tracks:
         west, east, south, north = track.extent
+        path = (track.sources or [None])[0]
         for name, value in (("easting", west), ("easting", east), ("northing", south), ("northing", north)):
             if not abs(value) <= MAX_COORDINATE:
                 raise InputError(
-                    (track.sources or [None])[0],
+                    path,
                     f"the data lie at {name} {value:g} in {crs_label(crs)}: no place on the Earth; check the "
                     "coordinates and their CRS",
                 )
+        fix = "check its georeferencing (or --crs)" if getattr(track, "kind", None) == "raster" else "check --crs"
+        _check_area_of_use(path, crs, (west + east) / 2.0, (south + north) / 2.0, fix)
+
+
+# Degrees the centre of the data may lie outside the area of use of their CRS: national grids and UTM zones are used
+# well beyond it (Germany, 6-15 degrees east, in UTM zone 32, defined for 6-12 degrees), a wrong CRS misses by far
+# more (tens of degrees: another continent, or the pole).
+AREA_OF_USE_MARGIN = 10.0
+
+
+def degrees_outside_area_of_use(lon, lat, bounds):
+    """How far, in degrees of longitude or latitude (the larger), a point lies outside a CRS's area of use.
+
+    Parameters
+    ----------
+    lon, lat : float
+        Degrees.
+    bounds : tuple of float
+        ``(west, south, east, north)`` as :attr:`pyproj.CRS.area_of_use` gives them; ``west > east`` for an area
+        across the antimeridian.
+
+    Returns
+    -------
+    float
+        0 inside.
+
+    Examples
+    --------
+    >>> degrees_outside_area_of_use(20.26, 85.35, (3.2, 50.75, 7.22, 53.7))
+    31.65
+    >>> degrees_outside_area_of_use(-179.5, -17.0, (176.0, -21.0, -178.0, -12.0))
+    0.0
+    """
+    west, south, east, north = bounds
+    if east < west:
+        east += 360.0
+    dlat = max(south - lat, lat - north, 0.0)
+    dlon = min(max(west - shifted, shifted - east, 0.0) for shifted in (lon - 360.0, lon, lon + 360.0))
+    return float(round(max(dlat, dlon), 6))
+
+
+def _check_area_of_use(path, crs, x, y, fix="check --crs"):
+    crs = CRS.from_user_input(crs)
+    area = crs.area_of_use
+    if area is None and crs.to_epsg() is not None:  # a GeoTIFF's WKT has no area of use; its EPSG entry has
+        area = CRS.from_epsg(crs.to_epsg()).area_of_use
+    if area is None:  # a CRS of the user's own (WKT, PROJ string): nothing to compare with
+        return
+    with np.errstate(all="ignore"):
+        lon, lat = Transformer.from_crs(crs, WGS84, always_xy=True).transform(x, y)
+    label = crs_label(crs)
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        raise InputError(
+            path,
+            f"the data's centre (easting {x:g}, northing {y:g}) is no place on the Earth in {label}: check the "
+            f"coordinates and their CRS ({fix})",
+        )
+    outside = degrees_outside_area_of_use(lon, lat, area.bounds)
+    if outside > AREA_OF_USE_MARGIN:
+        west, south, east, north = area.bounds
+        raise InputError(
+            path,
+            f"{label} puts the data at latitude {lat:.2f}, longitude {lon:.2f}, {outside:.0f} degrees outside the "
+            f"area it is defined for (latitude {south:g} to {north:g}, longitude {west:g} to {east:g}): are the "
+            f"coordinates in another CRS? {fix}",
+        )
 
 
 def _cells(count):

@@ -54,10 +54,10 @@ from defoscan.errors import InputError
 from defoscan.fill import DEFAULT_METHOD
 from defoscan.fill_store import fill_store
 from defoscan.fingerprint import file_identity, same
-from defoscan.grid import median_grid, model_cell_size, scannable_share
+from defoscan.grid import MIN_SCANNABLE_SHARE, median_grid, model_cell_size, scannable_share
 from defoscan.gridspec import GridSpec
 from defoscan.hashing import file_sha256
-from defoscan.io import ReadOptions
+from defoscan.io import ReadOptions, distinct_inputs
 from defoscan.locking import output_lock
 from defoscan.log import collected_warnings, warn
 from defoscan.mask import keep_cells, read_mask
@@ -224,6 +224,7 @@ def run_detect(
     defoscan.result.DetectionResult
     """
     options = options or ReadOptions()
+    inputs = distinct_inputs(list(inputs))  # a file given twice is read, fingerprinted and recorded once
     parameters = parameters or ThresholdParameters()
     log = log or (lambda message: None)
     entry = _checked_detector(detector, baseline, model, probability_threshold, localise, scan_filled)
@@ -279,7 +280,7 @@ def run_detect(
                 client=client,
                 timings=timings,
             )
-            records, noise = _detect_tracks(stores, entry, detecting, fill_method, progress, log, timings)
+            records, noise, scanned = _detect_tracks(stores, entry, detecting, fill_method, progress, log, timings)
         except InputError:
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
@@ -289,6 +290,10 @@ def run_detect(
         frame = detections_frame(records, crs)
         release_memory()
         record = _run_record(inputs, tracks, stores, grid, options, cell_size, parameters, noise, spikes, frame)
+        record["scan_incomplete"] = _check_scanned(tracks, scanned, grid, card, cell_size)
+        for entry_record in record["tracks"]:
+            if entry_record["track"] in scanned:
+                entry_record["scanned"] = scanned[entry_record["track"]]
         record["parameters"].update(
             fill_method=fill_method,
             detector=entry.name,
@@ -365,8 +370,9 @@ def _grid_tracks(tracks, grid, chunk, work, client, progress, despike, mask, log
 
 
 def _detect_tracks(stores, entry, settings, fill_method, progress, log, timings):
-    """Fill each track's gaps and run the detector on it; the detection records and the noise records by track."""
-    records, noise = [], {}
+    """Fill each track's gaps and run the detector on it; the detection records, and the noise records and (for a
+    detector with a scan) the cells scanned (:func:`defoscan.scan_store.scanned_cells`) by track."""
+    records, noise, coverage = [], {}, {}
     for name, store in stores:
         mark = time.perf_counter()
         log(f"filling gaps {name}")
@@ -383,6 +389,10 @@ def _detect_tracks(stores, entry, settings, fill_method, progress, log, timings)
         log(f"{entry.stage} {name}")
         track_settings = dataclasses.replace(settings, progress=_stage_progress(progress, f"{entry.stage} {name}"))
         regions, noise[name] = entry.run(store, track_settings)
+        if entry.needs_model:
+            from defoscan.scan_store import scanned_cells  # torch: only for a detector with a model
+
+            coverage[name] = scanned_cells(store, settings.chunk)
         polygons = store_polygons(store, settings.grid.transform, chunk=settings.chunk)
         for region in regions:
             records.append(
@@ -391,7 +401,38 @@ def _detect_tracks(stores, entry, settings, fill_method, progress, log, timings)
             )
         detected = time.perf_counter() - mark - (timings.get("scan_s", 0.0) - scanned)
         timings["detect_s"] = timings.get("detect_s", 0.0) + detected
-    return records, noise
+    return records, noise, coverage
+
+
+def _check_scanned(tracks, scanned, grid, card, requested):
+    """The tracks the detector's scan left largely unexamined, each warned about; an empty list when none.
+
+    Under :data:`defoscan.grid.MIN_SCANNABLE_SHARE` of a track's cells with data scanned (the share the default
+    cell size demands of the model's cells), its "no detection" is no result there: a map gridded far coarser than
+    the model's cells, or too sparse for its windows, may not be scanned at all (its probability.tif all NaN). The
+    command line exits with :data:`defoscan.cli.EXIT_NOT_SCANNED` then, unless the user chose the cell size.
+    """
+    incomplete = []
+    for track in tracks:
+        record = scanned.get(track.name)
+        if record is None or record["share"] >= MIN_SCANNABLE_SHARE:
+            continue
+        incomplete.append(track.name)
+        from defoscan.scan_upsampled import scan_factor  # torch: only for a detector with a model
+
+        recipe = card["input"]
+        scan_cell = grid.cell_size / scan_factor(grid.cell_size, recipe)  # the model's, for a far coarser grid
+        where = f"{track.sources[0]}: " if len(track.sources) == 1 else f"track {track.name}: "
+        how = "none" if record["cells_scanned"] == 0 else f"only {record['share']:.0%}"
+        hint = "" if requested is not None else ", or choose the cells with --cell-size"
+        warn(
+            f"{where}the detector scanned {how} of the map's {record['cells_with_data']:,} cells with data: its "
+            f"windows of {int(recipe['window'])} cells of {scan_cell:g} m need "
+            f"{float(recipe.get('min_valid', 0.5)):.0%} of their cells with data (the model was trained on "
+            f"{float(recipe['cell_size']):g} m cells); no detection there does not mean no deformation "
+            f"(run --detector threshold, which reads every cell{hint})"
+        )
+    return incomplete
 
 
 def _checked_detector(name, baseline, model, probability_threshold, localise, scan_filled):

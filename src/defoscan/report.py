@@ -136,7 +136,9 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS
     overview = base64.b64encode(_read_png(os.path.join(run_dir, "overview.png"))).decode("ascii")
     cards = _cards(run_dir, record, frame.head(top), rows[:top]) if top and len(frame) else ""
     shown = min(top, len(frame))
-    if not len(frame):
+    if not len(frame) and record.get("scan_incomplete"):
+        cards_heading = "<p>No detection, in what the detector could scan (see the summary).</p>"
+    elif not len(frame):
         cards_heading = "<p>No deformation detected: no detection reached the detector's cut-offs.</p>"
     elif shown < len(frame):
         cards_heading = (
@@ -155,6 +157,7 @@ def render_report(run_dir, record, frame, *, top=DEFAULT_TOP, rows_per_page=ROWS
 <p class="note">{html.escape(", ".join(os.path.basename(i["path"]) for i in record["inputs"]))}</p>
 <h2 id="summary">Summary</h2>
 <table class="summary">{_summary(record)}</table>
+{_not_scanned_note(record)}
 {_warnings(record)}
 {_counts(frame)}
 <h2 id="overview">Overview</h2>
@@ -272,6 +275,7 @@ def _summary(record):
         ("Points", "gridded raster input" if record["points"] is None else f"{record['points']:,}"),
         ("Grid", f"{grid['width']:,} x {grid['height']:,} cells of {grid['cell_size_m']:g} m in {grid['crs']}"),
         ("Detector", _detector_label(parameters)),
+        *_scanned_row(tracks),
         (
             "Detections",
             f"{detections['count']} ({detections['by_sign']['subsidence']} subsidence, "
@@ -280,6 +284,33 @@ def _summary(record):
         ("Run time", f"{record['timings'].get('total_s', float('nan')):.1f} s"),
     ]
     return "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+
+
+def _scanned_row(tracks):
+    """The share of the cells with data the detector's scan reached, per track (run.json ``tracks[].scanned``;
+    detectors without a scan, and runs from before issue 24, have none)."""
+    shares = [(t["track"], t["scanned"]) for t in tracks if t.get("scanned")]
+    if not shares:
+        return []
+    text = ", ".join(
+        (f"{name}: " if len(tracks) > 1 else "")
+        + f"{s['share']:.0%} ({s['cells_scanned']:,} of {s['cells_with_data']:,})"
+        for name, s in shares
+    )
+    return [("Cells with data scanned", text)]
+
+
+def _not_scanned_note(record):
+    """A paragraph saying the detector could not scan all of the map (``scan_incomplete``), when it could not; else
+    ""."""
+    tracks = record.get("scan_incomplete") or []
+    if not tracks:
+        return ""
+    which = "the map" if len(record["tracks"]) == 1 else f"track(s) {', '.join(tracks)}"
+    return (
+        f'<p class="not-scanned"><strong>Not a clean result:</strong> the detector could not scan all of {which} '
+        "(see the warnings): where it did not, no detection does not mean no deformation.</p>"
+    )
 
 
 def _counts(frame):

@@ -4,6 +4,7 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 76em; padding: 0 1em; color: #222; }
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 ul.warnings { color: #7a4100; background: #fff6e5; border-left: 4px solid #e0a030; padding: 0.5em 0.5em 0.5em 2em; }
+p.not-scanned { color: #7a1a00; background: #fdecea; border-left: 4px solid #c0392b; padding: 0.5em 1em; }
 table { border-collapse: collapse; margin: 0.8em 0; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; vertical-align: top; }
 th { background: #f2f2f2; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }

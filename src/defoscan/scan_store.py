@@ -133,6 +133,40 @@ def scan_chunk(path, i, j, chunk, *, model_path, sha, threads=None, recipe=None)
     group[PROBABILITY][target] = probability
 
 
+def scanned_cells(path, chunk=1024):
+    """How much of a scanned map the scan reached: its cells with data, and those of them with a probability.
+
+    The scanner skips windows with too few cells with data (:func:`defoscan.scan.scan_probability`), and a map
+    smaller than a window, or gridded far coarser than the model's cells, may not be scanned at all: its
+    probability is NaN there, and "no detection" says nothing about those cells.
+
+    Parameters
+    ----------
+    path : str or zarr store
+        A store holding ``velocity`` and ``probability`` (:func:`scan_store`).
+    chunk : int
+        Cells per side read at a time.
+
+    Returns
+    -------
+    dict
+        ``cells_with_data``, ``cells_scanned`` (of those, with a probability) and ``share`` (their ratio; 1 for a
+        map without data).
+    """
+    group = zarr.open_group(store_like(path), mode="r")
+    velocity, probability = group["velocity"], group[PROBABILITY]
+    height, width = velocity.shape
+    with_data = scanned = 0
+    for top in range(0, height, chunk):
+        for left in range(0, width, chunk):
+            window = (slice(top, top + chunk), slice(left, left + chunk))
+            observed = np.isfinite(velocity[window])
+            with_data += int(np.count_nonzero(observed))
+            scanned += int(np.count_nonzero(observed & np.isfinite(probability[window])))
+    share = scanned / with_data if with_data else 1.0
+    return {"cells_with_data": with_data, "cells_scanned": scanned, "share": share}
+
+
 @functools.lru_cache(maxsize=2)
 def _model(model_path, sha):
     """The model of a weights file, loaded once per process (``sha`` keys the cache to the file's content)."""

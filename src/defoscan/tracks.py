@@ -37,7 +37,7 @@ from defoscan.grid import (
     raster_working_crs,
 )
 from defoscan.gridspec import GridSpec
-from defoscan.io import input_format, join_tracks, read_inputs
+from defoscan.io import distinct_inputs, input_format, join_tracks, read_inputs
 from defoscan.io.filters import COUNT_ATTRS
 from defoscan.points import points_crs
 from defoscan.raster import make_raster
@@ -244,6 +244,7 @@ def read_tracks(inputs, options, spill_directory=None):
     InputError
         Mixed points and rasters, different projected CRSs, unreadable files.
     """
+    inputs = distinct_inputs(inputs)  # a file given twice is read once (its points would count twice)
     given = [item for item in inputs if isinstance(item, xr.Dataset)]
     if given:
         if len(given) != len(inputs) or spill_directory is not None:

@@ -5,6 +5,7 @@ rasters (GeoTIFF/COG, MintPy HDF5) a raster dataset (:mod:`defoscan.raster`). Se
 geometry (``track``): adjacent bursts of one track are merged, different tracks are kept apart, never averaged.
 """
 
+import filecmp
 import os
 import zipfile
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from defoscan.io.mintpy import HDF5_SIGNATURE, read_mintpy
 from defoscan.io.options import ReadOptions
 from defoscan.io.table import open_table, read_table
 from defoscan.io.vector import VECTOR_SUFFIXES, read_vector
+from defoscan.log import warn
 from defoscan.points import concat_points, points_crs, reproject_points
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "Format",
     "ReadOptions",
     "detect_format",
+    "distinct_inputs",
     "input_format",
     "join_tracks",
     "read_input",
@@ -128,8 +131,15 @@ def read_input(path, options=None):
     -------
     xarray.Dataset
         A points dataset (dimension ``point``) or a raster dataset (dimensions ``y``, ``x``). Its ``attrs`` count
-        what the reader dropped: ``invalid_velocities`` always, ``low_coherence_dropped`` with
-        ``options.min_coherence``, ``outside_bbox`` with ``options.bbox`` (summed per track by :func:`read_inputs`).
+        what the reader dropped: ``invalid_velocities`` always, ``fill_values`` when it found some (or
+        ``options.nodata``'s), ``low_coherence_dropped`` with ``options.min_coherence``, ``outside_bbox`` with
+        ``options.bbox`` (summed per track by :func:`read_inputs`).
+
+    Raises
+    ------
+    InputError
+        On a file defoscan cannot read, or whose velocities are implausible in the unit they are read in
+        (:class:`defoscan.io.filters.SpeedTally`).
     """
     path = os.fspath(path)
     return input_format(path).reader(path, options or ReadOptions())
@@ -141,6 +151,7 @@ def read_inputs(paths, options=None):
     Parameters
     ----------
     paths : sequence of str or os.PathLike
+        A file given twice (by the same path, a link to it, or a copy of it) is read once (:func:`distinct_inputs`).
     options : ReadOptions, optional
 
     Returns
@@ -153,7 +164,46 @@ def read_inputs(paths, options=None):
     InputError
         On mixed points and rasters, or on inputs declared in different projected CRSs.
     """
+    paths = distinct_inputs(paths)
     return join_tracks([read_input(p, options) for p in paths], paths)
+
+
+def distinct_inputs(paths):
+    """The inputs with every file given again left out, each with a warning: read twice, its points would count
+    twice (twice the density: a finer default cell, and every signal twice as well supported).
+
+    A file is given again when it is the same file (the same path, however written, or a link to it: the same
+    device and inode) or has the same content as one before it (a copy: compared byte by byte, only with files
+    of the same size). Files that overlap without being the same (a burst and a mosaic holding it) are not found.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Anything else (a dataset held in memory, a missing file) is passed on as it is.
+
+    Returns
+    -------
+    list
+        In the order given, the first of each file kept.
+    """
+    kept, files, sizes = [], {}, {}
+    for path in paths:
+        if not isinstance(path, str | os.PathLike) or not os.path.isfile(path):
+            kept.append(path)
+            continue
+        status = os.stat(path)
+        first = files.get((status.st_dev, status.st_ino))
+        if first is not None:
+            warn(f"{path}: given twice (the same file as {first}): read once")
+            continue
+        first = next((p for p in sizes.get(status.st_size, []) if filecmp.cmp(p, path, shallow=False)), None)
+        if first is not None:
+            warn(f"{path}: the same content as {first}, given before it: read once")
+            continue
+        files[(status.st_dev, status.st_ino)] = path
+        sizes.setdefault(status.st_size, []).append(path)
+        kept.append(path)
+    return kept
 
 
 def join_tracks(datasets, paths=None):

@@ -1,7 +1,17 @@
-"""What readers drop before anything else sees it: invalid velocities, low coherence, points outside ``--bbox``.
+"""What readers drop before anything else sees it: fill values, invalid velocities, low coherence, points outside
+``--bbox``; and whether what is left is plausible as an InSAR velocity map at all.
 
 Every reader (tables in memory and streamed, vector files, rasters) filters through these functions, counts what
-each dropped and records the counts in the dataset's attrs (:data:`COUNT_ATTRS`) for ``run.json``.
+each dropped and records the counts in the dataset's attrs (:data:`COUNT_ATTRS`) for ``run.json``:
+
+- **Fill values** (:class:`FillValues`): a file that declares no nodata value (a GeoTIFF without its tag, a table)
+  often writes one anyway; -9999 mm/yr passes for a (fast) velocity. The values of :data:`FILL_VALUES` are read as
+  no data then, with a warning; ``--nodata V`` names the value instead (and stops the guessing).
+- **Invalid velocities**: a single value beyond :data:`MAX_SPEED_MM_YR` is dropped, with a warning.
+- **Plausibility** (:class:`SpeedTally`): a map of which more than 1 % (and at least 10 values) move faster than
+  :data:`PLAUSIBLE_SPEED_MM_YR` is in another unit than it was read in (mm/yr read as m/yr: x 1000), refused in one
+  line naming ``--units``; a map of which 99 % lie within :data:`NOISE_FLOOR_MM_YR` is warned about (m/yr read as
+  mm/yr: every velocity 1000 times too small, nothing would be detected).
 """
 
 import numpy as np
@@ -15,7 +25,158 @@ from defoscan.log import logger, warn
 # -9999 m/yr, ...) or a unit mistake, and passing it on would overflow the solvers.
 MAX_SPEED_MM_YR = 10_000.0
 
-COUNT_ATTRS = ("invalid_velocities", "low_coherence_dropped", "outside_bbox")
+COUNT_ATTRS = ("fill_values", "invalid_velocities", "low_coherence_dropped", "outside_bbox")
+
+# Values files write where they have no data without declaring them (as the file stores them, before any unit
+# conversion): GDAL's and ESRI's -9999 (and -99999), the int16 extremes (SRTM voids, integer rasters), the float32
+# extremes (ArcGIS's default nodata). No velocity of a real map is exactly one of them.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FILL_VALUES = (-9999.0, -99999.0, -32768.0, -32767.0, 32767.0, -FLOAT32_MAX, FLOAT32_MAX)
+
+# Plausibility of a whole map (after unit conversion). The fastest map among the real ones (Mexico City's aquifer
+# subsidence, PyRate cropA) reaches 317 mm/yr, its 99th percentile of |v| 303 mm/yr; the quietest (EGMS Ustica)
+# has a 99th percentile of 3.3 mm/yr, 3300 mm/yr when its mm/yr are read as m/yr. 1 m/yr lies between, a factor of
+# 3 from both; a few values beyond it are spikes (despiked later), more than 1 % is the whole map's scale.
+PLAUSIBLE_SPEED_MM_YR = 1000.0
+MAX_FAST_SHARE = 0.01
+MIN_FAST_COUNT = 10
+# ... and no InSAR map is quieter than about 1 mm/yr (EGMS Ustica: 99 % within 3.3 mm/yr); a map of m/yr read as
+# mm/yr lies within 0.5 mm/yr almost whole (the Tay et al. city maps: 99 % within 0.1; Mexico City: 0.3).
+NOISE_FLOOR_MM_YR = 0.5
+MIN_JUDGED = 100  # values: fewer say too little about a map's scale to warn about it
+
+
+class FillValues:
+    """Where a file's velocities, as stored (before unit conversion), mark no data: ``--nodata`` or a fill value.
+
+    Parameters
+    ----------
+    path : str
+        Named in messages.
+    options : defoscan.io.options.ReadOptions
+        ``options.nodata``: the value marking no data; without it, the values of :data:`FILL_VALUES` do when the
+        file declares none.
+    declared : bool
+        The file declares its nodata (a GeoTIFF's tag or mask, MintPy's 0): then only ``--nodata`` is added.
+
+    Attributes
+    ----------
+    count : int
+        Values found so far.
+    found : set of float
+        Which of the values were found.
+    """
+
+    def __init__(self, path, options, declared=False):
+        self.path = path
+        self.given = options.nodata
+        if self.given is not None:
+            self.values = (float(self.given),)
+        else:
+            self.values = () if declared else FILL_VALUES
+        self.count = 0
+        self.found = set()
+
+    def mask(self, raw):
+        """Where ``raw`` (the values as stored, a batch or the whole file) holds one of the values; counted.
+
+        Parameters
+        ----------
+        raw : numpy.ndarray
+
+        Returns
+        -------
+        numpy.ndarray of bool
+        """
+        raw = np.asarray(raw)
+        if not self.values:
+            return np.zeros(raw.shape, dtype=bool)
+        if self.given is not None and np.isnan(self.given):  # NaN is no data anyway
+            return np.zeros(raw.shape, dtype=bool)
+        hit = np.isin(raw, self.values)
+        count = int(np.count_nonzero(hit))
+        if count:
+            self.count += count
+            self.found.update(float(v) for v in np.unique(raw[hit]))
+        return hit
+
+    @property
+    def counts(self):
+        """``{"fill_values": count}`` for the dataset's attrs, or nothing when none was found."""
+        return {"fill_values": self.count} if self.count else {}
+
+    @property
+    def shown(self):
+        """The values found, as text: ``-9999`` or ``-9999 and -32768``."""
+        return " and ".join(f"{v:g}" for v in sorted(self.found))
+
+    def report(self):
+        """A warning for guessed fill values (one line), a stage message for ``--nodata``'s."""
+        if not self.count:
+            return
+        if self.given is not None:
+            logger.info("%s: %d velocities of --nodata %s read as no data", self.path, self.count, self.shown)
+            return
+        warn(
+            f"{self.path}: {self.count:,} velocities of {self.shown} (a common fill value) read as no data: the file "
+            "declares no nodata value (pass --nodata V to name it)"
+        )
+
+    def none_left(self):
+        """The :class:`InputError` for a file whose every value was one of them."""
+        what = "--nodata" if self.given is not None else "the fill value"
+        return InputError(self.path, f"every velocity is {what} {self.shown}: no valid data")
+
+
+class SpeedTally:
+    """Counts of a file's kept velocities (mm/yr), batch by batch, judged as a whole by :meth:`check`.
+
+    The counts make the judgement exact and the same read whole or streamed: values, values faster than
+    :data:`PLAUSIBLE_SPEED_MM_YR`, values of at least :data:`NOISE_FLOOR_MM_YR`, values not 0.
+    """
+
+    def __init__(self):
+        self.n = self.fast = self.moving = self.nonzero = 0
+
+    def add(self, velocity):
+        """Count a batch of kept velocities (mm/yr; NaN ignored)."""
+        speed = np.abs(np.asarray(velocity, dtype=np.float64))
+        speed = speed[np.isfinite(speed)]
+        self.n += int(speed.size)
+        self.fast += int(np.count_nonzero(speed > PLAUSIBLE_SPEED_MM_YR))
+        self.moving += int(np.count_nonzero(speed >= NOISE_FLOOR_MM_YR))
+        self.nonzero += int(np.count_nonzero(speed))
+
+    def check(self, path, unit):
+        """Refuse a map too fast for its unit; warn about one too slow for it.
+
+        Parameters
+        ----------
+        path : str
+        unit : defoscan.io.units.VelocityUnit
+            What the values were read in, named in the messages.
+
+        Raises
+        ------
+        InputError
+            More than 1 % of the values, and at least :data:`MIN_FAST_COUNT`, beyond :data:`PLAUSIBLE_SPEED_MM_YR`.
+        """
+        if self.fast >= MIN_FAST_COUNT and self.fast > MAX_FAST_SHARE * self.n:
+            if unit.factor > 1:
+                hint = "is the unit wrong? if the file holds mm/yr, pass --units mm/yr"
+            else:
+                hint = "fill values or another unit? name them with --nodata V or --units"
+            raise InputError(
+                path,
+                f"{self.fast:,} of {self.n:,} velocities are faster than 1 m/yr read in {unit.label}: no InSAR "
+                f"velocity map moves so fast; {hint}",
+            )
+        if self.n >= MIN_JUDGED and self.nonzero and self.moving <= MAX_FAST_SHARE * self.n:
+            hint = "if the file holds m/yr, pass --units m/yr" if unit.factor < 1000 else "check the velocity column"
+            warn(
+                f"{path}: 99 % of the velocities lie within ±{NOISE_FLOOR_MM_YR:g} mm/yr read in {unit.label}, below "
+                f"the noise of any InSAR map: nothing can be detected; {hint}"
+            )
 
 
 def invalid_velocity(velocity):
@@ -116,20 +277,24 @@ def bbox_of(options, path=None):
     return None if options.bbox is None else BBox(options, path)
 
 
-def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None):
+def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None, unit=None, fills=None):
     """Set to NaN, in place, the cells a raster reader must drop; return the counts and the window to keep.
 
     Parameters
     ----------
     path : str
     velocity : numpy.ndarray
-        2-D, float, mm/yr; NaN where no data.
+        2-D, float, mm/yr; NaN where no data (the fill values already set to NaN by the reader).
     options : defoscan.io.options.ReadOptions
     x, y : numpy.ndarray
         1-D cell-centre coordinates in ``crs``.
     crs : pyproj.CRS or str
     coherence : numpy.ndarray, optional
         2-D temporal coherence, for ``options.min_coherence``.
+    unit : defoscan.io.units.VelocityUnit, optional
+        The unit the values were read in: the map's plausibility is checked in it (:class:`SpeedTally`).
+    fills : FillValues, optional
+        The fill values the reader found: counted and reported here, after the checks that refuse the file.
 
     Returns
     -------
@@ -146,9 +311,17 @@ def filter_raster_cells(path, velocity, options, *, x, y, crs, coherence=None):
     had_data = ~np.isnan(velocity)
     invalid = invalid_velocity(velocity)
     velocity[invalid] = np.nan
-    counts = {"invalid_velocities": int(invalid.sum())}
+    counts = {**(fills.counts if fills is not None else {}), "invalid_velocities": int(invalid.sum())}
     if not np.isfinite(velocity).any() and had_data.any():  # one line then, without the warning
         raise InputError(path, "every velocity is beyond ±10 m/yr or not finite: no valid data")
+    if fills is not None and fills.count and not had_data.any():
+        raise fills.none_left()
+    if unit is not None:
+        tally = SpeedTally()
+        tally.add(velocity[np.isfinite(velocity)])
+        tally.check(path, unit)
+    if fills is not None:
+        fills.report()
     warn_invalid(path, counts["invalid_velocities"])
     if coherence is not None and options.min_coherence is not None:
         low = low_coherence(coherence, options) & np.isfinite(velocity)

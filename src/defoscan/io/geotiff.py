@@ -2,13 +2,14 @@
 
 import numpy as np
 import rasterio
+from rasterio.enums import MaskFlags
 from rasterio.errors import RasterioIOError
 
 from defoscan.crs import crs_label, degrees_out_of_range
 from defoscan.errors import InputError
 from defoscan.io.egms import parse_egms_name
-from defoscan.io.filters import cropped_transform, filter_raster_cells
-from defoscan.io.units import mm_per_year
+from defoscan.io.filters import FillValues, cropped_transform, filter_raster_cells
+from defoscan.io.units import velocity_unit
 from defoscan.raster import invertible, make_raster
 
 
@@ -16,7 +17,9 @@ def read_geotiff(path, options):
     """Read the velocity band of a raster file.
 
     The band named ``velocity`` (band description) is used if there is one, else band 1. Units come from
-    ``--units``, else the band's unit or a ``units`` tag, else mm/yr.
+    ``--units``, else the band's unit or a ``units`` tag, else mm/yr. No data: the nodata tag (or mask band) and
+    ``--nodata``; a raster declaring neither has its fill values (-9999, -32768, ...:
+    :data:`defoscan.io.filters.FILL_VALUES`) read as no data, with a warning.
 
     Parameters
     ----------
@@ -35,7 +38,9 @@ def read_geotiff(path, options):
             values = src.read(band, masked=True).astype(np.float64)
             crs = src.crs
             transform = src.transform
-            unit = options.units or src.units[band - 1] or src.tags(band).get("units") or src.tags().get("units")
+            declared = src.units[band - 1] or src.tags(band).get("units") or src.tags().get("units")
+            # A nodata tag, a mask band or an alpha band say where the data are; without any, fills are guessed.
+            has_nodata = src.nodata is not None or src.mask_flag_enums[band - 1] != [MaskFlags.all_valid]
     except RasterioIOError as err:
         raise InputError(path, f"corrupt or unreadable raster ({err})") from None
     _check_transform(path, transform)
@@ -44,13 +49,16 @@ def read_geotiff(path, options):
             raise InputError(path, "the raster has no CRS; pass --crs")
         crs = rasterio.crs.CRS.from_user_input(options.crs)
     _check_placed(path, crs, transform, values.shape)
-    factor = mm_per_year(unit or "mm/yr", path)
+    unit = velocity_unit(path, options.units, declared)
+    raw = values.filled(np.nan)
+    fills = FillValues(path, options, declared=has_nodata)
+    raw[fills.mask(raw)] = np.nan
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing value is invalid, dropped below
-        velocity = values.filled(np.nan) * factor
+        velocity = raw * unit.factor
     height, width = velocity.shape
     x = transform.c + transform.a * (np.arange(width) + 0.5)
     y = transform.f + transform.e * (np.arange(height) + 0.5)
-    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs.to_wkt())
+    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs.to_wkt(), unit=unit, fills=fills)
     velocity, transform = velocity[window], cropped_transform(transform, window)
     track = (parse_egms_name(path) or {}).get("track")
     raster = make_raster(velocity, transform, crs.to_wkt(), track=track, sources=[path])

@@ -17,8 +17,8 @@ from pyproj.exceptions import CRSError
 
 from defoscan.crs import degrees_out_of_range
 from defoscan.errors import InputError
-from defoscan.io.filters import cropped_transform, filter_raster_cells
-from defoscan.io.units import mm_per_year
+from defoscan.io.filters import FillValues, cropped_transform, filter_raster_cells
+from defoscan.io.units import velocity_unit
 from defoscan.raster import invertible, make_raster
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -59,8 +59,10 @@ def read_mintpy(path, options):
     if not all(k in attrs for k in GRID_ATTRIBUTES):
         raise InputError(path, "not geocoded (no X_FIRST/Y_FIRST attributes): geocode it with MintPy first")
     transform, crs = _grid(path, attrs, velocity.shape)
-    factor = mm_per_year(options.units or attrs.get("UNIT", "m/year"), path)
-    nodata = (velocity == 0) | ~np.isfinite(velocity)
+    unit = velocity_unit(path, options.units, attrs.get("UNIT"), default="m/year")
+    factor = unit.factor
+    fills = FillValues(path, options, declared=True)  # 0 marks no data; --nodata may name another value
+    nodata = (velocity == 0) | ~np.isfinite(velocity) | fills.mask(velocity)
     if "REF_Y" in attrs and "REF_X" in attrs:  # the reference pixel is 0 by construction, and it is data
         ref = _whole(path, attrs, "REF_Y"), _whole(path, attrs, "REF_X")
         if 0 <= ref[0] < velocity.shape[0] and 0 <= ref[1] < velocity.shape[1]:
@@ -72,7 +74,9 @@ def read_mintpy(path, options):
     height, width = velocity.shape
     x = transform.c + transform.a * (np.arange(width) + 0.5)
     y = transform.f + transform.e * (np.arange(height) + 0.5)
-    counts, window = filter_raster_cells(path, velocity, options, x=x, y=y, crs=crs, coherence=coherence)
+    counts, window = filter_raster_cells(
+        path, velocity, options, x=x, y=y, crs=crs, coherence=coherence, unit=unit, fills=fills
+    )
     if std is not None:
         std[np.isnan(velocity)] = np.nan
         with np.errstate(over="ignore", invalid="ignore"):

@@ -1,5 +1,6 @@
 """What the user may tell a reader about a file."""
 
+import math
 from dataclasses import asdict, dataclass, field
 
 
@@ -29,6 +30,12 @@ class ReadOptions:
         Area of interest ``(west, east, south, north)``; points and cells outside it are dropped.
     bbox_crs : str
         CRS of ``bbox``: longitude/latitude (``EPSG:4326``) by default, or the working CRS's code.
+    nodata : float or None
+        A velocity value (in the file's own unit, as written) that marks no data, besides what the file declares
+        (a GeoTIFF's nodata tag, MintPy's 0). When given, defoscan does not guess fill values
+        (:data:`defoscan.io.filters.FILL_VALUES`).
+    layer : str or None
+        The layer of a vector file holding several (GeoPackage); by default its only layer of points.
     """
 
     columns: dict = field(default_factory=dict)
@@ -40,9 +47,12 @@ class ReadOptions:
     min_coherence: float | None = None
     bbox: tuple | None = None
     bbox_crs: str = "EPSG:4326"
+    nodata: float | None = None
+    layer: str | None = None
 
     def as_dict(self):
         """Plain dict, for run.json."""
         record = asdict(self)
         record["bbox"] = None if self.bbox is None else [float(v) for v in self.bbox]
+        record["nodata"] = float(self.nodata) if self.nodata is not None and math.isfinite(self.nodata) else None
         return record

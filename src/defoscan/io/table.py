@@ -28,6 +28,8 @@ from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, date_columns, find_column
 from defoscan.io.egms import looks_like_egms_table, parse_egms_name, read_egms_xml
 from defoscan.io.filters import (
+    FillValues,
+    SpeedTally,
     bbox_of,
     check_lonlat,
     invalid_velocity,
@@ -37,7 +39,7 @@ from defoscan.io.filters import (
     warn_invalid,
 )
 from defoscan.io.options import ReadOptions
-from defoscan.io.units import mm_per_year
+from defoscan.io.units import velocity_unit
 from defoscan.points import OPTIONAL_VARIABLES, make_points
 
 BLOCK_SIZE = 16 << 20  # bytes of CSV text per parsed batch: large enough to keep pyarrow's threads busy
@@ -157,7 +159,8 @@ def read_table(source, options):
         See :mod:`defoscan.points`; ``attrs`` count the rows dropped (:data:`defoscan.io.filters.COUNT_ATTRS`).
     """
     roles = _resolve_columns(source, options)
-    factor = mm_per_year(_velocity_unit(source, roles, options), source.path)
+    unit = _velocity_unit(source, roles, options)
+    factor = unit.factor
     geographic = "lon" in roles
     src_crs = WGS84 if geographic else _projected_crs(source, options)
     dates_cols, dates = date_columns(source.names) if options.time_series else ([], None)
@@ -169,7 +172,7 @@ def read_table(source, options):
     scale = {"velocity_std": factor}  # velocity itself is scaled first, to be checked in mm/yr
     parts = {key: [] for key in [*roles, "displacement", "valid"]}
     n_rows = 0
-    rows = _RowFilter(source, roles, options, src_crs)
+    rows = _RowFilter(source, roles, options, src_crs, unit)
     projector = _BatchProjector(egms=source.egms is not None) if geographic else None
     try:
         for batch in _batches(source, wanted):
@@ -178,7 +181,7 @@ def read_table(source, options):
             if geographic:
                 check_lonlat(source.path, columns["lon"], columns["lat"])
                 projector.submit(columns["lon"], columns["lat"])
-            columns["velocity"] = scale_velocity(columns["velocity"], factor)
+            columns["velocity"] = rows.velocity(columns["velocity"])
             parts["valid"].append(rows.keep(columns, coords))
             for role, values in columns.items():
                 if role not in coords:  # kept as the float32 the points dataset holds: half the memory
@@ -255,14 +258,14 @@ def stream_table(source, options):
     TableStream
     """
     roles = _resolve_columns(source, options)
-    factor = mm_per_year(_velocity_unit(source, roles, options), source.path)
+    unit = _velocity_unit(source, roles, options)
     geographic = "lon" in roles
     crs = WGS84 if geographic else _projected_crs(source, options)
     coords = ("lon", "lat") if geographic else ("x", "y")
     used = [*coords, "velocity", *(["coherence"] if options.min_coherence is not None else [])]
     read = {role: roles[role] for role in used}
     wanted = list(dict.fromkeys(read.values()))
-    rows = _RowFilter(source, roles, options, crs)
+    rows = _RowFilter(source, roles, options, crs, unit)
 
     def batches():
         any_kept = False
@@ -270,7 +273,7 @@ def stream_table(source, options):
             columns = {role: _as_float(batch, name) for role, name in read.items()}
             if geographic:
                 check_lonlat(source.path, columns["lon"], columns["lat"])
-            columns["velocity"] = scale_velocity(columns["velocity"], factor)
+            columns["velocity"] = rows.velocity(columns["velocity"])
             valid = rows.keep(columns, coords)
             a, b, velocity = (columns[role] for role in (*coords, "velocity"))
             if not valid.all():
@@ -284,18 +287,30 @@ def stream_table(source, options):
 
 
 class _RowFilter:
-    """The rows of each batch a table reader keeps: finite coordinates and velocity, a velocity within
-    ±10 m/yr (:mod:`defoscan.io.filters`), coherence at least ``--min-coherence``, inside ``--bbox``."""
+    """The rows of each batch a table reader keeps: finite coordinates and velocity, not a fill value, a velocity
+    within ±10 m/yr (:mod:`defoscan.io.filters`), coherence at least ``--min-coherence``, inside ``--bbox``; and the
+    counts that judge the whole file's plausibility in its unit (:class:`defoscan.io.filters.SpeedTally`)."""
 
-    def __init__(self, source, roles, options, crs):
+    def __init__(self, source, roles, options, crs, unit):
         self.path, self.velocity_name, self.options, self.crs = source.path, roles["velocity"], options, crs
+        self.unit = unit
         self.box = bbox_of(options, source.path)
+        self.fills = FillValues(source.path, options)
+        self.speeds = SpeedTally()
         self.counts = {"invalid_velocities": 0}
         if options.min_coherence is not None:
             self.counts["low_coherence_dropped"] = 0
         if self.box is not None:
             self.counts["outside_bbox"] = 0
         self._present = 0  # rows with finite coordinates and a velocity, valid or not
+
+    def velocity(self, raw):
+        """A batch's velocities in mm/yr from the column as stored, its fill values (or ``--nodata``) NaN."""
+        raw = np.array(raw, dtype=np.float64)
+        raw[self.fills.mask(raw)] = np.nan
+        if self.fills.count:
+            self.counts["fill_values"] = self.fills.count
+        return scale_velocity(raw, self.unit.factor)
 
     def keep(self, columns, coords):
         """Rows of one batch to keep; ``columns`` by role, velocity in mm/yr."""
@@ -305,6 +320,7 @@ class _RowFilter:
         invalid = invalid_velocity(velocity)
         self.counts["invalid_velocities"] += int(invalid.sum())
         keep &= ~invalid
+        self.speeds.add(velocity[keep])
         if self.options.min_coherence is not None:
             low = low_coherence(columns["coherence"], self.options) & keep
             self.counts["low_coherence_dropped"] += int(low.sum())
@@ -319,9 +335,13 @@ class _RowFilter:
         """Warn about invalid velocities; raise if no row is left, saying which filter took the last ones (then
         without the warning: a bad input is one line)."""
         if any_kept:
+            self.speeds.check(self.path, self.unit)
+            self.fills.report()
             warn_invalid(self.path, self.counts["invalid_velocities"])
             report_dropped(self.path, self.counts)
             return
+        if self._present == 0 and self.fills.count:
+            raise self.fills.none_left()
         if self._present == 0:
             raise InputError(self.path, f"no row has finite coordinates and a finite {self.velocity_name!r} value")
         if self.counts["invalid_velocities"] == self._present:
@@ -396,11 +416,9 @@ def _refuse_duplicates(source, roles, given):
 
 
 def _velocity_unit(source, roles, options):
-    if options.units:
-        return options.units
-    if source.egms is not None:
-        return "mm/yr"
-    return UNITS_BY_NAME.get(roles["velocity"].strip().lower(), "mm/yr")
+    """The table's :class:`~defoscan.io.units.VelocityUnit`: ``--units``, else EGMS's mm/yr, else the column's name."""
+    declared = "mm/yr" if source.egms is not None else UNITS_BY_NAME.get(roles["velocity"].strip().lower())
+    return velocity_unit(source.path, options.units, declared)
 
 
 def _projected_crs(source, options):

@@ -8,6 +8,8 @@ from defoscan.crs import working_crs
 from defoscan.errors import InputError
 from defoscan.io.columns import ROLE_NAMES, UNITS_BY_NAME, find_column
 from defoscan.io.filters import (
+    FillValues,
+    SpeedTally,
     bbox_of,
     check_lonlat,
     invalid_velocity,
@@ -16,7 +18,8 @@ from defoscan.io.filters import (
     scale_velocity,
     warn_invalid,
 )
-from defoscan.io.units import mm_per_year
+from defoscan.io.units import velocity_unit
+from defoscan.log import logger
 from defoscan.points import OPTIONAL_VARIABLES, make_points
 
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".fgb")
@@ -33,10 +36,14 @@ def read_vector(path, options):
     Returns
     -------
     xarray.Dataset
-        In the layer's CRS if projected, else in the working CRS for its lon/lat.
+        In the layer's CRS if projected, else in the working CRS for its lon/lat. The layer is ``--layer``, the
+        file's only one, or its only layer of points (:func:`_layer`).
     """
     try:
-        info = pyogrio.read_info(path)
+        layer = _layer(path, options)
+        info = pyogrio.read_info(path, layer=layer)
+    except InputError:
+        raise
     except Exception as err:  # pyogrio raises DataSourceError and friends from GDAL
         raise InputError(path, f"corrupt or unreadable vector file ({str(err).splitlines()[0]})") from None
     names = list(info["fields"])
@@ -51,7 +58,7 @@ def read_vector(path, options):
             f"{', '.join(ROLE_NAMES['coherence'])}; fields: {names})",
         )
     wanted = [c for c in roles.values() if c]
-    table = pyogrio.read_dataframe(path, columns=wanted)
+    table = pyogrio.read_dataframe(path, layer=layer, columns=wanted)
     if len(table) == 0:
         raise InputError(path, "no features")
     geom_types = set(table.geometry.geom_type.dropna())
@@ -71,8 +78,9 @@ def read_vector(path, options):
         table = table.set_crs(options.crs)
         crs = table.crs
     declared = not crs.is_geographic
-    factor = mm_per_year(options.units or UNITS_BY_NAME.get(roles["velocity"].lower(), "mm/yr"), path)
-    keep, counts = _keep(path, table, roles, factor, options)
+    unit = velocity_unit(path, options.units, UNITS_BY_NAME.get(roles["velocity"].lower()))
+    factor = unit.factor
+    keep, counts = _keep(path, table, roles, unit, options)
     table = table[keep].reset_index(drop=True)
     if crs.is_geographic:
         lon, lat = shapely.get_x(table.geometry.values), shapely.get_y(table.geometry.values)
@@ -93,14 +101,51 @@ def read_vector(path, options):
     return points
 
 
-def _keep(path, table, roles, factor, options):
-    """Features to keep (velocity valid, coherent enough, inside ``--bbox``) and the counts of those dropped."""
-    velocity = scale_velocity(_numbers(path, table, roles["velocity"]), factor)
+def _layer(path, options):
+    """The layer to read: ``--layer``, else the file's only layer, else its only layer of points.
+
+    A GeoPackage may hold several layers (the points, an outline of the area, a style table); GDAL reads the first
+    by default, which may not be the points. Tables without geometry (``layer_styles``) never count.
+
+    Raises
+    ------
+    InputError
+        A ``--layer`` the file does not have; several layers of which none or more than one may hold points.
+    """
+    layers = [(str(name), None if kind is None else str(kind)) for name, kind in pyogrio.list_layers(path)]
+    names = [name for name, _ in layers]
+    if options.layer is not None:
+        if options.layer not in names:
+            raise InputError(path, f"no layer named {options.layer!r} (layers: {', '.join(names)})")
+        return options.layer
+    if len(layers) <= 1:
+        return None
+    points = [name for name, kind in layers if kind is not None and (kind.startswith("Point") or kind == "Unknown")]
+    if len(points) == 1:
+        logger.info("%s: reading layer %r, its only layer of points", path, points[0])
+        return points[0]
+    listed = ", ".join(f"{name} ({kind or 'no geometry'})" for name, kind in layers)
+    raise InputError(path, f"the file holds {len(layers)} layers ({listed}); name the one to read with --layer NAME")
+
+
+def _keep(path, table, roles, unit, options):
+    """Features to keep (velocity valid and not a fill value, coherent enough, inside ``--bbox``) and the counts of
+    those dropped; the velocities' plausibility in ``unit`` checked (:class:`defoscan.io.filters.SpeedTally`)."""
+    raw = _numbers(path, table, roles["velocity"])
+    fills = FillValues(path, options)
+    filled = fills.mask(raw)
+    velocity = scale_velocity(np.where(filled, np.nan, raw), unit.factor)
     invalid = invalid_velocity(velocity)
-    counts = {"invalid_velocities": int(invalid.sum())}
-    keep = ~invalid
+    counts = {**fills.counts, "invalid_velocities": int(invalid.sum())}
+    keep = ~invalid & ~filled
+    if fills.count and not (keep & ~np.isnan(velocity)).any() and not invalid.any():
+        raise fills.none_left()
     if not (keep & ~np.isnan(velocity)).any():  # one line then, without the warning
         raise InputError(path, f"no feature has a finite {roles['velocity']!r} value within ±10 m/yr")
+    speeds = SpeedTally()
+    speeds.add(velocity[keep])
+    speeds.check(path, unit)
+    fills.report()
     warn_invalid(path, counts["invalid_velocities"])
     if options.min_coherence is not None:
         low = low_coherence(_numbers(path, table, roles["coherence"]), options) & keep
