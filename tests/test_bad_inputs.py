@@ -487,30 +487,57 @@ def test_the_same_input_twice_is_read_once(tmp_path, capsys):
     assert record["grid"] == single["grid"] and record["detections"] == single["detections"]
 
 
-def test_a_map_the_detector_could_not_scan_is_no_clean_result(tmp_path, capsys, ustica_l3_u_zip):
-    # The EGMS L3 zip (522 points, a 100 m grid as CSV) is gridded at 250 m: the CNN's 128-cell windows never hold
-    # 10 % of cells with data, probability.tif is all NaN. It said "0 detection(s)" and exited 0.
-    def detect(out, *options):
-        with pytest.raises(SystemExit) as exit_info:
-            main(["detect", str(ustica_l3_u_zip), "--out", str(out), *options])
-        return exit_info.value.code, capsys.readouterr()
+def _villages(directory):
+    """Five villages of 1 km, 8 km apart (2,000 points): gridded at 100 m, no 128-cell window holds 10 % data."""
+    rng = np.random.default_rng(3)
+    centres = [(-1.80 + 0.12 * k, 53.70 + 0.03 * (k % 2)) for k in range(5)]
+    lon = np.concatenate([c[0] + rng.random(400) * 0.015 for c in centres])
+    lat = np.concatenate([c[1] + rng.random(400) * 0.009 for c in centres])
+    path = Path(directory) / "villages.csv"
+    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": rng.normal(0, 1, lon.size)}).to_csv(path, index=False)
+    return path
 
-    status, (printed, err) = detect(tmp_path / "out")
+
+def _detect_status(capsys, path, out, *options):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["detect", str(path), "--out", str(out), *options])
+    return exit_info.value.code, capsys.readouterr()
+
+
+def test_a_map_the_detector_could_not_scan_is_no_clean_result(tmp_path, capsys):
+    # Scattered villages: the CNN's windows never hold 10 % of cells with data, probability.tif is all NaN. It said
+    # "0 detection(s)" and exited 0.
+    path = _villages(tmp_path)
+    status, (printed, err) = _detect_status(capsys, path, tmp_path / "out")
     assert status == 3, err
     record = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert record["scan_incomplete"] == ["L3-U"]
-    assert record["tracks"][0]["scanned"] == {"cells_with_data": 133, "cells_scanned": 0, "share": 0.0}
+    assert record["grid"]["cell_size_m"] == 100.0 and record["scan_incomplete"] == ["all"]
+    scanned = record["tracks"][0]["scanned"]
+    assert scanned["cells_scanned"] == 0 and scanned["share"] == 0.0 and scanned["cells_with_data"] > 100
     (warning,) = [w for w in record["warnings"] if "the detector scanned none" in w]
-    assert warning.startswith(f"{ustica_l3_u_zip}: the detector scanned none of the map's 133 cells with data")
+    assert warning.startswith(f"{path}: the detector scanned none of the map's")
     assert f"defoscan: warning: {warning}\n" in err
     assert "not a clean result" in printed
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "Not a clean result" in page and html.escape(warning) in page and "0% (0 of 133)" in page
+    assert "Not a clean result" in page and html.escape(warning) in page
     with rasterio.open(tmp_path / "out" / "probability.tif") as src:
         assert np.isnan(src.read(1)).all()
     # The cell size chosen by the user: the run is complete (exit 0), the warning still in run.json and the report.
-    status, (printed, err) = detect(tmp_path / "chosen", "--cell-size", "250")
+    status, (printed, err) = _detect_status(capsys, path, tmp_path / "chosen", "--cell-size", "100")
     assert status == 0, err
     record = json.loads((tmp_path / "chosen" / "run.json").read_text())
-    assert record["scan_incomplete"] == ["L3-U"] and any("the detector scanned none" in w for w in record["warnings"])
+    assert record["scan_incomplete"] == ["all"] and any("the detector scanned none" in w for w in record["warnings"])
     assert "Not a clean result" in (tmp_path / "chosen" / "report.html").read_text()
+
+
+def test_a_small_egms_zip_gridded_coarse_is_scanned_on_the_models_cells(tmp_path, capsys, ustica_l3_u_zip):
+    # The EGMS L3 zip (522 points) is gridded at 250 m, where the 128-cell windows held under 10 % of cells with
+    # data: never scanned (issue 24, item 2). It is scanned on the model's 50 m cells now (defoscan.scan_upsampled).
+    status, (printed, err) = _detect_status(capsys, ustica_l3_u_zip, tmp_path / "out")
+    assert status == 0, err
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert record["grid"]["cell_size_m"] == 250.0 and record["scan_incomplete"] == []
+    (track,) = record["tracks"]
+    assert track["scanned"]["share"] >= 0.9 and track["noise"]["scan_cell_size_m"] == 50.0
+    with rasterio.open(tmp_path / "out" / "probability.tif") as src:
+        assert np.isfinite(src.read(1)).sum() == track["scanned"]["cells_scanned"]
