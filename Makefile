@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 EVAL_DIR ?= evaluation-work
+MODEL_DIR ?= model-work
 # Real maps are never bundled: tests, `make evaluate` and `demo --dataset` read them here (CI keeps ../shared beside the clone).
 REAL_DATA ?= $(or $(DEFOSCAN_REAL_DATA),../shared/data/real)
 
-.PHONY: demo test chromium bench evaluate evaluate-cities lint clean
+.PHONY: demo test chromium bench evaluate evaluate-cities model lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +51,23 @@ evaluate: $(STAMP)
 	$(PY) benchmarks/held_out.py --benchmark tay --data $(REAL_DATA) --work $(EVAL_DIR)/tay --table docs/EVALUATION.md
 	$(PY) benchmarks/held_out.py --benchmark ood --work $(EVAL_DIR)/ood --table docs/EVALUATION.md
 
+# The shipped model retrained from nothing (docs/MODEL.md, "Training"): profiles fitted to the real maps, four
+# synthetic datasets, gap filling and training, about 2 hours on 2 cores. Every step resumes when run again (a dataset
+# from its shards, the filling from its cache, training from its checkpoint); the model is written to
+# $(MODEL_DIR)/defoscan-compact.safetensors, for the user to copy over src/defoscan/data/model/ after judging it.
+model: $(STAMP)
+	mkdir -p $(MODEL_DIR)
+	test -d $(REAL_DATA) || { echo "make model: no real data in $(REAL_DATA) (set REAL_DATA=DIR)" >&2; exit 2; }
+	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/01_kirishima_mintpy_alos2/velocity.h5 --cell-size 50 --out $(MODEL_DIR)/kirishima50.json
+	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/03_egms_ustica_italy/EGMS_L2b_*.zip --out $(MODEL_DIR)/ustica.json
+	$(PY) -c "import json, sys; d = sys.argv[1]; json.dump([json.load(open(d + '/kirishima50.json'))] + json.load(open(d + '/ustica.json')), open(d + '/fitted.json', 'w'))" $(MODEL_DIR)
+	$(VENV)/bin/defoscan synth --n 16000 --seed 11 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-train
+	$(VENV)/bin/defoscan synth --n 16000 --seed 14 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-train2
+	$(VENV)/bin/defoscan synth --n 2000 --seed 12 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-val
+	$(VENV)/bin/defoscan synth --n 4000 --seed 13 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-test
+	test -f $(MODEL_DIR)/defoscan-compact.safetensors || $(VENV)/bin/defoscan train $(MODEL_DIR)/fit-train $(MODEL_DIR)/fit-train2 \
+		--val $(MODEL_DIR)/fit-val --fcn --fill --max-train 12000 --epochs 12 --out $(MODEL_DIR)/defoscan-compact.safetensors
+
 # Every detector on every whole real city map of Tay et al. (2022): no failure, attributes consistent (issue 16).
 # About 30 minutes: apart from `make evaluate`, which must stay under an hour.
 evaluate-cities: $(STAMP)
@@ -60,4 +78,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) $(EVAL_DIR) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(DEMO_OUT) $(EVAL_DIR) $(MODEL_DIR) build src/*.egg-info .pytest_cache
