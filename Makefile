@@ -50,6 +50,7 @@ evaluate: $(STAMP)
 	$(PY) benchmarks/real_maps.py --data $(REAL_DATA) --work $(EVAL_DIR)/real-maps --table docs/EVALUATION.md
 	$(PY) benchmarks/held_out.py --benchmark tay --data $(REAL_DATA) --work $(EVAL_DIR)/tay --table docs/EVALUATION.md
 	$(PY) benchmarks/held_out.py --benchmark ood --work $(EVAL_DIR)/ood --table docs/EVALUATION.md
+	$(PY) benchmarks/reliability.py --data $(REAL_DATA) --work $(EVAL_DIR) --table docs/EVALUATION.md
 
 # The shipped model retrained from nothing (docs/MODEL.md, "Training"): profiles fitted to the real maps, four
 # synthetic datasets, gap filling and training, about 2 hours on 2 cores. Every step resumes when run again (a dataset
