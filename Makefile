@@ -35,14 +35,19 @@ chromium:
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+# The synthetic data's profiles, fitted to the real maps of $(REAL_DATA): Kirishima at 50 m and Ustica's two EGMS
+# tracks, in one list (`make evaluate`'s scenes and `make model`'s training data are drawn from them).
+%/fitted.json: $(STAMP)
+	mkdir -p $*
+	test -d $(REAL_DATA) || { echo "make: no real data in $(REAL_DATA) (set REAL_DATA=DIR)" >&2; exit 2; }
+	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/01_kirishima_mintpy_alos2/velocity.h5 --cell-size 50 --out $*/kirishima50.json
+	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/03_egms_ustica_italy/EGMS_L2b_*.zip --out $*/ustica.json
+	$(PY) -c "import json, sys; d = sys.argv[1]; json.dump([json.load(open(d + '/kirishima50.json'))] + json.load(open(d + '/ustica.json')), open(d + '/fitted.json', 'w'))" $*
+
 # The scene benchmark (docs/EVALUATION.md): profiles fitted to the real maps in $(REAL_DATA), the scene suite drawn from
 # them, every detector, baseline and ablation run and scored; the results table rewritten in the docs. Resumable.
-evaluate: $(STAMP)
-	mkdir -p $(EVAL_DIR)
+evaluate: $(STAMP) $(EVAL_DIR)/fitted.json
 	test -d $(REAL_DATA) || { echo "make evaluate: no real data in $(REAL_DATA) (set REAL_DATA=DIR)" >&2; exit 2; }
-	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/01_kirishima_mintpy_alos2/velocity.h5 --cell-size 50 --out $(EVAL_DIR)/kirishima50.json
-	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/03_egms_ustica_italy/EGMS_L2b_*.zip --out $(EVAL_DIR)/ustica.json
-	$(PY) -c "import json, sys; d = sys.argv[1]; json.dump([json.load(open(d + '/kirishima50.json'))] + json.load(open(d + '/ustica.json')), open(d + '/fitted.json', 'w'))" $(EVAL_DIR)
 	test -f $(EVAL_DIR)/scenes/scene-015.json || $(VENV)/bin/defoscan synth --scenes --n 16 --seed 7 --shape 600 --per-kind 2 \
 		--positive-fraction 0.75 --profile $(EVAL_DIR)/fitted.json --out $(EVAL_DIR)/scenes
 	$(VENV)/bin/defoscan evaluate-scenes $(EVAL_DIR)/scenes --out $(EVAL_DIR)/runs --real-data $(REAL_DATA) --table docs/EVALUATION.md
@@ -56,12 +61,8 @@ evaluate: $(STAMP)
 # synthetic datasets, gap filling and training, about 2 hours on 2 cores. Every step resumes when run again (a dataset
 # from its shards, the filling from its cache, training from its checkpoint); the model is written to
 # $(MODEL_DIR)/defoscan-compact.safetensors, for the user to copy over src/defoscan/data/model/ after judging it.
-model: $(STAMP)
-	mkdir -p $(MODEL_DIR)
+model: $(STAMP) $(MODEL_DIR)/fitted.json
 	test -d $(REAL_DATA) || { echo "make model: no real data in $(REAL_DATA) (set REAL_DATA=DIR)" >&2; exit 2; }
-	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/01_kirishima_mintpy_alos2/velocity.h5 --cell-size 50 --out $(MODEL_DIR)/kirishima50.json
-	$(VENV)/bin/defoscan synth --fit $(REAL_DATA)/03_egms_ustica_italy/EGMS_L2b_*.zip --out $(MODEL_DIR)/ustica.json
-	$(PY) -c "import json, sys; d = sys.argv[1]; json.dump([json.load(open(d + '/kirishima50.json'))] + json.load(open(d + '/ustica.json')), open(d + '/fitted.json', 'w'))" $(MODEL_DIR)
 	$(VENV)/bin/defoscan synth --n 16000 --seed 11 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-train
 	$(VENV)/bin/defoscan synth --n 16000 --seed 14 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-train2
 	$(VENV)/bin/defoscan synth --n 2000 --seed 12 --profile $(MODEL_DIR)/fitted.json --out $(MODEL_DIR)/fit-val
