@@ -518,8 +518,9 @@ def model_cell_size(data_cell, model_cell, scannable=1.0, cell_sizes=None):
         if data_cell > high:
             return data_cell, (
                 f"the data are too sparse for the model's {low:g}-{max(cell_sizes):g} m cells (their own default is "
-                f"{data_cell:g} m, more than {MODEL_SUPPORT_RATIO:g} times the coarsest): gridded at {data_cell:g} m, "
-                "a scale the model was not trained for; its probabilities may not hold (set --cell-size to choose)"
+                f"{data_cell:g} m, more than {MODEL_SUPPORT_RATIO:g} times the coarsest): gridded at {data_cell:g} m "
+                f"and scanned on {max(cell_sizes):g} m cells interpolated from it; signals under about "
+                f"{2 * data_cell:g} m across are not resolved (set --cell-size to choose)"
             )
     if data_cell <= MODEL_SUPPORT_RATIO * model_cell and scannable >= MIN_SCANNABLE_SHARE:
         return model_cell, None
