@@ -28,13 +28,19 @@ def test_registry_names_the_two_held_out_benchmarks_with_issue_18s_goals():
     assert BENCHMARKS["tay"].needs_real_data and not BENCHMARKS["ood"].needs_real_data
 
 
-def test_scenes_are_made_once(tmp_path):
+def test_scenes_are_made_once_by_the_same_code(tmp_path, monkeypatch):
     folder = ensure_scenes(TINY, "test", str(tmp_path))
-    assert json.load(open(os.path.join(folder, held_out.STAMP))) == {"benchmark": "tiny", "split": "test", "scenes": 2}
+    stamp = json.load(open(os.path.join(folder, held_out.STAMP)))
+    assert stamp == {"benchmark": "tiny", "split": "test", "scenes": 2, "source": held_out.source_digest()}
     made = []
     other = Benchmark("tiny", "", lambda *a: made.append(a) or 0, 0.85, 0.15, "tiny")
     again = ensure_scenes(other, "test", str(tmp_path))
-    assert again == folder and made == []  # the stamp says the scenes are complete
+    assert again == folder and made == []  # the stamp says the scenes are complete, made by this code
+    # Other package source (a changed generator): the scenes are made again, the old ones gone.
+    monkeypatch.setattr(held_out, "source_digest", lambda: "another")
+    ensure_scenes(other, "test", str(tmp_path))
+    assert len(made) == 1 and not os.path.exists(os.path.join(folder, "scene-000.csv"))
+    assert json.load(open(os.path.join(folder, held_out.STAMP)))["source"] == "another"
 
 
 def test_tay_without_real_data_is_bad_input(tmp_path, monkeypatch):

@@ -157,3 +157,26 @@ def test_fit_and_dataset_options_do_not_mix(amsterdam_csv, tmp_path, capsys):
     folder.mkdir()
     status, _, err = run_cli(["synth", "--fit", amsterdam_csv, "--out", folder], capsys)
     assert status == 2 and "is a directory" in err and os.listdir(folder) == []
+
+
+def test_scenes_are_made_once_by_the_same_options_and_code(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "scenes"
+    args = ["synth", "--scenes", "--n", "2", "--seed", "3", "--shape", "80", "--out", out]
+    status, printed, err = run_cli(args, capsys)
+    assert status == 0, err
+    made = file_hashes(out)
+    assert "scenes.json" in made and {"scene-000.csv", "scene-001.csv"} <= set(made)
+    (out / "scene-009.csv").write_text("an earlier generator's scene\n")
+    # The same options and code: nothing is made again.
+    status, printed, err = run_cli(args, capsys)
+    assert status == 0 and "are there already" in printed
+    assert (out / "scene-009.csv").exists()
+    # Other options, or other code: the old scenes go, the new ones are made (the same seed: the same files).
+    monkeypatch.setattr("defoscan.fingerprint.source_digest", lambda: "another generator")
+    status, printed, err = run_cli(args, capsys)
+    assert status == 0 and "are there already" not in printed
+    again = file_hashes(out)
+    assert not (out / "scene-009.csv").exists()
+    scenes = sorted(name for name in made if name.startswith("scene-0"))
+    assert [again[name] for name in scenes] == [made[name] for name in scenes]
+    assert json.loads((out / "scenes.json").read_text())["source"] == "another generator"

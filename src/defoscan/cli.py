@@ -1203,14 +1203,45 @@ def _train_progress():
     return bar, update
 
 
+SCENES_STAMP = "scenes.json"  # written last by synth --scenes: what made the scenes (the options and the code)
+
+
 def _synth_scenes(out, n, seed, shape, cell_size, profiles, positive_fraction, per_kind=1):
-    """Write ``n`` scenes (:mod:`defoscan.synth.scene`): the first ``positive_fraction`` with signals."""
+    """Write ``n`` scenes (:mod:`defoscan.synth.scene`): the first ``positive_fraction`` with signals.
+
+    Skipped when ``out`` holds the scenes of the same options made by the same package source (its
+    :data:`SCENES_STAMP`); otherwise its old scenes are removed first, so that a benchmark never keeps scenes of an
+    earlier generator.
+    """
+    import glob
+    import json
+
     import numpy as np
 
-    from defoscan.outputs import check_writable_dir
+    from defoscan.fingerprint import source_digest
+    from defoscan.outputs import check_writable_dir, write_json
     from defoscan.synth.scene import make_scene, write_scene
 
     check_writable_dir(out)
+    made_by = {
+        "n": n,
+        "seed": seed,
+        "shape": list(shape),
+        "cell_size": cell_size,
+        "profiles": profiles,
+        "positive_fraction": positive_fraction,
+        "per_kind": per_kind,
+        "source": source_digest(),
+    }
+    stamp = os.path.join(str(out), SCENES_STAMP)
+    if os.path.exists(stamp):
+        with open(stamp) as handle:
+            if json.load(handle) == json.loads(json.dumps(made_by)):
+                console.print(f"{out}: the {n} scenes of these options and this code are there already")
+                return
+        os.remove(stamp)
+    for old in glob.glob(os.path.join(str(out), "scene-*")):
+        os.remove(old)
     with_signals = int(round(n * positive_fraction))
     for index in range(n):
         scene_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
@@ -1225,6 +1256,7 @@ def _synth_scenes(out, n, seed, shape, cell_size, profiles, positive_fraction, p
         )
         write_scene(str(out), f"scene-{index:03d}", points, truths, info)
         console.print(f"scene-{index:03d}: {points['x'].size:,} points, {len(truths)} truth polygon(s)")
+    write_json(stamp, made_by)
 
 
 def _synth_fit(inputs, out, cell_size, options):

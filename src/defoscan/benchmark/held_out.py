@@ -21,13 +21,15 @@ signal-free ground, each judged at its interval's conservative end.
 import dataclasses
 import json
 import os
+import shutil
 
 from defoscan.benchmark import suite as scene_suite
+from defoscan.fingerprint import source_digest
 from defoscan.outputs import write_json
 
 # The detector, the baselines at their defaults, and the detector as it was before issue 18's noise floor.
 DEFAULT_ROWS = ("cnn", "threshold", "gistar", "ada", "fixed-floor")
-STAMP = "suite.json"  # written last into a scene directory: the scenes are complete
+STAMP = "suite.json"  # written last into a scene directory: the scenes are complete, and which code made them
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,12 +87,21 @@ BENCHMARKS = {
 
 
 def ensure_scenes(benchmark, split, work_dir, real_data=None):
-    """The directory of a split's scenes, made unless complete (its :data:`STAMP` present)."""
+    """The directory of a split's scenes, made unless complete and made by this code (its :data:`STAMP`).
+
+    Scenes made by other package source (another generator, perhaps) are made again: a table never compares rows
+    on scenes the code of its runs would not draw.
+    """
     folder = os.path.join(work_dir, f"{split}-scenes")
     stamp = os.path.join(folder, STAMP)
-    if not os.path.exists(stamp):
-        count = benchmark.make(split, folder, real_data)
-        write_json(stamp, {"benchmark": benchmark.name, "split": split, "scenes": count})
+    if os.path.exists(stamp):
+        with open(stamp) as handle:
+            if json.load(handle).get("source") == source_digest():
+                return folder
+        shutil.rmtree(folder)
+    count = benchmark.make(split, folder, real_data)
+    os.makedirs(folder, exist_ok=True)
+    write_json(stamp, {"benchmark": benchmark.name, "split": split, "scenes": count, "source": source_digest()})
     return folder
 
 
