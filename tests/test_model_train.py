@@ -32,6 +32,10 @@ def test_training_writes_a_model_and_card_and_removes_its_checkpoint(split, tmp_
     assert 0.0 <= loaded["threshold"] <= 1.0 and loaded["threshold"] == loaded["window_threshold"]
     assert loaded["input"]["localise"] == "window"
     assert loaded["recipe"]["train"]["seed"] == 0 and card["metrics"] == loaded["metrics"]
+    # Where it applies: measured on the windows it was trained on (defoscan.model.domain).
+    applies = loaded["applies_to"]
+    assert applies["data"] == "synthetic" and applies["windows"] == len(split[0].label)
+    assert applies["positives"] == int((split[0].label == 1).sum()) and applies["cell_sizes_m"] == [50.0]
     assert not os.path.exists(tmp_path / "m.checkpoint")
 
 

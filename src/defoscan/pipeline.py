@@ -801,7 +801,7 @@ def _model_record(path, card):
         "arch": card.get("arch"),
         "input": card.get("input"),
     }
-    described.update({key: card[key] for key in ("name", "version") if key in card})
+    described.update({key: card[key] for key in ("name", "version", "applies_to") if key in card})
     return described
 
 

@@ -31,6 +31,7 @@ from defoscan import __version__
 from defoscan.fingerprint import digest
 from defoscan.metrics import recall_at_fpr, roc_auc, threshold_at_fpr
 from defoscan.model.augment import augment_window
+from defoscan.model.domain import training_domain
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, window_input
 from defoscan.model.networks import build_model
 from defoscan.model.weights import load_imagenet_alexnet, save_model
@@ -190,6 +191,7 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
             "cell_sizes": sizes,
             "filled": train_windows.filled,
         },
+        "applies_to": training_domain(train_windows),
         "metrics": {
             "best_epoch": state["best_epoch"],
             "val_auc": state["best_auc"],
