@@ -24,6 +24,20 @@ L3_U = "EGMS_L3_E45N17_100km_U_2020_2024_1"
 L3_E = "EGMS_L3_E45N17_100km_E_2020_2024_1"
 
 
+def write_villages(directory):
+    """Five villages of 1 km, 8 km apart (2,000 points, seeded): gridded at 100 m by default, and at 50 m no scan
+    window holds 10 % of cells with data. Returns the CSV's path."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    centres = [(-1.80 + 0.12 * k, 53.70 + 0.03 * (k % 2)) for k in range(5)]
+    lon = np.concatenate([c[0] + rng.random(400) * 0.015 for c in centres])
+    lat = np.concatenate([c[1] + rng.random(400) * 0.009 for c in centres])
+    path = Path(directory) / "villages.csv"
+    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": rng.normal(0, 1, lon.size)}).to_csv(path, index=False)
+    return path
+
+
 def real_path(*parts):
     """A file or folder of the real data (``REAL_DATA``); skips the test (fails it in CI) when absent."""
     path = REAL_DATA.joinpath(*parts)

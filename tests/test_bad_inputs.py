@@ -27,6 +27,7 @@ from affine import Affine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import write_villages
 from defoscan.cli import main
 
 BASELINE = ["--detector", "threshold"]  # the inputs are under test, not the bundled model
@@ -487,17 +488,6 @@ def test_the_same_input_twice_is_read_once(tmp_path, capsys):
     assert record["grid"] == single["grid"] and record["detections"] == single["detections"]
 
 
-def _villages(directory):
-    """Five villages of 1 km, 8 km apart (2,000 points): gridded at 100 m, no 128-cell window holds 10 % data."""
-    rng = np.random.default_rng(3)
-    centres = [(-1.80 + 0.12 * k, 53.70 + 0.03 * (k % 2)) for k in range(5)]
-    lon = np.concatenate([c[0] + rng.random(400) * 0.015 for c in centres])
-    lat = np.concatenate([c[1] + rng.random(400) * 0.009 for c in centres])
-    path = Path(directory) / "villages.csv"
-    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": rng.normal(0, 1, lon.size)}).to_csv(path, index=False)
-    return path
-
-
 def _detect_status(capsys, path, out, *options):
     with pytest.raises(SystemExit) as exit_info:
         main(["detect", str(path), "--out", str(out), *options])
@@ -507,7 +497,7 @@ def _detect_status(capsys, path, out, *options):
 def test_a_map_the_detector_could_not_scan_is_no_clean_result(tmp_path, capsys):
     # Scattered villages: the CNN's windows never hold 10 % of cells with data, probability.tif is all NaN. It said
     # "0 detection(s)" and exited 0.
-    path = _villages(tmp_path)
+    path = write_villages(tmp_path)
     status, (printed, err) = _detect_status(capsys, path, tmp_path / "out")
     assert status == 3, err
     record = json.loads((tmp_path / "out" / "run.json").read_text())

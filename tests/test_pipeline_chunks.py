@@ -15,6 +15,7 @@ import rasterio
 import rasterio.warp
 import shapely
 
+from conftest import write_villages
 from defoscan.errors import InputError
 from defoscan.pipeline import detect, work_directory
 
@@ -207,12 +208,7 @@ def test_chunked_default_cell_size_is_the_models(points_csv, tmp_path):
 
 def test_scattered_villages_get_the_same_cell_size_and_warning_chunked(tmp_path):
     # Five villages of 1 km, 8 km apart: at 50 m no scan window would hold 10 % of cells with data.
-    rng = np.random.default_rng(3)
-    centres = [(-1.80 + 0.12 * k, 53.70 + 0.03 * (k % 2)) for k in range(5)]
-    lon = np.concatenate([c[0] + rng.random(400) * 0.015 for c in centres])
-    lat = np.concatenate([c[1] + rng.random(400) * 0.009 for c in centres])
-    path = tmp_path / "villages.csv"
-    pd.DataFrame({"longitude": lon, "latitude": lat, "velocity": rng.normal(0, 1, lon.size)}).to_csv(path, index=False)
+    path = write_villages(tmp_path)
     a = detect([str(path)], str(tmp_path / "a"))
     b = detect([str(path)], str(tmp_path / "b"), chunk=CHUNK)
     assert a["grid"] == b["grid"] and a["grid"]["cell_size_m"] > 50.0
