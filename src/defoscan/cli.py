@@ -12,7 +12,9 @@ import functools
 import inspect
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -136,6 +138,7 @@ def _command(name=None):
             except InputError:
                 raise
             except KeyboardInterrupt:  # typer would exit 130 without a word
+                _ignore_further_interrupts()
                 raise _Interrupted(_interrupted(kwargs.get("out"))) from None
             except Exception as error:
                 if not disk_full(error):
@@ -156,6 +159,18 @@ def _command(name=None):
 
 class _Interrupted(Exception):
     """A command stopped by SIGINT, with the line to say."""
+
+
+def _ignore_further_interrupts():
+    """SIGINT ignored from now on (main thread only): the command is stopping already.
+
+    A second SIGINT (a key held, a terminal's repeat, a supervisor's retry) would otherwise raise another
+    KeyboardInterrupt while the exit unwinds (atexit handlers, the thread pool's joins), and the process would die
+    by the signal (status -2) instead of saying its one line and exiting 130. An in-process caller of
+    :func:`main` that goes on afterwards restores its own handler.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _interrupted(out):
@@ -1496,6 +1511,7 @@ def main(argv=None):
         print(f"defoscan: {interruption}", file=sys.stderr)
         sys.exit(INTERRUPTED)
     if status == INTERRUPTED:  # SIGINT outside a command (typer returns 130 and says nothing)
+        _ignore_further_interrupts()
         print("defoscan: interrupted", file=sys.stderr)
     sys.exit(status if isinstance(status, int) else 0)
 
