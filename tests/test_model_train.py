@@ -179,6 +179,34 @@ def test_alexnet_fine_tuning_starts_from_imagenet_weights(split, tmp_path):
     assert not (tmp_path / "y.checkpoint").exists()
 
 
+def test_fine_tuning_starts_from_a_model_of_the_same_network_and_recipe(split, tmp_path):
+    first = tmp_path / "first.safetensors"
+    train(*split, str(first), TrainConfig(**{**TINY, "epochs": 1}))
+    source, _ = load_model(first)
+    lines = []
+    tuned = tmp_path / "tuned.safetensors"
+    config = TrainConfig(**{**TINY, "epochs": 1, "lr": 1e-9, "init": str(first)})
+    train(*split, str(tuned), config, log=lines.append)
+    assert any("started from the weights of" in line for line in lines)
+    model, card = load_model(tuned)
+    assert card["recipe"]["train"]["init"] == str(first)
+    # at a learning rate of 1e-9 one epoch leaves the first model's weights (BatchNorm's running statistics move)
+    for key, value in source.state_dict().items():
+        if "running" not in key and "num_batches" not in key:
+            np.testing.assert_allclose(model.state_dict()[key], value, atol=1e-6)
+    fresh = tmp_path / "fresh.safetensors"
+    train(*split, str(fresh), TrainConfig(**{**TINY, "epochs": 1, "lr": 1e-9, "seed": 3}))
+    far = load_model(fresh)[0].state_dict()
+    first_conv = next(key for key, value in far.items() if value.dim() == 4)
+    assert not torch.allclose(far[first_conv], source.state_dict()[first_conv])  # the check above could fail
+    other_recipe = TrainConfig(**{**config.__dict__, "recipe": recipe_with(mode="raw")})
+    with pytest.raises(ValueError, match="first.safetensors: its input recipe differs"):
+        train(*split, str(tmp_path / "x.safetensors"), other_recipe)
+    wider = TrainConfig(**{**config.__dict__, "width": 16})
+    with pytest.raises(ValueError, match="first.safetensors: its network is not this training's"):
+        train(*split, str(tmp_path / "y.safetensors"), wider)
+
+
 def easy_windows(n, seed):
     """Windows a working trainer must learn: half hold a -20 mm/yr Gaussian bowl of 4 cells, all 1 mm/yr noise."""
     rng = np.random.default_rng(seed)

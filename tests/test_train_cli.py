@@ -88,3 +88,16 @@ def test_max_train_draws_evenly_on_several_datasets(tiny_dataset, tmp_path, caps
     assert status == 0, err
     assert limits == [11, 11, 8]  # ceil(21 / 2) from each training set, then the validation set
     assert load_model(out)[1]["data_profile"]["train"]["n"] == 21
+
+
+def test_fine_tuning_from_a_model_of_another_network_is_one_line(tiny_dataset, tmp_path, capsys):
+    first = tmp_path / "first.safetensors"
+    assert run_cli(["train", tiny_dataset, "--out", first, "--quick", "--threads", "1"], capsys)[0] == 0
+    args = ["train", tiny_dataset, "--out", tmp_path / "m.safetensors", "--quick", "--threads", "1", "--init"]
+    status, _, err = run_cli([*args, tmp_path / "none.safetensors"], capsys)
+    assert status == 2 and "none.safetensors: no such file" in err
+    status, _, err = run_cli([*args, first, "--mode", "raw"], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "first.safetensors: its input recipe" in err, err
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "m.checkpoint").exists()
+    status, stdout, err = run_cli([*args, first], capsys)
+    assert status == 0 and "started from the weights of" in stdout, err

@@ -1113,6 +1113,13 @@ def train(
         help="AlexNet: start from a torchvision-format ImageNet AlexNet state dict file.",
         show_default=False,
     ),
+    init: Path = typer.Option(
+        None,
+        "--init",
+        metavar="MODEL",
+        help="Start from the weights of a defoscan model file (fine-tuning): same network and input recipe.",
+        show_default=False,
+    ),
 ):
     """Train a network on a synthetic dataset and write it (safetensors weights + JSON model card) to OUT.
 
@@ -1134,6 +1141,8 @@ def train(
         raise InputError(imagenet, "--imagenet weights are for --arch alexnet")
     if imagenet is not None and not imagenet.is_file():
         raise InputError(imagenet, "no such file")
+    if init is not None and not init.is_file():
+        raise InputError(init, "no such file")
     if not str(out).endswith(".safetensors"):
         raise InputError(out, "the model file name must end in .safetensors")
     check_output_file(out)
@@ -1152,6 +1161,7 @@ def train(
         max_train=max_train,
         max_val=max_val,
         imagenet=str(imagenet) if imagenet else None,
+        init=str(init) if init else None,
     )
     if quick:
         config = TrainConfig(**{**config.__dict__, **QUICK})
@@ -1186,8 +1196,8 @@ def train(
                 progress=update,
                 log=lambda line: console.print(line, soft_wrap=True),
             )
-        except ValueError as err:  # ImageNet weights that do not fit (the message names the file and key)
-            raise InputError(imagenet or out, str(err)) from None
+        except ValueError as err:  # weights that do not fit (the message names the file and key)
+            raise InputError(init or imagenet or out, str(err)) from None
     metrics = card["metrics"]
     console.print(
         f"wrote {out}: {card['recipe']['train']['arch']} net, best epoch {metrics['best_epoch']}, "

@@ -34,7 +34,7 @@ from defoscan.model.augment import augment_window
 from defoscan.model.domain import training_domain
 from defoscan.model.inputs import DEFAULT_RECIPE, input_channels, window_input
 from defoscan.model.networks import build_model
-from defoscan.model.weights import load_imagenet_alexnet, save_model
+from defoscan.model.weights import load_imagenet_alexnet, load_model, save_model
 from defoscan.outputs import atomic_path
 
 CHECKPOINT_FORMAT = "defoscan-checkpoint/1"
@@ -76,6 +76,9 @@ class TrainConfig:
     imagenet : str or None
         AlexNet only: a torchvision-format ImageNet AlexNet state dict file to start from (the paper fine-tuned
         ImageNet weights; :func:`defoscan.model.load_imagenet_alexnet`).
+    init : str or None
+        A defoscan model file to start from (fine-tuning): its network and input recipe must be this
+        configuration's (:func:`initial_weights`).
     """
 
     arch: str = "compact"
@@ -95,6 +98,7 @@ class TrainConfig:
     dropout: bool = True
     mask_weight: float = 1.0
     imagenet: str | None = None
+    init: str | None = None
 
     def model_options(self):
         """Keyword options of the network class."""
@@ -146,6 +150,9 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
     if config.imagenet:
         loaded, _ = load_imagenet_alexnet(model, config.imagenet)  # ValueError names the file and the problem
         log(f"started from ImageNet weights in {config.imagenet} ({len(loaded)} tensors)")
+    if config.init:
+        initial_weights(model, config.init, recipe)
+        log(f"started from the weights of {config.init}")
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     fingerprint = _fingerprint(config, train_windows, val_windows)
     checkpoint = os.fspath(out).removesuffix(".safetensors") + ".checkpoint"
@@ -202,6 +209,37 @@ def train(train_windows, val_windows, out, config, *, progress=None, log=None):
     save_model(model, out, card)
     shutil.rmtree(checkpoint, ignore_errors=True)
     return card
+
+
+def initial_weights(model, path, recipe):
+    """Load the weights of the model file ``path`` into ``model`` (fine-tuning).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Built for this training run.
+    path : str
+        A model file of :func:`defoscan.model.save_model`.
+    recipe : dict
+        This run's input recipe: the file's must read its windows the same way (input mode, representation,
+        window, cell size, filling), or its weights would be read on other inputs.
+
+    Raises
+    ------
+    ValueError
+        One message naming the file: not a model, another network, or another input recipe.
+    """
+    source, card = load_model(path)
+    theirs = card.get("input") or {}
+    same = ("mode", "representation", "scale", "intervals", "window", "cell_size", "fill")
+    differing = [key for key in same if theirs.get(key) != recipe.get(key)]
+    if differing:
+        raise ValueError(f"{path}: its input recipe differs from this training's ({', '.join(differing)})")
+    try:
+        model.load_state_dict(source.state_dict(), strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise ValueError(f"{path}: its network is not this training's ({first})") from None
 
 
 def learning_rate(step, total, peak):
