@@ -197,3 +197,18 @@ def test_goals_and_table_of_a_hand_made_result():
     table = real_maps_table(result)
     assert "| **defoscan** | detector | 1/1, 1/1, 0.80, 0.80, 4, 0.75 | 0/1, 0/1, -, -, 0, 0.75 | 3 |" in table
     assert "1/2 — **not met**" in table
+
+
+def test_a_detection_of_the_other_sign_does_not_find_a_truth():
+    tight = centre().buffer(800.0, quad_segs=64)
+    ring = centre().buffer(1500.0, quad_segs=64).difference(centre().buffer(900.0))  # mostly outside the 1 km circle
+    signed = gpd.GeoDataFrame({"score": [0.9, 0.8], "sign": ["uplift", "subsidence"]}, geometry=[tight, ring], crs=CRS)
+    # the uplift inside the subsidence circle is the best by score, but not of the truth's sign; it counts outside
+    scored = localisation(signed, [TRUTH], area_km2=None)
+    (truth,) = scored["truths"]
+    assert truth["found"] and truth["best_score"] == pytest.approx(0.8) and not truth["localised"]
+    assert scored["outside"] == 1
+    uplift_only = localisation(signed.iloc[[0]], [TRUTH], area_km2=None)
+    assert not uplift_only["truths"][0]["found"] and uplift_only["outside"] == 1
+    mixed = localisation(signed.iloc[[0]], [{**TRUTH, "sign": "mixed"}], area_km2=None)
+    assert mixed["truths"][0]["localised"] and mixed["outside"] == 0

@@ -52,6 +52,26 @@ def test_fragments_find_a_truth_once_and_are_not_false_alarms():
     assert (result["found"], result["false_alarms"], result["precision"]) == (2, 0, 1.0)
 
 
+def test_a_detection_finds_only_a_truth_whose_motion_has_its_sign():
+    signed = truths().assign(sign=["subsidence", "subsidence", "uplift", "subsidence"])
+    # An uplift over the first (subsidence) square, a subsidence over the third (uplift) one, a right one on the second.
+    detections = frame(
+        [box(100, 100, 900, 900), box(6100, 100, 6900, 900), box(3100, 100, 3900, 900)],
+        sign=["uplift", "subsidence", "subsidence"],
+    )
+    result = score(detections, signed)
+    assert result["matches"] == [-1, -1, 1]
+    assert (result["found"], result["false_alarms"]) == (1, 2)
+    # A huge uplift over the first two squares and the uplift third: the only truth of its sign is the third.
+    assert score(frame([box(-100, -100, 6500, 1100)], sign=["uplift"]), signed)["matches"] == [2]
+    # A truth holding both signs (a Mogi source's lobes; `signs`) or "mixed" is found by either; unsigned truths too.
+    both = signed.assign(signs=["subsidence,uplift", "", "", ""], sign=["subsidence", "mixed", "uplift", "subsidence"])
+    detections = frame([box(100, 100, 900, 900), box(3100, 100, 3900, 900)], sign=["uplift", "uplift"])
+    assert score(detections, both)["matches"] == [0, 1]
+    assert score(detections, truths())["matches"] == [0, 1]
+    assert score(frame([box(100, 100, 900, 900)]), signed)["matches"] == [0]  # detections without a sign
+
+
 def test_frames_with_any_index_labels_are_matched_by_position():
     pieces = frame([box(20_000, 0, 21_000, 1000), box(0, 0, 400, 400), box(3100, 100, 3200, 200)])
     kept = pieces[pieces.geometry.area < 1e6]  # a filtered frame: index labels 1 and 2

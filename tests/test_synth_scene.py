@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from defoscan.evaluate import score
-from defoscan.synth.scene import SCENE_CRS, make_scene, write_scene
+from defoscan.synth.scene import SCENE_CRS, make_scene, truth_signs_held, write_scene
 from defoscan.synth.sources import KINDS
 
 
@@ -59,6 +59,16 @@ def test_written_scene_reads_back_and_scores_itself_perfectly(scene, tmp_path):
     assert json.loads(open(record).read())["crs"] == SCENE_CRS
     result = score(truth, truth)
     assert result["recall"] == 1.0 and result["precision"] == 1.0
+    # Each truth lists the signs of its motion; the peak's is among them.
+    assert list(truth["signs"]) == [t["signs"] for t in truths]
+    assert all(t["sign"] in t["signs"].split(",") for t in truths)
+
+
+def test_a_truth_holds_the_signs_of_its_deforming_cells():
+    assert truth_signs_held(np.array([-12.0, -8.0, -3.0, 2.5])) == "subsidence"  # one uplift cell is not a lobe
+    assert truth_signs_held(np.array([-12.0, -8.0, -3.0, 2.5, 3.0, 4.0])) == "subsidence,uplift"
+    assert truth_signs_held(np.array([5.0, 6.0, 7.0])) == "uplift"
+    assert truth_signs_held(np.array([-2.0, 9.0])) == "uplift"  # too few of either: the peak's
 
 
 def test_points_per_cell_are_capped_and_signals_are_mostly_seen():

@@ -1,8 +1,11 @@
 """Object-level scores of detections against truth polygons: what is found, what is missed, what is false.
 
-Matching: each detection goes to the truth polygon it overlaps most (by area; ties to the first truth), or to none
-if it overlaps none. So one huge detection covering several truths is credited with one of them only, and a truth
-broken into fragments by the detector is found once. Then:
+Matching: each detection goes to the truth polygon it overlaps most (by area; ties to the first truth) among those
+whose motion has its sign, or to none. So one huge detection covering several truths is credited with one of them
+only, a truth broken into fragments by the detector is found once, and an uplift detection over a subsidence bowl
+finds nothing (a user reads ``sign`` literally). A truth's signs are its ``signs`` (comma-separated: a source whose
+line-of-sight motion has lobes of both signs), else its ``sign`` (``mixed``: both), else both; a detection without
+``sign`` matches either (:func:`compatible_signs`). Then:
 
 - a truth is **found** if at least one detection went to it; **recall** is the share of truths found, overall, per
   ``kind`` and per velocity band of the truth's ``|peak_velocity|`` (:data:`VELOCITY_BANDS`, mm/yr);
@@ -85,12 +88,57 @@ def match_detections(detections, truths):
     )
     if pairs.empty:
         return matched
+    same_sign = compatible_signs(detections, truths)[pairs["detection"].to_numpy(), pairs["truth"].to_numpy()]
+    pairs = pairs[same_sign]
     shared = shapely.intersection(pairs.geometry.values, truths.geometry.values[pairs["truth"].to_numpy()])
     pairs = pairs.assign(overlap=shapely.area(shared))
     pairs = pairs[pairs["overlap"] > 0].sort_values(["detection", "overlap", "truth"], ascending=[True, False, True])
     best = pairs.drop_duplicates("detection")
     matched[best["detection"].to_numpy()] = best["truth"].to_numpy()
     return matched
+
+
+SIGNS = ("subsidence", "uplift")
+
+
+def truth_signs(truth):
+    """The signs of motion a truth holds (module notes), from its attributes (a mapping or a frame's row).
+
+    Returns
+    -------
+    set of str
+        A subset of :data:`SIGNS`; both when the truth says nothing or ``mixed``.
+    """
+    listed = truth.get("signs") if hasattr(truth, "get") else None
+    if isinstance(listed, str) and listed.strip():
+        return {sign.strip() for sign in listed.split(",")} & set(SIGNS) or set(SIGNS)
+    sign = truth.get("sign") if hasattr(truth, "get") else None
+    return {sign} if sign in SIGNS else set(SIGNS)
+
+
+def compatible_signs(detections, truths):
+    """Whether each detection's ``sign`` is one its truth holds: ``(detections, truths)`` booleans.
+
+    Parameters
+    ----------
+    detections : geopandas.GeoDataFrame or sequence of dict
+        ``sign`` where known (any other value, or none, matches every truth).
+    truths : geopandas.GeoDataFrame or sequence of dict
+        ``signs`` / ``sign`` (:func:`truth_signs`).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    rows = truths.to_dict("records") if hasattr(truths, "to_dict") else list(truths)
+    held = [truth_signs(row) for row in rows]
+    if hasattr(detections, "columns"):
+        signs = detections["sign"].tolist() if "sign" in detections.columns else [None] * len(detections)
+    else:
+        signs = [d.get("sign") for d in detections]
+    return np.array([[sign not in SIGNS or sign in holds for holds in held] for sign in signs], dtype=bool).reshape(
+        len(signs), len(held)
+    )
 
 
 def f1_score(precision, recall):

@@ -46,7 +46,7 @@ from defoscan.synth import coverage as coverage_model
 from defoscan.synth import geometry, noise, sources
 from defoscan.synth.dataset import deformation_polygons
 from defoscan.synth.sample import LABEL_FRACTION, LABEL_THRESHOLD
-from defoscan.synth.scene import SCENE_CRS, SCENE_ORIGIN, write_scene
+from defoscan.synth.scene import SCENE_CRS, SCENE_ORIGIN, truth_signs_held, write_scene
 
 MAX_SIDE = 600  # cells a side at most: one detect run stays around a minute on 2 cores
 MAX_POINTS = 250_000  # points at most (dense coverage shrinks the scene)
@@ -441,7 +441,9 @@ def _truths(members, fine_counts, fine_cell, missed):
         )
         largest = max(group, key=lambda m: m["mask"].sum())
         sign = "subsidence" if peak < 0 else "uplift"
-        truths.append({"geometry": polygon, "kind": largest["kind"], "peak_velocity": peak, "sign": sign})
+        signs = truth_signs_held(total[area])
+        truth = {"geometry": polygon, "kind": largest["kind"], "peak_velocity": peak, "sign": sign, "signs": signs}
+        truths.append(truth)
         placed += [{"kind": m["kind"], "params": m["params"], "truth": len(truths)} for m in group]
     return truths, placed
 

@@ -9,7 +9,9 @@ datasets (Kirishima, Ustica). Each truth is a circle (lon, lat, radius); a case 
 A detection that covers the whole map also "finds" every truth, so finding is not enough: :func:`localisation`
 measures, per truth, the share of its best detection (the highest ``score`` among those intersecting it) that lies
 inside the truth circles and the share of the circle covered by all detections; a truth is **localised** when both
-are at least one half (:data:`LOCALISED_SHARE`). Detections intersecting no truth are counted as outside.
+are at least one half (:data:`LOCALISED_SHARE`). Only detections of a sign the truth holds count for it
+(:func:`defoscan.evaluate.compatible_signs`: an uplift over a subsidence bowl does not find it). Detections
+intersecting no truth of their sign are counted as outside.
 
 Inputs converted from raw files are made once in the work directory (``inputs/``) and reused; every (row, case)
 result is kept as a JSON file with a fingerprint (:func:`defoscan.benchmark.suite._fingerprint`), so a run resumes.
@@ -32,7 +34,7 @@ from defoscan.atomic import atomic_path
 from defoscan.benchmark import suite
 from defoscan.crs import working_crs
 from defoscan.errors import InputError
-from defoscan.evaluate import cell_scores, examined_area_km2, read_polygons
+from defoscan.evaluate import cell_scores, compatible_signs, examined_area_km2, read_polygons
 from defoscan.fingerprint import digest
 from defoscan.real_data import dataset_files, real_data_dir
 
@@ -192,10 +194,11 @@ def localisation(detections, truths, *, area_km2, probability_path=None):
     scores = ranked["score"].to_numpy(dtype=np.float64)
     every_truth = shapely.union_all(circles.geometry.to_numpy())
     every_detection = shapely.union_all(shapes)
+    same_sign = compatible_signs(ranked, list(truths))  # an uplift over a subsidence bowl does not find it
     touching = np.zeros(len(shapes), dtype=bool)
     per_truth = []
-    for circle in circles.geometry:
-        hits = shapely.intersects(shapes, circle)
+    for number, circle in enumerate(circles.geometry):
+        hits = shapely.intersects(shapes, circle) & same_sign[:, number]
         touching |= hits
         entry = {"found": bool(hits.any()), "best_score": None, "best_area_km2": None}
         entry["share_inside"] = entry["truth_covered"] = None
@@ -204,7 +207,8 @@ def localisation(detections, truths, *, area_km2, probability_path=None):
             entry["best_score"] = float(scores[best])
             entry["best_area_km2"] = float(shapes[best].area / 1e6)
             entry["share_inside"] = float(shapely.intersection(shapes[best], every_truth).area / shapes[best].area)
-            entry["truth_covered"] = float(shapely.intersection(circle, every_detection).area / circle.area)
+            of_its_sign = shapely.union_all(shapes[same_sign[:, number]])
+            entry["truth_covered"] = float(shapely.intersection(circle, of_its_sign).area / circle.area)
         entry["localised"] = bool(hits.any() and min(entry["share_inside"], entry["truth_covered"]) >= LOCALISED_SHARE)
         per_truth.append(entry)
     detected = float(every_detection.area / 1e6)

@@ -33,10 +33,36 @@ from defoscan.synth.sample import _draw_coverage, _inner_extent, deformation_fie
 SCENE_CRS = "EPSG:32630"  # UTM 30N: the scenes lie in England
 SCENE_ORIGIN = (600_000.0, 5_900_000.0)  # easting, northing of the north-west corner
 MIN_SEEN = 10  # observed cells a signal's deforming area needs
+MIN_SIGN_CELLS = 3  # deforming cells of one sign that make a truth hold motion of that sign (its `signs`)
 MIN_SEEN_FRACTION = 0.3  # and this share of it observed: signals lie mostly where people (and scatterers) are
 MAX_PER_CELL = 4  # points a cell holds at most: 1,600 per km2 at 50 m, a dense town in EGMS L2b
 SEPARATION = 6  # cells between two signals' deforming areas
 MAX_TRIES = 40  # placements tried per signal
+
+
+def truth_signs_held(deformation):
+    """The signs of motion of a truth's deforming cells, as its ``signs`` attribute: ``subsidence``, ``uplift`` or both.
+
+    A source's line-of-sight motion can have lobes of both signs (the horizontal part of a Mogi source or a
+    landslide); a detection of either lobe has found it (:func:`defoscan.evaluate.compatible_signs`). A sign
+    counts with at least :data:`MIN_SIGN_CELLS` cells; with fewer of both, the peak's sign.
+
+    Parameters
+    ----------
+    deformation : numpy.ndarray
+        The LOS deformation of the truth's deforming cells, mm/yr.
+
+    Returns
+    -------
+    str
+        Comma-separated, subsidence first.
+    """
+    values = np.asarray(deformation, dtype=np.float64).ravel()
+    cells_of_sign = (("subsidence", values < 0), ("uplift", values > 0))
+    held = [name for name, cells in cells_of_sign if cells.sum() >= MIN_SIGN_CELLS]
+    if not held:
+        held = ["subsidence" if values[np.argmax(np.abs(values))] < 0 else "uplift"]
+    return ",".join(held)
 
 
 def make_scene(
@@ -112,7 +138,8 @@ def make_scene(
             shapely.union_all(parts), [shift.a, shift.b, shift.d, shift.e, shift.c, shift.f]
         )
         sign = "subsidence" if peak < 0 else "uplift"
-        truths.append({"geometry": polygon, "kind": kind, "peak_velocity": peak, "sign": sign})
+        signs = truth_signs_held(deformation[mask])
+        truths.append({"geometry": polygon, "kind": kind, "peak_velocity": peak, "sign": sign, "signs": signs})
     info = {
         "seed": int(seed),
         "shape": [int(s) for s in shape],
@@ -151,8 +178,8 @@ def write_scene(directory, name, points, truths, info):
     """Write a scene as a processor's points table and its truth.
 
     Writes ``<name>.csv`` (``longitude, latitude, velocity``: 6 decimals of a degree, velocity to 0.01 mm/yr, as
-    EGMS-like tables come), ``<name>-truth.geojson`` (EPSG:4326; ``kind``, ``peak_velocity``, ``sign``) and
-    ``<name>.json`` (``info``), each atomically.
+    EGMS-like tables come), ``<name>-truth.geojson`` (EPSG:4326; ``kind``, ``peak_velocity``, ``sign``, and
+    ``signs`` where the truths have it) and ``<name>.json`` (``info``), each atomically.
 
     Returns
     -------
@@ -177,8 +204,10 @@ def write_scene(directory, name, points, truths, info):
     with atomic_path(base + ".csv") as temporary:
         table.to_csv(temporary, index=False)
     columns = ["id", "kind", "peak_velocity", "sign"]
+    if any("signs" in truth for truth in truths):  # a source with lobes of both signs (truth_signs_held)
+        columns.append("signs")
     frame = gpd.GeoDataFrame(
-        [{"id": number, **{key: truth[key] for key in columns[1:]}} for number, truth in enumerate(truths, start=1)],
+        [{"id": n, **{key: truth.get(key) for key in columns[1:]}} for n, truth in enumerate(truths, start=1)],
         columns=columns,
         geometry=[truth["geometry"] for truth in truths],
         crs=SCENE_CRS,
