@@ -117,7 +117,7 @@ def truth_signs(truth):
 
 
 def compatible_signs(detections, truths):
-    """Whether each detection's ``sign`` is one its truth holds: ``(detections, truths)`` booleans.
+    """Whether each detection's ``sign`` is one each truth holds: ``(detections, truths)`` booleans.
 
     Parameters
     ----------
